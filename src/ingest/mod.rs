@@ -1,0 +1,345 @@
+//! `xueji ingest`: read registration snapshots, movements and school masters (XLSX/CSV, UTF-8 or
+//! GBK), validate every field by the schema files, stage accepted rows and findings as Parquet,
+//! then commit the night to the warehouse and write one import report per file.
+//!
+//! Guarantees: input rows = accepted + rejected for every file; a file that cannot be read as a
+//! template gets one file-level error and changes nothing; the result does not depend on thread
+//! count or on the order of the source arguments.
+
+pub mod report;
+pub mod source;
+pub mod stage;
+pub mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use serde::Serialize;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::cols::{SchoolCols, StudentCols};
+use crate::schema::{Catalog, Severity, TableSchema, catalog};
+use stage::{FindingRow, FindingSink, RowSink};
+use validate::{SchoolInfo, Validator, stages_of_kind};
+
+/// What happened to one source file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileReport {
+    /// Path relative to the source argument it was found under (stable across machines).
+    pub file: String,
+    pub table: String,
+    pub encoding: String,
+    pub sheet: String,
+    pub rows_in: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub warnings: u64,
+    pub file_error: Option<(String, String)>,
+    pub by_rule: BTreeMap<String, u64>,
+    pub millis: u64,
+    /// 学校标识码 of the student rows read (accepted or rejected): tonight's snapshot scope.
+    #[serde(skip)]
+    pub schools: Vec<String>,
+}
+
+/// A source file and the name it is known by.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+/// Expand the SOURCES arguments: files as given, directories recursively (.xlsx .xls .csv).
+pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let mut stack = vec![a.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).with_context(|| format!("无法读取目录 {}", d.display()))? {
+                    let p = e?.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| ["xlsx", "xls", "xlsm", "csv"].contains(&x.to_ascii_lowercase().as_str())) {
+                        let rel = p.strip_prefix(a).unwrap_or(&p);
+                        let base = a.file_name().map(|n| Path::new(n).join(rel)).unwrap_or(rel.to_path_buf());
+                        out.push(SourceFile { name: slash(&base), path: p });
+                    }
+                }
+            }
+        } else {
+            let name = a.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| a.display().to_string());
+            let parent = a.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned());
+            out.push(SourceFile { name: parent.map_or(name.clone(), |p| format!("{p}/{name}")), path: a.clone() });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.path == b.path);
+    Ok(out)
+}
+
+fn slash(p: &Path) -> String {
+    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Totals of a staging run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageMetrics {
+    pub files: usize,
+    pub file_errors: usize,
+    pub rows_in: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub warnings: u64,
+    /// Accepted rows per table.
+    pub tables: BTreeMap<String, u64>,
+    /// 学校标识码 of every student row read (accepted or rejected): the scope of tonight's snapshot.
+    pub student_scope: Vec<String>,
+    /// Files refused at file level: whatever was staged from them is left out of the commit.
+    pub failed_files: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Stage all sources into `dir`: phase 1 the school masters (validation needs them), then the rest.
+pub fn stage_all(files: &[SourceFile], dir: &Path, date: NaiveDate, known_schools: HashMap<String, SchoolInfo>, threads: usize) -> Result<(Vec<FileReport>, StageMetrics)> {
+    let t0 = Instant::now();
+    let cat = catalog();
+    let (masters, rest): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|f| peek_is_schools(&f.path, cat));
+    let worker_ids = AtomicUsize::new(0);
+    let mut schools = known_schools;
+    let (mut reports, found) = run_phase(&masters, dir, date, Arc::new(schools.clone()), threads, &worker_ids)?;
+    schools.extend(found);
+    let (r2, _) = run_phase(&rest, dir, date, Arc::new(schools), threads, &worker_ids)?;
+    reports.extend(r2);
+    reports.sort_by(|a, b| a.file.cmp(&b.file));
+    let mut m = StageMetrics { files: reports.len(), ..Default::default() };
+    for r in &reports {
+        m.file_errors += usize::from(r.file_error.is_some());
+        m.rows_in += r.rows_in;
+        m.accepted += r.accepted;
+        m.rejected += r.rejected;
+        m.warnings += r.warnings;
+        if !r.table.is_empty() {
+            *m.tables.entry(r.table.clone()).or_default() += r.accepted;
+        }
+    }
+    let mut scope: Vec<String> = reports.iter().filter(|r| r.file_error.is_none()).flat_map(|r| r.schools.iter().cloned()).collect();
+    scope.sort_unstable();
+    scope.dedup();
+    m.student_scope = scope;
+    m.failed_files = reports.iter().filter(|r| r.file_error.is_some()).map(|r| r.file.clone()).collect();
+    m.seconds = t0.elapsed().as_secs_f64();
+    Ok((reports, m))
+}
+
+/// A CSV whose header row is the schools master's.
+fn peek_is_schools(path: &Path, cat: &'static Catalog) -> bool {
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return false;
+    }
+    source::open(path, cat).is_ok_and(|s| s.table.table.name == "schools")
+}
+
+type PhaseOut = (Vec<FileReport>, HashMap<String, SchoolInfo>);
+
+fn run_phase(files: &[SourceFile], dir: &Path, date: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>, threads: usize, ids: &AtomicUsize) -> Result<PhaseOut> {
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new((Vec::new(), HashMap::new()));
+    let first_err: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(files.len().max(1)) {
+            s.spawn(|| {
+                let worker = ids.fetch_add(1, Ordering::SeqCst);
+                let res = (|| -> Result<()> {
+                    let mut w = Worker::new(dir, worker, date, schools.clone())?;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(f) = files.get(i) else { break };
+                        let rep = w.process(f)?;
+                        out.lock().expect("lock").0.push(rep);
+                    }
+                    let found = w.finish()?;
+                    out.lock().expect("lock").1.extend(found);
+                    Ok(())
+                })();
+                if let Err(e) = res {
+                    first_err.lock().expect("lock").get_or_insert(e);
+                }
+            });
+        }
+    });
+    if let Some(e) = first_err.into_inner().expect("lock") {
+        return Err(e);
+    }
+    Ok(out.into_inner().expect("lock"))
+}
+
+struct Worker {
+    dir: PathBuf,
+    id: usize,
+    date: NaiveDate,
+    schools: Arc<HashMap<String, SchoolInfo>>,
+    sinks: HashMap<String, RowSink>,
+    findings: FindingSink,
+    found_schools: HashMap<String, SchoolInfo>,
+}
+
+impl Worker {
+    fn new(dir: &Path, id: usize, date: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Result<Self> {
+        Ok(Worker {
+            dir: dir.to_path_buf(),
+            id,
+            date,
+            schools,
+            sinks: HashMap::new(),
+            findings: FindingSink::new(dir, id)?,
+            found_schools: HashMap::new(),
+        })
+    }
+
+    fn process(&mut self, f: &SourceFile) -> Result<FileReport> {
+        let t0 = Instant::now();
+        let cat = catalog();
+        let mut rep = FileReport { file: f.name.clone(), ..Default::default() };
+        let mut src = match source::open(&f.path, cat) {
+            Ok(s) => s,
+            Err(e) => {
+                self.file_error(&mut rep, "", e.rule, &e.detail)?;
+                rep.millis = t0.elapsed().as_millis() as u64;
+                return Ok(rep);
+            }
+        };
+        let table: &'static TableSchema = src.table;
+        rep.table = table.table.name.clone();
+        rep.encoding = src.encoding.into();
+        rep.sheet = src.sheet.clone();
+        let v = Validator::new(cat, table, self.date, self.schools.clone());
+        let sc = (table.table.name == "students").then(|| StudentCols::new(table));
+        let schc = (table.table.name == "schools").then(|| SchoolCols::new(table));
+        if !self.sinks.contains_key(&table.table.name) {
+            self.sinks.insert(table.table.name.clone(), RowSink::new(table, &self.dir, self.id)?);
+        }
+        let mut values = vec![String::new(); table.columns.len()];
+        while let Some(row) = src.next_row() {
+            let (row_no, cells) = match row {
+                Ok(r) => r,
+                Err(e) => {
+                    // A file that breaks part-way is refused whole: the commit leaves out every row
+                    // staged from a file with a file-level error, so nothing is half-loaded.
+                    self.file_error(&mut rep, &table.table.name, e.rule, &e.detail)?;
+                    (rep.rows_in, rep.accepted, rep.rejected, rep.warnings) = (0, 0, 0, 0);
+                    rep.schools.clear();
+                    rep.millis = t0.elapsed().as_millis() as u64;
+                    return Ok(rep);
+                }
+            };
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            rep.rows_in += 1;
+            for (slot, m) in values.iter_mut().zip(&src.mapping) {
+                slot.clear();
+                if let Some(k) = m {
+                    if let Some(cell) = cells.get(*k) {
+                        slot.push_str(cell);
+                    }
+                }
+            }
+            let found = v.check(&mut values);
+            let key = base_key(table, &values, sc.as_ref());
+            if let Some(c) = &sc {
+                if !values[c.school_id].is_empty() && rep.schools.last() != Some(&values[c.school_id]) {
+                    rep.schools.push(values[c.school_id].clone());
+                }
+            }
+            let mut errors = 0;
+            for fd in &found {
+                let sev = v.severity(fd.rule);
+                if sev == Severity::Error {
+                    errors += 1;
+                } else {
+                    rep.warnings += 1;
+                }
+                *rep.by_rule.entry(fd.rule.to_string()).or_default() += 1;
+                let col = &table.columns[fd.column];
+                self.findings.push(FindingRow {
+                    file: &f.name,
+                    table: &table.table.name,
+                    row: Some(row_no),
+                    column: Some((&col.name, &col.header)),
+                    value: Some(&fd.value),
+                    rule: fd.rule,
+                    severity: sev.label(),
+                    message: &cat.rule(fd.rule).message,
+                    expected: &fd.expected,
+                    base_key: Some(&key),
+                })?;
+            }
+            if errors > 0 {
+                rep.rejected += 1;
+                continue;
+            }
+            rep.accepted += 1;
+            if let Some(c) = &schc {
+                let public = values[c.ownership] == "公办";
+                self.found_schools.insert(values[c.school_id].clone(), SchoolInfo { stages: stages_of_kind(&values[c.school_kind]), public });
+            }
+            let hash = row_hash(&values);
+            self.sinks.get_mut(&table.table.name).expect("inserted").push(&values, &key, hash, &f.name, row_no)?;
+        }
+        debug_assert_eq!(rep.rows_in, rep.accepted + rep.rejected);
+        rep.millis = t0.elapsed().as_millis() as u64;
+        Ok(rep)
+    }
+
+    fn file_error(&mut self, rep: &mut FileReport, table: &str, rule: &'static str, detail: &str) -> Result<()> {
+        let cat = catalog();
+        let msg = &cat.rule(rule).message;
+        rep.file_error = Some((rule.to_string(), if detail.is_empty() { msg.clone() } else { format!("{msg}：{detail}") }));
+        *rep.by_rule.entry(rule.to_string()).or_default() += 1;
+        self.findings.push(FindingRow {
+            file: &rep.file,
+            table,
+            row: None,
+            column: None,
+            value: None,
+            rule,
+            severity: Severity::File.label(),
+            message: msg,
+            expected: detail,
+            base_key: None,
+        })
+    }
+
+    fn finish(self) -> Result<HashMap<String, SchoolInfo>> {
+        for (_, s) in self.sinks {
+            s.finish()?;
+        }
+        self.findings.finish()?;
+        Ok(self.found_schools)
+    }
+}
+
+/// The identity of a row before occurrence numbering: what a registration is known by.
+pub fn base_key(t: &TableSchema, v: &[String], sc: Option<&StudentCols>) -> String {
+    match sc {
+        Some(c) if !v[c.registration_no].is_empty() => format!("{}|{}", v[c.school_id], v[c.registration_no]),
+        Some(c) => format!("{}|{}:{}|{}|{}", v[c.school_id], v[c.id_type], v[c.id_number], v[c.name], v[c.birth_date]),
+        None => v[t.index_of(&t.table.key).expect("key column")].clone(),
+    }
+}
+
+/// Content hash of a cleaned row: tells an unchanged registration from a changed one across nights.
+pub fn row_hash(v: &[String]) -> i64 {
+    let mut h = Xxh3::new();
+    for s in v {
+        h.update(s.as_bytes());
+        h.update(&[0x1f]);
+    }
+    h.digest() as i64
+}

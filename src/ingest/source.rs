@@ -1,0 +1,235 @@
+//! Opening a source file: recognise the format and encoding, find the header row, match columns
+//! by header text, and hand out data rows with the row number Excel shows.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use calamine::{Data, Reader, open_workbook_auto};
+
+use crate::schema::{Catalog, ColumnDef, TableSchema};
+
+/// A file-level failure: the whole file is refused with one clear message.
+#[derive(Debug, Clone)]
+pub struct FileError {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+impl FileError {
+    fn new(rule: &'static str, detail: impl Into<String>) -> Self {
+        FileError { rule, detail: detail.into() }
+    }
+}
+
+pub type Row = (u64, Vec<String>);
+
+/// An opened, recognised source.
+pub struct Source {
+    pub table: &'static TableSchema,
+    pub encoding: &'static str,
+    pub sheet: String,
+    /// For each schema column, the file column that holds it.
+    pub mapping: Vec<Option<usize>>,
+    rows: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>,
+}
+
+impl Source {
+    pub fn next_row(&mut self) -> Option<Result<Row, FileError>> {
+        self.rows.next()
+    }
+}
+
+pub fn open(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" | "txt" => open_csv(path, cat),
+        "xlsx" | "xlsm" | "xls" => open_workbook(path, cat),
+        _ => Err(FileError::new("F_UNSUPPORTED", format!("扩展名 .{ext}"))),
+    }
+}
+
+fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+    let mut f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_full(&mut f, &mut head).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    head.truncate(n);
+    let (encoding, label) = detect_encoding(&head);
+    let f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(BufReader::with_capacity(1 << 20, f));
+    let rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(decoded);
+    let mut records = rdr.into_records();
+    let header: Vec<String> = match records.next() {
+        Some(Ok(r)) => r.iter().map(clean_header).collect(),
+        Some(Err(e)) => return Err(FileError::new("F_ENCODING", e.to_string())),
+        None => return Err(FileError::new("F_EMPTY", "")),
+    };
+    let (table, mapping) = recognise(&header, cat)?;
+    let width = header.len();
+    let rows = records.enumerate().map(move |(i, r)| {
+        // Excel shows the header as row 1, so the first data row is row 2.
+        let row_no = i as u64 + 2;
+        match r {
+            Ok(rec) => Ok((row_no, rec.iter().map(str::to_string).collect())),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => Err(FileError::new("F_ENCODING", format!("第 {row_no} 行: {e}"))),
+            Err(e) => Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}"))),
+        }
+    });
+    let _ = width;
+    Ok(Source { table, encoding: label, sheet: String::new(), mapping, rows: Box::new(rows) })
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// UTF-8 (with or without BOM) if the first 64 KiB decode as UTF-8, else GB18030 (a superset of GBK).
+pub fn detect_encoding(head: &[u8]) -> (&'static encoding_rs::Encoding, &'static str) {
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return (encoding_rs::UTF_8, "UTF-8 (BOM)");
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => (encoding_rs::UTF_8, "UTF-8"),
+        // A multi-byte character cut at the end of the sample is still UTF-8.
+        Err(e) if e.error_len().is_none() => (encoding_rs::UTF_8, "UTF-8"),
+        Err(_) => (encoding_rs::GB18030, "GBK/GB18030"),
+    }
+}
+
+fn clean_header(h: &str) -> String {
+    h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == '*' || c == '★').to_string()
+}
+
+fn matches(col: &ColumnDef, h: &str) -> bool {
+    col.header == h || col.aliases.iter().any(|a| a == h)
+}
+
+/// Which table a header row belongs to, and where each schema column is.
+fn recognise(header: &[String], cat: &'static Catalog) -> Result<(&'static TableSchema, Vec<Option<usize>>), FileError> {
+    let mut best: Option<(&'static TableSchema, Vec<&str>, usize)> = None;
+    for t in cat.input_tables() {
+        let missing: Vec<&str> = t.required_headers().filter(|c| !header.iter().any(|h| matches(c, h))).map(|c| c.header.as_str()).collect();
+        let found = t.columns.iter().filter(|c| header.iter().any(|h| matches(c, h))).count();
+        if missing.is_empty() {
+            let mut mapping = Vec::with_capacity(t.columns.len());
+            for c in &t.columns {
+                let hits: Vec<usize> = header.iter().enumerate().filter(|(_, h)| matches(c, h)).map(|(i, _)| i).collect();
+                if hits.len() > 1 {
+                    return Err(FileError::new("F_DUPLICATE_HEADER", format!("“{}”出现 {} 次", c.header, hits.len())));
+                }
+                mapping.push(hits.first().copied());
+            }
+            return Ok((t, mapping));
+        }
+        if best.as_ref().is_none_or(|b| found > b.2) {
+            best = Some((t, missing, found));
+        }
+    }
+    let (t, missing, _) = best.expect("three tables");
+    let shown: Vec<&str> = missing.iter().take(8).copied().collect();
+    Err(FileError::new(
+        "F_NOT_TEMPLATE",
+        format!("最接近“{}”，缺少 {} 列：{}{}", t.table.label, missing.len(), shown.join("、"), if missing.len() > 8 { "……" } else { "" }),
+    ))
+}
+
+fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+    let mut magic = [0u8; 8];
+    let mut f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let n = read_full(&mut f, &mut magic).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let is_zip = n >= 4 && magic[..4] == [0x50, 0x4B, 0x03, 0x04];
+    let is_cfb = n >= 8 && magic == [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "xls" && is_cfb {
+        // An encrypted OOXML workbook is stored inside a compound file with an EncryptionInfo stream.
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let needle: Vec<u8> = "EncryptionInfo".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+            return Err(FileError::new("F_ENCRYPTED", ""));
+        }
+    }
+    if (ext == "xls" && !is_cfb) || (ext != "xls" && !is_zip) {
+        return Err(FileError::new("F_BAD_WORKBOOK", "文件头不是 Excel 格式"));
+    }
+    let mut wb = open_workbook_auto(path).map_err(|e| classify_calamine(&e.to_string()))?;
+    let names = wb.sheet_names().to_vec();
+    if names.is_empty() {
+        return Err(FileError::new("F_NO_SHEET", ""));
+    }
+    let mut first_err = None;
+    for name in &names {
+        let range = match wb.worksheet_range(name) {
+            Ok(r) => r,
+            Err(e) => {
+                first_err.get_or_insert(classify_calamine(&e.to_string()));
+                continue;
+            }
+        };
+        let (r0, _) = range.start().unwrap_or((0, 0));
+        // The header may sit below a title row: look at the first five rows.
+        for (k, row) in range.rows().take(5).enumerate() {
+            let header: Vec<String> = row.iter().map(|c| clean_header(&cell_text(c))).collect();
+            if let Ok((table, mapping)) = recognise(&header, cat) {
+                let header_row = r0 as u64 + k as u64 + 1;
+                let data: Vec<Row> = range
+                    .rows()
+                    .skip(k + 1)
+                    .enumerate()
+                    .map(|(i, r)| (header_row + 1 + i as u64, r.iter().map(cell_text).collect::<Vec<_>>()))
+                    .filter(|(_, v)| v.iter().any(|s| !s.trim().is_empty()))
+                    .collect();
+                return Ok(Source { table, encoding: "XLSX", sheet: name.clone(), mapping, rows: Box::new(data.into_iter().map(Ok)) });
+            }
+        }
+        if first_err.is_none() {
+            let header: Vec<String> = range.rows().next().map(|r| r.iter().map(|c| clean_header(&cell_text(c))).collect()).unwrap_or_default();
+            first_err = recognise(&header, cat).err().map(|mut e| {
+                e.detail = format!("工作表“{name}”：{}", e.detail);
+                e
+            });
+        }
+    }
+    Err(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")))
+}
+
+fn classify_calamine(msg: &str) -> FileError {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("password") || lower.contains("encrypt") {
+        FileError::new("F_ENCRYPTED", msg)
+    } else if lower.contains("zip") || lower.contains("eof") || lower.contains("invalid") {
+        FileError::new("F_BAD_WORKBOOK", msg)
+    } else {
+        FileError::new("F_BAD_WORKBOOK", msg)
+    }
+}
+
+/// Cell text as the user typed it. Numbers typed into a cell come back as floats: write them
+/// without a trailing ".0" (IDs and codes must stay strings); dates as YYYYMMDD.
+pub fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => if *b { "是" } else { "否" }.to_string(),
+        Data::DateTime(d) => excel_date(d.as_f64()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.replace('-', ""),
+        Data::Error(e) => format!("#{e:?}"),
+        #[allow(unreachable_patterns)]
+        _ => String::new(),
+    }
+}
+
+/// An Excel date serial (days since 1899-12-30, 1900 date system) as YYYYMMDD.
+fn excel_date(serial: f64) -> String {
+    let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("date");
+    base.checked_add_signed(chrono::Duration::days(serial.floor() as i64)).map(|d| d.format("%Y%m%d").to_string()).unwrap_or_else(|| serial.to_string())
+}

@@ -1,0 +1,565 @@
+//! Row validation by the schema files and the rules of DOMAIN.md. Produces cleaned values and
+//! findings (errors reject the row; warnings do not). Never panics on any input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::cols::StudentCols;
+use crate::idcard::{self, IdDefect};
+use crate::schema::{Catalog, Check, ColType, Required, Severity, TableSchema};
+
+/// One finding on one cell.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Schema column index (None for a whole-row finding).
+    pub column: usize,
+    pub value: String,
+    pub rule: &'static str,
+    pub expected: String,
+}
+
+/// What a school master says that validation needs.
+#[derive(Debug, Clone)]
+pub struct SchoolInfo {
+    pub stages: Vec<u8>,
+    pub public: bool,
+}
+
+pub struct Validator {
+    pub cat: &'static Catalog,
+    pub table: &'static TableSchema,
+    pub snapshot: NaiveDate,
+    pub schools: Arc<HashMap<String, SchoolInfo>>,
+    sc: Option<StudentCols>,
+}
+
+/// Stages a school kind offers (1 小学, 2 初中, 3 高中).
+pub fn stages_of_kind(kind: &str) -> Vec<u8> {
+    match kind {
+        "小学" => vec![1],
+        "初级中学" => vec![2],
+        "九年一贯制学校" => vec![1, 2],
+        "完全中学" => vec![2, 3],
+        "高级中学" => vec![3],
+        "十二年一贯制学校" => vec![1, 2, 3],
+        _ => vec![1, 2, 3],
+    }
+}
+
+fn school_year(d: NaiveDate) -> i32 {
+    if d.month() >= 9 { d.year() } else { d.year() - 1 }
+}
+
+impl Validator {
+    pub fn new(cat: &'static Catalog, table: &'static TableSchema, snapshot: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Self {
+        let sc = (table.table.name == "students").then(|| StudentCols::new(table));
+        Validator { cat, table, snapshot, schools, sc }
+    }
+
+    /// Clean values in place (trim; names lose inner spaces) and return the findings.
+    pub fn check(&self, v: &mut [String]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut bad = vec![false; v.len()];
+        for (i, col) in self.table.columns.iter().enumerate() {
+            let trimmed = v[i].trim_matches(|c: char| c.is_whitespace());
+            if trimmed.len() != v[i].len() {
+                v[i] = trimmed.to_string();
+            }
+            if col.check == Check::PersonName && v[i].contains([' ', '\u{3000}']) {
+                out.push(Finding { column: i, value: v[i].clone(), rule: "W_NAME_SPACES", expected: String::new() });
+                v[i].retain(|c| c != ' ' && c != '\u{3000}');
+            }
+            if v[i].is_empty() {
+                if col.required == Required::Yes {
+                    out.push(self.err(i, v, "R_REQUIRED", "不能为空"));
+                    bad[i] = true;
+                }
+                continue;
+            }
+            if let Some(f) = self.field(i, &v[i]) {
+                bad[i] = true;
+                out.push(f);
+            }
+        }
+        if let Some(c) = &self.sc {
+            self.student_rules(c, v, &bad, &mut out);
+        }
+        out
+    }
+
+    fn err(&self, i: usize, v: &[String], rule: &'static str, expected: impl Into<String>) -> Finding {
+        Finding { column: i, value: v[i].clone(), rule, expected: expected.into() }
+    }
+
+    /// The check of one non-empty field on its own.
+    fn field(&self, i: usize, s: &str) -> Option<Finding> {
+        let col = &self.table.columns[i];
+        let f = |rule: &'static str, exp: &str| Some(Finding { column: i, value: s.to_string(), rule, expected: exp.to_string() });
+        let digits = |n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        match col.check {
+            Check::Text | Check::Address | Check::IdNumber | Check::MemberIdNumber | Check::ClassCode => None,
+            Check::PersonName => {
+                let ok = s.chars().all(|c| c.is_alphabetic() && !c.is_ascii_digit() || c == '·' || c == '•' || c == '.');
+                if ok { None } else { f("R_NAME_CHARS", "汉字或字母（少数民族姓名可用“·”）") }
+            }
+            Check::Code => {
+                let list = self.cat.codelist(col.codelist.as_deref()?);
+                if !list.lookup(s).is_empty() {
+                    None
+                } else if list.forbidden.iter().any(|x| x == s) {
+                    f("R_FORBIDDEN_ID_TYPE", "居民身份证、港澳台证件、护照等，不得使用军人证件")
+                } else {
+                    let names: Vec<&str> = list.names().collect();
+                    let shown = if names.len() > 8 { format!("{}……（共 {} 项）", names[..8].join("、"), names.len()) } else { names.join("、") };
+                    f("R_CODE", &format!("{}之一：{}", list.label, shown))
+                }
+            }
+            Check::Bool => if s == "是" || s == "否" { None } else { f("R_BOOL", "是 或 否") },
+            Check::Date8 => match idcard::parse_yyyymmdd(s) {
+                None => f("R_DATE", "8位日期 YYYYMMDD，如 20150901"),
+                Some(d) if d > self.snapshot => f("R_DATE_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m%d"))),
+                Some(_) => None,
+            },
+            Check::Month6 => {
+                let m = if digits(6) { NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..].parse().ok()?, 1) } else { None };
+                match m {
+                    None => f("R_MONTH", "6位年月 YYYYMM，如 202309"),
+                    Some(d) if d > self.snapshot => f("R_MONTH_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m"))),
+                    Some(_) => None,
+                }
+            }
+            Check::Region12 => {
+                if !digits(12) {
+                    f("R_REGION_FORMAT", "12位数字，如 110101000000")
+                } else if !self.cat.regions.known6(&s[..6]) {
+                    f("R_REGION_UNKNOWN", "国家统计局区划代码中存在的县级代码")
+                } else {
+                    None
+                }
+            }
+            Check::County6 | Check::Authority6 => {
+                if digits(6) && self.cat.regions.known6(s) { None } else { f("R_REGION_UNKNOWN", "6位区划代码") }
+            }
+            Check::SchoolId => if digits(10) { None } else { f("R_SCHOOL_ID", "10位数字") },
+            Check::Phone => {
+                if !s.bytes().all(|b| b.is_ascii_digit()) {
+                    f("R_PHONE", "只填数字，不加“-”、空格或文字")
+                } else {
+                    let ok = match s.as_bytes()[0] {
+                        b'1' => s.len() == 11,
+                        b'0' => (10..=12).contains(&s.len()),
+                        _ => (7..=8).contains(&s.len()),
+                    };
+                    if ok { None } else { f("R_PHONE_LENGTH", "手机11位；固话7–8位，带区号10–12位") }
+                }
+            }
+            Check::Postcode => if digits(6) { None } else { f("R_POSTCODE", "6位数字") },
+            Check::Distance => {
+                let ok = match s.split_once('.') {
+                    None => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+                    Some((a, b)) => !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.len() == 1 && b.as_bytes()[0].is_ascii_digit(),
+                };
+                if ok { None } else { f("R_DISTANCE", "数字，单位公里，最多一位小数，如 3.5") }
+            }
+            Check::IdValidPeriod => {
+                let ok = match s.split_once('-') {
+                    Some((a, b)) => [a, b].iter().all(|p| idcard::parse_yyyymmdd(&p.replace('.', "")).is_some() && (p.len() == 8 || p.len() == 10)),
+                    None => false,
+                };
+                if ok { None } else { f("R_ID_PERIOD", "起止日期，如 20200601-20250601 或 2020.06.01-2025.06.01") }
+            }
+            Check::Email => {
+                let ok = s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'));
+                if ok { None } else { f("R_EMAIL", "如 name@example.com") }
+            }
+            Check::RegistrationNo => {
+                let b = s.as_bytes();
+                let ok = b.len() == 19 && matches!(b[0], b'G' | b'J' | b'L') && b[1..18].iter().all(u8::is_ascii_digit) && (b[18].is_ascii_digit() || b[18] == b'X');
+                if ok { None } else { f("R_REGISTRATION_NO", "19位：G、J或L加18位") }
+            }
+        }
+    }
+
+    fn student_rules(&self, c: &StudentCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        let ok = |i: usize| !bad[i] && !v[i].is_empty();
+        let school = self.schools.get(&v[c.school_id]);
+        if ok(c.school_id) && !self.schools.is_empty() && school.is_none() {
+            out.push(self.err(c.school_id, v, "R_SCHOOL_UNKNOWN", "学校名录中的学校标识码"));
+        }
+        // Stage: from the class code, checked against what the school offers.
+        let mut stage: Option<u8> = None;
+        let mut class_entry: Option<i32> = None;
+        if ok(c.class_code) {
+            let s = &v[c.class_code];
+            let b = s.as_bytes();
+            if b.len() == 7 && b.iter().all(u8::is_ascii_digit) && (b'1'..=b'3').contains(&b[4]) {
+                let st = b[4] - b'0';
+                class_entry = s[..4].parse().ok();
+                match school {
+                    Some(sc) if !sc.stages.contains(&st) => {
+                        out.push(self.err(c.class_code, v, "R_CLASS_STAGE", format!("学段代码 {}", sc.stages.iter().map(u8::to_string).collect::<Vec<_>>().join("/"))));
+                        stage = (sc.stages.len() == 1).then(|| sc.stages[0]);
+                    }
+                    _ => stage = Some(st),
+                }
+            } else {
+                out.push(self.err(c.class_code, v, "R_CLASS_FORMAT", "7位：入学年份4位+学段1位(1小学 2初中 3高中)+班序2位，如 2023101"));
+            }
+        }
+        // Entry year: class code against 入学年月, then the grade it implies.
+        if ok(c.enrol_month) {
+            let entry: i32 = v[c.enrol_month][..4].parse().unwrap_or(0);
+            if let Some(ce) = class_entry {
+                if ce != entry {
+                    out.push(self.err(c.class_code, v, "R_CLASS_YEAR", format!("班号前4位应为 {entry}")));
+                }
+            }
+            if let Some(st) = stage {
+                let grade = school_year(self.snapshot) - entry + 1;
+                let max = if st == 1 { 6 } else { 3 };
+                if !(1..=max).contains(&grade) {
+                    out.push(self.err(c.enrol_month, v, "R_GRADE", format!("{}入学年月应在 {}09 至 {}09 之间", ["", "小学", "初中", "高中"][st as usize], school_year(self.snapshot) - max + 1, school_year(self.snapshot))));
+                } else if ok(c.birth_date) {
+                    // Age at 1 September against the usual age of the grade: only a warning.
+                    let birth = idcard::parse_yyyymmdd(&v[c.birth_date]).expect("checked");
+                    let sep1 = NaiveDate::from_ymd_opt(school_year(self.snapshot), 9, 1).expect("date");
+                    let age = sep1.years_since(birth).unwrap_or(0) as i32;
+                    let usual = [0, 6, 12, 15][st as usize] + grade - 1;
+                    if (age - usual).abs() > 2 {
+                        out.push(self.err(c.birth_date, v, "W_AGE", format!("{}{}年级学生通常约 {usual} 岁，此生 {age} 岁", ["", "小学", "初中", "高中"][st as usize], grade)));
+                    }
+                }
+            }
+        }
+        // 义务教育-only fields.
+        for (i, col) in self.table.columns.iter().enumerate() {
+            if col.stage.as_deref() != Some("compulsory") || bad[i] {
+                continue;
+            }
+            match stage {
+                Some(3) if !v[i].is_empty() && v[i] != "否" && v[i] != "非留守儿童" => out.push(self.err(i, v, "R_STAGE_FIELD", "空、“否”或“非留守儿童”")),
+                Some(1 | 2) if v[i].is_empty() => out.push(self.err(i, v, "R_STAGE_REQUIRED", "义务教育阶段必填")),
+                _ => {}
+            }
+        }
+        if let (Some(st), true) = (stage, ok(c.admission_mode)) {
+            let want = if st == 3 { "senior" } else { "compulsory" };
+            let list = self.cat.codelist("admission_mode");
+            if !list.lookup(&v[c.admission_mode]).iter().any(|&k| list.values[k].stage.as_deref() == Some(want)) {
+                let names: Vec<&str> = list.values.iter().filter(|x| x.stage.as_deref() == Some(want)).map(|x| x.name.as_str()).collect();
+                out.push(self.err(c.admission_mode, v, "R_ADMISSION_STAGE", names.join("、")));
+            }
+        }
+        if ok(c.gov_purchased_place) && v[c.gov_purchased_place] == "是" && school.is_some_and(|s| s.public) {
+            out.push(self.err(c.gov_purchased_place, v, "R_GOV_PLACE_PUBLIC", "否"));
+        }
+        self.id_rules(c, v, bad, out);
+        self.member_rules(c, v, bad, out);
+    }
+
+    fn id_rules(&self, c: &StudentCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        if bad[c.id_type] || v[c.id_type].is_empty() {
+            return;
+        }
+        let id = &v[c.id_number];
+        if id.is_empty() {
+            if v[c.id_type] != "其他" {
+                out.push(self.err(c.id_number, v, "R_ID_REQUIRED", "证件号码"));
+            }
+            return;
+        }
+        if v[c.id_type] != "居民身份证" {
+            return;
+        }
+        let (norm, changed) = idcard::normalise(id);
+        if changed {
+            out.push(self.err(c.id_number, v, "W_ID_NONSTANDARD", norm.clone()));
+        }
+        let regions = &self.cat.regions;
+        match idcard::analyse(&norm, self.snapshot, |r| regions.known6(r)) {
+            Err(defect) => {
+                let exp = match defect {
+                    IdDefect::BadCheck => format!("校验位应为 {}", idcard::check_char(&norm[..17]).unwrap_or('?')),
+                    IdDefect::Legacy15 => format!("升级后为 {}", idcard::upgrade15(&norm).unwrap_or_default()),
+                    _ => "18位居民身份证号".into(),
+                };
+                out.push(self.err(c.id_number, v, defect.rule(), exp));
+            }
+            Ok(rid) => {
+                if !bad[c.gender] && !v[c.gender].is_empty() && (v[c.gender] == "男") != rid.male {
+                    out.push(self.err(c.gender, v, "W_ID_GENDER", if rid.male { "男（身份证号第17位为奇数）" } else { "女（身份证号第17位为偶数）" }));
+                }
+                if !bad[c.birth_date] && !v[c.birth_date].is_empty() && idcard::parse_yyyymmdd(&v[c.birth_date]) != Some(rid.birth) {
+                    out.push(self.err(c.birth_date, v, "W_ID_BIRTH", rid.birth.format("%Y%m%d").to_string()));
+                }
+            }
+        }
+    }
+
+    fn member_rules(&self, c: &StudentCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        let regions = &self.cat.regions;
+        let mut member_has_id = false;
+        for (tp, num) in [(c.m1_id_type, c.m1_id_number), (c.m2_id_type, c.m2_id_number)] {
+            if v[num].is_empty() || bad[tp] {
+                continue;
+            }
+            if v[tp].is_empty() || v[tp] == "居民身份证" {
+                let (norm, _) = idcard::normalise(&v[num]);
+                match idcard::analyse(&norm, self.snapshot, |r| regions.known6(r)) {
+                    Ok(_) => member_has_id = true,
+                    Err(d) => out.push(self.err(num, v, "R_MEMBER_ID", format!("有效的18位居民身份证号（{}）", self.cat.rule(d.rule()).message.split('，').next().unwrap_or("")))),
+                }
+            }
+        }
+        if v[c.id_number].is_empty() && v[c.id_type] == "其他" && !member_has_id && !out.iter().any(|f| f.rule == "R_MEMBER_ID") {
+            out.push(self.err(c.m1_id_number, v, "R_GUARDIAN_ID", "至少一名家庭成员的居民身份证号"));
+        }
+        if !v[c.m2_name].is_empty() {
+            for i in [c.m2_relation, c.m2_address, c.m2_hukou_region_code, c.m2_phone, c.m2_is_guardian] {
+                if v[i].is_empty() {
+                    out.push(self.err(i, v, "R_MEMBER_INCOMPLETE", "成员2的关系、现住址、户口所在地、联系电话、是否监护人"));
+                }
+            }
+        }
+    }
+
+    pub fn severity(&self, rule: &str) -> Severity {
+        self.cat.rule(rule).severity
+    }
+}
+
+/// Convert a cleaned, valid text value to its storage type.
+pub enum Typed {
+    Str,
+    Date(i32),
+    Bool(bool),
+    Float(f64),
+    Null,
+}
+
+pub fn typed(t: ColType, s: &str) -> Typed {
+    if s.is_empty() {
+        return Typed::Null;
+    }
+    match t {
+        ColType::Utf8 => Typed::Str,
+        ColType::Date => idcard::parse_yyyymmdd(s)
+            .map(|d| Typed::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32))
+            .unwrap_or(Typed::Null),
+        ColType::Bool => Typed::Bool(s == "是"),
+        ColType::Float64 => s.parse().map(Typed::Float).unwrap_or(Typed::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::catalog;
+
+    fn snapshot() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, 15).unwrap()
+    }
+
+    fn id(first17: &str) -> String {
+        format!("{first17}{}", idcard::check_char(first17).unwrap())
+    }
+
+    /// A valid 小学三年级 registration at school 2110101001.
+    fn valid() -> Vec<String> {
+        let t = &catalog().students;
+        let mut v = vec![String::new(); t.columns.len()];
+        let mut set = |n: &str, x: &str| v[t.index_of(n).unwrap()] = x.to_string();
+        set("school_id", "2110101001");
+        set("name", "王小明");
+        set("gender", "男");
+        set("birth_date", "20170301");
+        set("birthplace_code", "110101000000");
+        set("native_place", "北京市东城区");
+        set("ethnicity", "汉族");
+        set("nationality", "中国");
+        set("id_type", "居民身份证");
+        set("overseas_status", "否");
+        set("health_status", "健康或良好");
+        set("political_status", "少先队员");
+        set("id_number", &id("11010120170301123"));
+        set("hukou_type", "非农业户口");
+        set("hukou_region_code", "110101000000");
+        set("class_code", "2024102");
+        set("enrol_month", "202409");
+        set("admission_mode", "就近入学");
+        set("attendance_mode", "走读");
+        set("current_address", "北京市东城区建设路12号3栋2单元301室");
+        set("postal_address", "北京市东城区建设路12号3栋2单元301室");
+        set("home_address", "北京市东城区建设路12号3栋2单元301室");
+        set("phone", "13812345678");
+        set("postcode", "100010");
+        for b in ["is_only_child", "had_preschool", "needs_aid", "receives_yibu", "is_orphan", "is_martyr_child", "is_migrant_child"] {
+            set(b, "否");
+        }
+        set("left_behind_type", "非留守儿童");
+        set("school_distance_km", "1.5");
+        set("m1_name", "王大明");
+        set("m1_relation", "父亲");
+        set("m1_address", "北京市东城区建设路12号");
+        set("m1_hukou_region_code", "110101000000");
+        set("m1_phone", "13912345678");
+        set("m1_is_guardian", "是");
+        set("m1_id_type", "居民身份证");
+        set("m1_id_number", &id("11010119880101123"));
+        set("registration_no", &format!("G{}", id("11010120170301123")));
+        v
+    }
+
+    fn validator() -> Validator {
+        let mut schools = HashMap::new();
+        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true });
+        Validator::new(catalog(), &catalog().students, snapshot(), Arc::new(schools))
+    }
+
+    fn rules_after(col: &str, value: &str) -> Vec<(&'static str, String)> {
+        let t = &catalog().students;
+        let mut v = valid();
+        v[t.index_of(col).unwrap()] = value.to_string();
+        validator().check(&mut v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect()
+    }
+
+    #[test]
+    fn the_valid_record_has_no_findings() {
+        let mut v = valid();
+        assert!(validator().check(&mut v).is_empty(), "{:?}", validator().check(&mut valid()));
+    }
+
+    #[test]
+    fn every_rule_rejects_its_bad_value_on_its_column() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("name", "", "R_REQUIRED"),
+            ("name", "王小明2", "R_NAME_CHARS"),
+            ("gender", "M", "R_CODE"),
+            ("ethnicity", "汉", "R_CODE"),
+            ("id_type", "军官证", "R_FORBIDDEN_ID_TYPE"),
+            ("birth_date", "20170231", "R_DATE"),
+            ("birth_date", "20270101", "R_DATE_FUTURE"),
+            ("enrol_month", "202413", "R_MONTH"),
+            ("enrol_month", "202709", "R_MONTH_FUTURE"),
+            ("hukou_region_code", "110101", "R_REGION_FORMAT"),
+            ("birthplace_code", "990100000000", "R_REGION_UNKNOWN"),
+            ("school_id", "21101", "R_SCHOOL_ID"),
+            ("school_id", "2110101999", "R_SCHOOL_UNKNOWN"),
+            ("phone", "138-1234-5678", "R_PHONE"),
+            ("phone", "13812", "R_PHONE_LENGTH"),
+            ("postcode", "10001", "R_POSTCODE"),
+            ("is_only_child", "Y", "R_BOOL"),
+            ("school_distance_km", "3.5公里", "R_DISTANCE"),
+            ("school_distance_km", "3.55", "R_DISTANCE"),
+            ("class_code", "三年级二班", "R_CLASS_FORMAT"),
+            ("class_code", "2023102", "R_CLASS_YEAR"),
+            ("class_code", "2024302", "R_CLASS_STAGE"),
+            ("admission_mode", "体育特招", "R_ADMISSION_STAGE"),
+            ("left_behind_type", "", "R_STAGE_REQUIRED"),
+            ("id_number", "", "R_ID_REQUIRED"),
+            ("m1_id_number", "110101198801011231", "R_MEMBER_ID"),
+            ("id_valid_period", "长期", "R_ID_PERIOD"),
+            ("email", "parent.qq.com", "R_EMAIL"),
+            ("registration_no", "G123", "R_REGISTRATION_NO"),
+            ("gov_purchased_place", "是", "R_GOV_PLACE_PUBLIC"),
+        ];
+        for (col, bad, rule) in cases {
+            let got = rules_after(col, bad);
+            assert!(got.iter().any(|(r, _)| r == rule), "{col}={bad}: expected {rule}, got {got:?}");
+            let errors: Vec<_> = got.iter().filter(|(r, _)| catalog().rule(r).severity == Severity::Error).collect();
+            assert_eq!(errors.len(), 1, "{col}={bad}: exactly one error expected, got {got:?}");
+        }
+    }
+
+    #[test]
+    fn grade_out_of_range_and_senior_fields() {
+        let t = &catalog().students;
+        let mut v = valid();
+        v[t.index_of("class_code").unwrap()] = "2017102".into();
+        v[t.index_of("enrol_month").unwrap()] = "201709".into();
+        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
+        assert_eq!(got, vec!["R_GRADE"]);
+
+        // A 高中 pupil must leave 留守 / 随迁 / 一补 empty or 否.
+        let mut schools = HashMap::new();
+        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![3], public: true });
+        let senior = Validator::new(catalog(), t, snapshot(), Arc::new(schools));
+        let mut v = valid();
+        v[t.index_of("class_code").unwrap()] = "2024302".into();
+        v[t.index_of("admission_mode").unwrap()] = "统一招生考试/普通入学".into();
+        v[t.index_of("birth_date").unwrap()] = "20090301".into();
+        v[t.index_of("id_number").unwrap()] = id("11010120090301123");
+        v[t.index_of("registration_no").unwrap()] = format!("G{}", id("11010120090301123"));
+        v[t.index_of("left_behind_type").unwrap()] = "单亲留守儿童".into();
+        let got: Vec<_> = senior.check(&mut v).into_iter().map(|f| f.rule).collect();
+        assert_eq!(got, vec!["R_STAGE_FIELD"]);
+    }
+
+    #[test]
+    fn id_defects_are_warnings_on_the_right_column() {
+        let cases = [
+            ("id_number", id("11010120170301123").replace(|_: char| false, ""), None),
+            ("id_number", format!("{}0", &id("11010120170301123")[..17]), Some(("W_ID_CHECK", "id_number"))),
+            ("id_number", "110101170301123".to_string(), Some(("W_ID_LEGACY15", "id_number"))),
+            ("id_number", "11010120170301123".to_string(), Some(("W_ID_MALFORMED", "id_number"))),
+            ("id_number", id("99010120170301123"), Some(("W_ID_REGION", "id_number"))),
+            ("id_number", id("11010120171301123"), Some(("W_ID_DATE", "id_number"))),
+            ("id_number", id("11010120170301124"), Some(("W_ID_GENDER", "gender"))),
+            ("id_number", id("11010120170302123"), Some(("W_ID_BIRTH", "birth_date"))),
+        ];
+        for (col, value, want) in cases {
+            let mut got = rules_after(col, &value);
+            if value.ends_with('0') && want == Some(("W_ID_CHECK", "id_number")) && idcard::check_char(&value[..17]) == Some('0') {
+                continue;
+            }
+            got.retain(|(r, _)| r.starts_with("W_ID"));
+            match want {
+                None => assert!(got.is_empty(), "{value}: {got:?}"),
+                Some((r, c)) => assert_eq!(got, vec![(r, c.to_string())], "{value}"),
+            }
+            let errors = rules_after(col, &value).into_iter().filter(|(r, _)| r.starts_with("R_")).count();
+            assert_eq!(errors, 0, "an ID defect never rejects the row: {value}");
+        }
+    }
+
+    #[test]
+    fn names_lose_spaces_with_a_warning_and_guardian_id_is_needed_without_own_id() {
+        let t = &catalog().students;
+        let mut v = valid();
+        v[t.index_of("name").unwrap()] = "王 小\u{3000}明".into();
+        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
+        assert_eq!(got, vec!["W_NAME_SPACES"]);
+        assert_eq!(v[t.index_of("name").unwrap()], "王小明");
+
+        let mut v = valid();
+        v[t.index_of("id_type").unwrap()] = "其他".into();
+        v[t.index_of("id_number").unwrap()].clear();
+        assert!(validator().check(&mut v).is_empty(), "a member with a resident ID is enough");
+        v[t.index_of("m1_id_number").unwrap()].clear();
+        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect();
+        assert_eq!(got, vec![("R_GUARDIAN_ID", "m1_id_number".to_string())]);
+    }
+
+    #[test]
+    fn member_two_is_all_or_nothing() {
+        let t = &catalog().students;
+        let mut v = valid();
+        v[t.index_of("m2_name").unwrap()] = "李丽".into();
+        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
+        assert_eq!(got, vec!["R_MEMBER_INCOMPLETE"; 5]);
+    }
+
+    #[test]
+    fn implausible_age_is_only_a_warning() {
+        let t = &catalog().students;
+        let mut v = valid();
+        let birth = "20120301";
+        v[t.index_of("birth_date").unwrap()] = birth.into();
+        v[t.index_of("id_number").unwrap()] = id("11010120120301123");
+        v[t.index_of("registration_no").unwrap()] = format!("G{}", id("11010120120301123"));
+        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
+        assert_eq!(got, vec!["W_AGE"]);
+    }
+}

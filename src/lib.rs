@@ -1,0 +1,16 @@
+//! xueji (学籍): a data pipeline and reporting warehouse for China's K-12 student-registration data.
+//!
+//! Stages, one module each: [`ingest`] (validate and stage sources), [`warehouse`] (Delta tables,
+//! nightly commits, as-of views), [`gen`] (synthetic data with ground truth), [`udf`] (SQL
+//! functions). [`pipeline`] ties them into the commands the CLI runs.
+
+pub mod bench;
+pub mod cols;
+pub mod faults;
+pub mod synth;
+pub mod idcard;
+pub mod ingest;
+pub mod pipeline;
+pub mod schema;
+pub mod udf;
+pub mod warehouse;

@@ -1,0 +1,217 @@
+//! `xueji` — 学籍数据仓库命令行 / the K-12 student-registration warehouse CLI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use xueji::synth::{GenOptions, generate};
+use xueji::pipeline::{self, IngestOptions, SqlFormat, default_threads};
+
+/// xueji（学籍）：中小学生学籍数据的导入、校验与查询。
+/// K-12 student-registration warehouse: import, validate, query.
+#[derive(Parser)]
+#[command(name = "xueji", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// 演示：把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: ingest the samples into ./warehouse.
+    Demo {
+        /// 仓库位置 / warehouse location
+        #[arg(long, default_value = "warehouse")]
+        warehouse: String,
+        /// 样例数据目录 / sample folder (made by `xueji gen`)
+        #[arg(long, default_value = "data-samples")]
+        samples: PathBuf,
+        /// 快照日期 / snapshot date
+        #[arg(long, default_value = "2026-10-15")]
+        date: NaiveDate,
+    },
+    /// 生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth.
+    Gen {
+        /// 学生人数 / number of pupils
+        #[arg(long)]
+        pupils: u64,
+        /// 随机种子：相同种子生成相同数据 / seed: the same seed gives the same files
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// 输出目录 / output folder
+        #[arg(long)]
+        out: PathBuf,
+        /// 省份数 / number of provinces
+        #[arg(long, default_value_t = 1)]
+        provinces: usize,
+        /// 每县约多少学生 / pupils per county (sets the number of counties)
+        #[arg(long, default_value_t = 40_000)]
+        pupils_per_county: u64,
+        /// 平均学校规模 / average school size
+        #[arg(long, default_value_t = 600)]
+        school_size: u64,
+        /// 数据所描述的日期（据此推算年级）/ the date the data describe
+        #[arg(long, default_value = "2026-10-15")]
+        as_of: NaiveDate,
+        /// 埋设问题的比例 / share of pupils with a planted problem
+        #[arg(long, default_value_t = 0.02)]
+        problem_rate: f64,
+        /// 输出格式，逗号分隔：xlsx,csv,gbk / output formats
+        #[arg(long, default_value = "xlsx,csv,gbk")]
+        formats: String,
+    },
+    /// 导入一晚的数据 / Ingest one night's sources into the warehouse.
+    Ingest {
+        /// 仓库位置（本地目录）/ warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 快照日期 YYYY-MM-DD / snapshot date
+        #[arg(long)]
+        date: NaiveDate,
+        /// 线程数 / threads
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// 内存上限（MB），超出则落盘 / memory limit in MB before spilling
+        #[arg(long, default_value_t = 4096)]
+        memory_mb: usize,
+        /// 导入报告目录 / where the import reports go
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+        /// 要导入的文件或目录 / files or folders (.xlsx .xls .csv)
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+    },
+    /// 性能测试，打印结果 / Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// 对仓库执行 SQL 查询 / Run SQL over the warehouse.
+    Sql {
+        #[arg(long)]
+        warehouse: String,
+        /// 输出格式 / output format
+        #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+        format: SqlFormat,
+        /// 按哪一天的状态查询（默认最近一晚）/ state as of this date (default: latest night)
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 4096)]
+        memory_mb: usize,
+        /// SQL 语句 / the statement
+        query: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// 导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory
+    Ingest {
+        #[arg(long, default_value_t = 1_000_000)]
+        pupils: u64,
+        /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("错误：无法启动运行时：{e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("错误 / error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  原因 / caused by: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Gen { pupils, seed, out, provinces, pupils_per_county, school_size, as_of, problem_rate, formats } => {
+            let f: Vec<&str> = formats.split(',').map(str::trim).collect();
+            for x in &f {
+                anyhow::ensure!(["xlsx", "csv", "gbk"].contains(x), "未知格式 {x}：可选 xlsx,csv,gbk");
+            }
+            let o = GenOptions { pupils, seed, out: out.clone(), provinces, pupils_per_county, school_size, as_of, problem_rate, xlsx: f.contains(&"xlsx"), csv: f.contains(&"csv"), gbk: f.contains(&"gbk") };
+            let t0 = std::time::Instant::now();
+            let s = tokio::task::block_in_place(|| generate(&o))?;
+            println!(
+                "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, 用时 {:.1} 秒 → {}",
+                s.schools, s.persons, s.records, s.planted, s.movements, t0.elapsed().as_secs_f64(), out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { warehouse, date, threads, memory_mb, report_dir, json, sources } => {
+            let o = IngestOptions { warehouse, date, sources, threads, memory_mb, report_dir };
+            let out = pipeline::ingest(&o).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_ingest(&out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
+            tokio::task::block_in_place(|| xueji::bench::ingest(&xueji::bench::BenchOptions { pupils, work, threads, seed }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {
+            let batches = pipeline::sql(&warehouse, &query, as_of, threads, memory_mb).await?;
+            pipeline::print_batches(&batches, format, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { warehouse, samples, date } => {
+            anyhow::ensure!(samples.join("schools.csv").exists(), "找不到样例数据 {}：请在项目根目录运行，或用 --samples 指定", samples.display());
+            let o = IngestOptions { warehouse: warehouse.clone(), date, sources: pipeline::sample_sources(&samples), threads: default_threads(), memory_mb: 4096, report_dir: None };
+            let out = pipeline::ingest(&o).await?;
+            print_ingest(&out);
+            let q = "SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10";
+            let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
+            println!("\n各校在册学籍（前 10 所）/ registrations per school (first 10):");
+            pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
+            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, rejects, import_files)");
+            println!("导入报告 / import reports: {}", out.report_index.display());
+            println!("自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\"");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_ingest(out: &pipeline::IngestOutcome) {
+    let m = &out.metrics;
+    println!(
+        "快照日期 {}：{} 个文件（{} 个整文件未导入），读入 {} 行 = 成功 {} + 失败 {}；警告 {} 条；用时 {:.1} 秒",
+        out.commit.snapshot_date, m.files, m.file_errors, m.rows_in, m.accepted, m.rejected, m.warnings, m.seconds
+    );
+    for (t, [i, u, d]) in &out.commit.changes {
+        println!("  {t}: 新增 {i}，变更 {u}，删除 {d}");
+    }
+    for r in out.reports.iter().filter(|r| r.file_error.is_some()) {
+        let (code, msg) = r.file_error.as_ref().expect("filtered");
+        println!("  文件未导入 {}：{msg}（{code}）", r.file);
+    }
+    println!("导入报告 / import report: {}", out.report_index.display());
+}

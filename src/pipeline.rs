@@ -1,0 +1,122 @@
+//! The commands as functions: `ingest` a night, `sql` over the warehouse. The CLI and the tests
+//! both call these, so what is tested is what users run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, RecordBatch};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::ingest::validate::{SchoolInfo, stages_of_kind};
+use crate::ingest::{self, FileReport, StageMetrics};
+use crate::warehouse::{self, NightCommit, Warehouse};
+
+/// Options of `xueji ingest`.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub warehouse: String,
+    pub date: NaiveDate,
+    pub sources: Vec<PathBuf>,
+    pub threads: usize,
+    pub memory_mb: usize,
+    /// Where the import reports go (default: `<warehouse>/reports/<date>/import`).
+    pub report_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestOutcome {
+    pub metrics: StageMetrics,
+    pub commit: NightCommit,
+    pub reports: Vec<FileReport>,
+    pub report_index: PathBuf,
+    /// Peak resident memory of the process, MiB (Linux).
+    pub peak_rss_mb: Option<f64>,
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// Schools known to the warehouse as of its latest night (validation checks against them).
+async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String, SchoolInfo>> {
+    let ctx = warehouse::session(threads, 1024)?;
+    let reg = warehouse::register_all(wh, &ctx, None).await?;
+    if !reg.tables.iter().any(|t| t == "schools") {
+        return Ok(HashMap::new());
+    }
+    let batches = ctx.sql("SELECT school_id, school_kind, ownership FROM schools").await?.collect().await?;
+    let mut out = HashMap::new();
+    for b in batches {
+        let s = |i: usize| warehouse::strings(b.column(i));
+        let (id, kind, own) = (s(0)?, s(1)?, s(2)?);
+        for i in 0..b.num_rows() {
+            if id.is_valid(i) {
+                out.insert(id.value(i).to_string(), SchoolInfo { stages: stages_of_kind(kind.value(i)), public: own.value(i) == "公办" });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One night: stage every source, commit the night, write the import reports.
+pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
+    let wh = Warehouse::open(&o.warehouse)?;
+    let files = ingest::list_sources(&o.sources)?;
+    anyhow::ensure!(!files.is_empty(), "没有找到要导入的文件（.xlsx、.xls、.csv）：{:?}", o.sources);
+    let schools = known_schools(&wh, o.threads).await?;
+    let staging = tempfile::Builder::new().prefix("xueji-staging-").tempdir().context("无法创建暂存目录")?;
+    let (reports, metrics) = tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
+    let ctx = warehouse::session(o.threads, o.memory_mb)?;
+    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports).await?;
+    let dir = match &o.report_dir {
+        Some(d) => d.clone(),
+        None => wh.root().to_file_path().map_err(|_| anyhow::anyhow!("对象存储仓库请用 --report-dir 指定报告目录"))?.join("reports").join(o.date.to_string()).join("import"),
+    };
+    let index = ingest::report::write_reports(&ctx, &dir, &o.date.to_string(), &reports, &metrics.failed_files).await?;
+    Ok(IngestOutcome { metrics, commit, reports, report_index: index, peak_rss_mb: crate::bench::peak_rss_mb() })
+}
+
+/// Output formats of `xueji sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Run one SQL statement over the warehouse as of `as_of` (default: the latest night).
+pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<RecordBatch>> {
+    let wh = Warehouse::open(warehouse)?;
+    let ctx = warehouse::session(threads, memory_mb)?;
+    let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
+    anyhow::ensure!(!reg.tables.is_empty(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
+    let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
+    Ok(df.collect().await?)
+}
+
+/// Print batches in a format.
+pub fn print_batches(batches: &[RecordBatch], format: SqlFormat, out: &mut dyn std::io::Write) -> Result<()> {
+    match format {
+        SqlFormat::Table => writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(batches)?)?,
+        SqlFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        SqlFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// The sources of a generated (or sample) folder for one night: schools, movements, per-school XLSX.
+pub fn sample_sources(dir: &Path) -> Vec<PathBuf> {
+    vec![dir.join("schools.csv"), dir.join("movements.csv"), dir.join("students-xlsx")]
+}

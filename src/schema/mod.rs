@@ -1,0 +1,324 @@
+//! The schema catalogue: every table's columns, types, Chinese labels, checks and code lists,
+//! read from the TOML files in `schemas/` (embedded at build time so the binary is self-contained).
+//!
+//! Nothing else in the code base spells a Chinese header: ingest maps headers, the warehouse
+//! builds arrow schemas and reports take labels from here.
+
+mod regions;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::Deserialize;
+
+pub use regions::Regions;
+
+/// Storage type of a column (every template cell is text; ingest converts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColType {
+    Utf8,
+    Date,
+    Bool,
+    Float64,
+}
+
+impl ColType {
+    pub fn arrow(self) -> DataType {
+        match self {
+            ColType::Utf8 => DataType::Utf8,
+            ColType::Date => DataType::Date32,
+            ColType::Bool => DataType::Boolean,
+            ColType::Float64 => DataType::Float64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Required {
+    Yes,
+    No,
+    /// Required or not depending on other fields; decided by a cross-field rule.
+    Cond,
+}
+
+/// The field check applied on import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Text,
+    Address,
+    PersonName,
+    Code,
+    Bool,
+    Date8,
+    Month6,
+    Region12,
+    County6,
+    Authority6,
+    SchoolId,
+    Phone,
+    Postcode,
+    Distance,
+    ClassCode,
+    IdNumber,
+    MemberIdNumber,
+    IdValidPeriod,
+    Email,
+    RegistrationNo,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDef {
+    /// English snake_case name in the warehouse.
+    pub name: String,
+    /// Header exactly as in the template; also the Chinese label in reports.
+    pub header: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(rename = "type")]
+    pub col_type: ColType,
+    pub required: Required,
+    pub check: Check,
+    pub codelist: Option<String>,
+    /// "compulsory": belongs to 义务教育 only.
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub sensitive: bool,
+    /// A column that files may omit entirely (e.g. 学籍号 in exports only).
+    #[serde(default)]
+    pub optional_column: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMeta {
+    pub name: String,
+    pub label: String,
+    /// Column that identifies a row across nights (computed for students).
+    pub key: String,
+    /// Column whose values bound a snapshot: rows of a submitted scope that are absent are deleted.
+    pub scope: Option<String>,
+    pub history: String,
+    pub grain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSchema {
+    pub table: TableMeta,
+    pub columns: Vec<ColumnDef>,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Arrow fields of the data columns (all nullable: a warehouse never infers, but absent
+    /// optional values are null).
+    pub fn data_fields(&self) -> Vec<Field> {
+        self.columns.iter().map(|c| Field::new(&c.name, c.col_type.arrow(), true)).collect()
+    }
+
+    /// Headers that every file of this table must have.
+    pub fn required_headers(&self) -> impl Iterator<Item = &ColumnDef> {
+        self.columns.iter().filter(|c| !c.optional_column && c.required == Required::Yes)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeValue {
+    pub code: String,
+    pub name: String,
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeList {
+    pub label: String,
+    #[serde(default)]
+    pub values: Vec<CodeValue>,
+    #[serde(default)]
+    pub forbidden: Vec<String>,
+    pub source: Option<String>,
+    /// name or alias -> index into `values`
+    #[serde(skip)]
+    lookup: HashMap<String, Vec<usize>>,
+}
+
+impl CodeList {
+    /// The entries a spelling may stand for (a name can be in two stages, e.g. 其他).
+    pub fn lookup(&self, text: &str) -> &[usize] {
+        self.lookup.get(text).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|v| v.name.as_str())
+    }
+
+    fn index(&mut self) {
+        self.lookup.clear();
+        for (i, v) in self.values.iter().enumerate() {
+            for s in std::iter::once(&v.name).chain(&v.aliases) {
+                self.lookup.entry(s.clone()).or_default().push(i);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub severity: Severity,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    File,
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::File => "文件错误",
+            Severity::Error => "错误",
+            Severity::Warning => "警告",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeListsFile {
+    lists: HashMap<String, CodeList>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RulesFile {
+    rules: HashMap<String, Rule>,
+}
+
+/// Everything in `schemas/`, parsed once per process.
+pub struct Catalog {
+    pub students: TableSchema,
+    pub schools: TableSchema,
+    pub movements: TableSchema,
+    pub codelists: HashMap<String, CodeList>,
+    pub rules: HashMap<String, Rule>,
+    pub regions: Regions,
+}
+
+impl Catalog {
+    pub fn codelist(&self, name: &str) -> &CodeList {
+        self.codelists.get(name).unwrap_or_else(|| panic!("bug: code list {name} is not in codelists.toml"))
+    }
+
+    pub fn rule(&self, code: &str) -> &Rule {
+        self.rules.get(code).unwrap_or_else(|| panic!("bug: rule {code} is not in rules.toml"))
+    }
+
+    /// The input tables, in the order ingest tries them when recognising a file.
+    pub fn input_tables(&self) -> [&TableSchema; 3] {
+        [&self.students, &self.movements, &self.schools]
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.input_tables().into_iter().find(|t| t.table.name == name)
+    }
+}
+
+const STUDENTS_TOML: &str = include_str!("../../schemas/students.toml");
+const SCHOOLS_TOML: &str = include_str!("../../schemas/schools.toml");
+const MOVEMENTS_TOML: &str = include_str!("../../schemas/movements.toml");
+const CODELISTS_TOML: &str = include_str!("../../schemas/codelists.toml");
+const RULES_TOML: &str = include_str!("../../schemas/rules.toml");
+const ETHNICITY_CSV: &str = include_str!("../../schemas/reference/ethnicity_codes.csv");
+
+fn load() -> Result<Catalog, String> {
+    let parse = |name: &str, text: &str| -> Result<TableSchema, String> {
+        toml::from_str(text).map_err(|e| format!("schemas/{name}: {e}"))
+    };
+    let mut lists: CodeListsFile = toml::from_str(CODELISTS_TOML).map_err(|e| format!("schemas/codelists.toml: {e}"))?;
+    // The ethnicity list: the CSV (GB/T 3304) plus the template's extra entries and aliases.
+    let eth = lists.lists.get_mut("ethnicity").ok_or("codelists.toml: no ethnicity list")?;
+    let extra = std::mem::take(&mut eth.values);
+    for line in ETHNICITY_CSV.lines().skip(1).filter(|l| !l.is_empty()) {
+        let (code, name) = line.split_once(',').ok_or("ethnicity_codes.csv: bad line")?;
+        let aliases = extra.iter().filter(|e| e.code == code).flat_map(|e| e.aliases.clone()).collect();
+        eth.values.push(CodeValue { code: code.into(), name: name.into(), stage: None, aliases });
+    }
+    eth.values.extend(extra.into_iter().filter(|e| e.code.is_empty()));
+    for list in lists.lists.values_mut() {
+        list.index();
+    }
+    let rules: RulesFile = toml::from_str(RULES_TOML).map_err(|e| format!("schemas/rules.toml: {e}"))?;
+    Ok(Catalog {
+        students: parse("students.toml", STUDENTS_TOML)?,
+        schools: parse("schools.toml", SCHOOLS_TOML)?,
+        movements: parse("movements.toml", MOVEMENTS_TOML)?,
+        codelists: lists.lists,
+        rules: rules.rules,
+        regions: Regions::load()?,
+    })
+}
+
+static CATALOG: LazyLock<Catalog> =
+    LazyLock::new(|| load().unwrap_or_else(|e| panic!("bug: the embedded schema files do not parse: {e}")));
+
+/// The process-wide catalogue.
+pub fn catalog() -> &'static Catalog {
+    &CATALOG
+}
+
+/// Arrow schema from a list of fields.
+pub fn arrow_schema(fields: Vec<Field>) -> SchemaRef {
+    Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn students_schema_has_the_71_template_columns_plus_registration_no() {
+        let s = &catalog().students;
+        assert_eq!(s.columns.iter().filter(|c| !c.optional_column).count(), 71);
+        assert_eq!(s.columns[0].header, "学校标识码");
+        assert_eq!(s.columns[70].header, "是否进城务工人员随迁子女");
+        let mut names: Vec<_> = s.columns.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), s.columns.len(), "column names are unique");
+    }
+
+    #[test]
+    fn every_codelist_and_rule_referenced_exists() {
+        let c = catalog();
+        for t in c.input_tables() {
+            for col in &t.columns {
+                if col.check == Check::Code {
+                    let list = col.codelist.as_deref().unwrap_or_else(|| panic!("{} has no codelist", col.name));
+                    assert!(c.codelists.contains_key(list), "{list}");
+                }
+            }
+        }
+        assert_eq!(c.codelist("ethnicity").values.len(), 58 + 1);
+        assert_eq!(c.codelist("ethnicity").lookup("毛难族").len(), 1);
+        assert_eq!(c.codelist("admission_mode").lookup("其他").len(), 2);
+    }
+}

@@ -1,0 +1,177 @@
+//! The warehouse: Delta Lake tables (delta-rs) under one root, a local directory by default.
+//!
+//! Layout: `<root>/<table>/` for `students`, `schools`, `movements` (change logs), `rejects`,
+//! `import_files`, and `<root>/_nights/`, the manifest of committed nights.
+//!
+//! History without a full copy a night: `students`, `schools` and `movements` are stored as
+//! change logs partitioned by `snapshot_date`: a night writes only the rows that were inserted,
+//! changed or deleted since the state before it; the state as of any date D is the latest version
+//! of each `record_key` with `snapshot_date <= D` that is not a delete (the views of the same name).
+//!
+//! Atomic, idempotent nights: each table write replaces the night's partition in one Delta commit;
+//! the night becomes visible only when its row is appended to `_nights`, which records the table
+//! versions readers use. A run that dies half-way leaves `_nights` unchanged (readers keep the
+//! previous night); the next run first restores every table to its committed version. Re-running
+//! a night recomputes the same diff against the same earlier state, so the tables come out equal.
+
+mod commit;
+mod views;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, Date32Array, Int64Array, RecordBatch};
+use chrono::NaiveDate;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake_core::DeltaTable;
+use url::Url;
+
+pub use commit::{NightCommit, commit_night};
+pub use views::register_all;
+
+/// The tables of a night, in commit order; `_nights` comes last.
+pub const HISTORY_TABLES: [&str; 3] = ["schools", "students", "movements"];
+pub const NIGHT_TABLES: [&str; 5] = ["schools", "students", "movements", "rejects", "import_files"];
+pub const NIGHTS: &str = "_nights";
+
+/// A warehouse location.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: Url,
+}
+
+impl Warehouse {
+    /// A local directory (created if missing) or an object-store URL.
+    pub fn open(location: &str) -> Result<Self> {
+        let root = if location.contains("://") {
+            let mut u = Url::parse(location).with_context(|| format!("仓库地址无效：{location}"))?;
+            if !u.path().ends_with('/') {
+                u.set_path(&format!("{}/", u.path()));
+            }
+            if u.scheme() != "file" {
+                bail!("仓库地址 {location}：暂只支持本地目录（对象存储 s3:// 见 README 的已知限制） / only local directories are supported in this build");
+            }
+            u
+        } else {
+            let p = std::path::Path::new(location);
+            std::fs::create_dir_all(p).with_context(|| format!("无法创建仓库目录 {location}"))?;
+            let abs = std::fs::canonicalize(p)?;
+            Url::from_directory_path(&abs).map_err(|_| anyhow::anyhow!("仓库路径无效：{}", abs.display()))?
+        };
+        Ok(Warehouse { root })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn table_url(&self, name: &str) -> Result<Url> {
+        Ok(self.root.join(&format!("{name}/"))?)
+    }
+
+    /// A table handle for writing: the latest version, or a new location (created on disk).
+    pub async fn for_write(&self, name: &str) -> Result<DeltaTable> {
+        let url = self.table_url(name)?;
+        if let Ok(p) = url.to_file_path() {
+            std::fs::create_dir_all(&p).with_context(|| format!("无法创建 {}", p.display()))?;
+        }
+        Ok(DeltaTable::try_from_url(url).await?)
+    }
+
+    /// The table at its latest version, or `None` if it was never created.
+    pub async fn latest(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name)?;
+        if url.scheme() == "file" && !url.to_file_path().map(|p| p.join("_delta_log").exists()).unwrap_or(false) {
+            return Ok(None);
+        }
+        let t = DeltaTable::try_from_url(url).await?;
+        Ok(t.version().is_some().then_some(t))
+    }
+
+    /// The table at a given version.
+    pub async fn at_version(&self, name: &str, version: i64) -> Result<DeltaTable> {
+        Ok(deltalake_core::open_table_with_version(self.table_url(name)?, version as _).await?)
+    }
+
+    /// The committed nights, oldest first.
+    pub async fn nights(&self, ctx: &SessionContext) -> Result<Vec<Night>> {
+        let Some(t) = self.latest(NIGHTS).await? else { return Ok(Vec::new()) };
+        let provider = t.table_provider().await?;
+        let df = ctx.read_table(provider)?;
+        let batches = df.collect().await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            out.extend(Night::from_batch(b)?);
+        }
+        out.sort_by_key(|n| n.seq);
+        Ok(out)
+    }
+
+    /// Versions of each table as of the last committed night.
+    pub async fn committed_versions(&self, ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
+        let mut v = BTreeMap::new();
+        for n in self.nights(ctx).await? {
+            for (t, ver) in n.versions {
+                let e = v.entry(t).or_insert(ver);
+                *e = (*e).max(ver);
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// One committed night (a row of `_nights`).
+#[derive(Debug, Clone)]
+pub struct Night {
+    pub seq: i64,
+    pub snapshot_date: NaiveDate,
+    pub versions: BTreeMap<String, i64>,
+}
+
+impl Night {
+    fn from_batch(b: &RecordBatch) -> Result<Vec<Night>> {
+        let col = |n: &str| b.column_by_name(n).with_context(|| format!("_nights 缺少列 {n}"));
+        let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?;
+        let date = col("snapshot_date")?.as_any().downcast_ref::<Date32Array>().context("snapshot_date")?;
+        let mut out = Vec::new();
+        for i in 0..b.num_rows() {
+            let mut versions = BTreeMap::new();
+            for t in NIGHT_TABLES {
+                let a = col(&format!("v_{t}"))?.as_any().downcast_ref::<Int64Array>().context("version")?;
+                if a.is_valid(i) {
+                    versions.insert(t.to_string(), a.value(i));
+                }
+            }
+            out.push(Night { seq: seq.value(i), snapshot_date: date.value_as_date(i).context("date")?, versions });
+        }
+        Ok(out)
+    }
+}
+
+/// Any string column (Utf8, LargeUtf8, Utf8View, dictionary) as a plain `StringArray`.
+pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> {
+    let c = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)?;
+    Ok(c.as_any().downcast_ref::<arrow::array::StringArray>().context("bug: cast to Utf8 gave another type")?.clone())
+}
+
+/// A DataFusion session for the warehouse: `threads` partitions, spilling under `memory_mb`.
+pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
+    let cfg = SessionConfig::new()
+        .with_target_partitions(threads.max(1))
+        .with_information_schema(true)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+    let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
+    // delta-rs plans its writes with its own extension nodes: the session needs its planner.
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(cfg)
+        .with_runtime_env(runtime)
+        .with_query_planner(deltalake_core::delta_datafusion::planner::DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    crate::udf::register(&ctx);
+    Ok(ctx)
+}
