@@ -214,4 +214,7 @@ fn print_ingest(out: &pipeline::IngestOutcome) {
         println!("  文件未导入 {}：{msg}（{code}）", r.file);
     }
     println!("导入报告 / import report: {}", out.report_index.display());
+    if let Some(u) = &out.report_uploaded_to {
+        println!("  已上传到 / uploaded to: {u}");
+    }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use arrow::array::{Array, RecordBatch};
 use chrono::NaiveDate;
+use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::ingest::validate::{SchoolInfo, stages_of_kind};
@@ -31,6 +32,8 @@ pub struct IngestOutcome {
     pub commit: NightCommit,
     pub reports: Vec<FileReport>,
     pub report_index: PathBuf,
+    /// Where the reports were uploaded, for an object-store warehouse.
+    pub report_uploaded_to: Option<String>,
     /// Peak resident memory of the process, MiB (Linux).
     pub peak_rss_mb: Option<f64>,
 }
@@ -70,12 +73,31 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
     let (reports, metrics) = tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
     let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports).await?;
-    let dir = match &o.report_dir {
-        Some(d) => d.clone(),
-        None => wh.root().to_file_path().map_err(|_| anyhow::anyhow!("对象存储仓库请用 --report-dir 指定报告目录"))?.join("reports").join(o.date.to_string()).join("import"),
+    // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
+    // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
+    let rel = format!("reports/{}/import", o.date);
+    let local_root = wh.root().to_file_path().ok();
+    let dir = match (&o.report_dir, &local_root) {
+        (Some(d), _) => d.clone(),
+        (None, Some(root)) => root.join(&rel),
+        (None, None) => PathBuf::from("xueji-reports").join(o.date.to_string()).join("import"),
     };
     let index = ingest::report::write_reports(&ctx, &dir, &o.date.to_string(), &reports, &metrics.failed_files).await?;
-    Ok(IngestOutcome { metrics, commit, reports, report_index: index, peak_rss_mb: crate::bench::peak_rss_mb() })
+    let uploaded = if local_root.is_none() { Some(upload_dir(&wh, &dir, &rel).await?) } else { None };
+    Ok(IngestOutcome { metrics, commit, reports, report_index: index, report_uploaded_to: uploaded, peak_rss_mb: crate::bench::peak_rss_mb() })
+}
+
+/// Copy the files of a local folder to `<warehouse root>/<rel>/` in the object store.
+async fn upload_dir(wh: &Warehouse, dir: &Path, rel: &str) -> Result<String> {
+    let target = wh.root().join(&format!("{rel}/"))?;
+    let (store, prefix) = warehouse::s3::store_for(&target)?;
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).context("report file name")?.to_string();
+        let bytes = std::fs::read(&p)?;
+        store.put(&prefix.clone().join(name.as_str()), bytes.into()).await.with_context(|| format!("上传报告 {name} 失败"))?;
+    }
+    Ok(target.to_string())
 }
 
 /// Output formats of `xueji sql`.

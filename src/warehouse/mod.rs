@@ -15,6 +15,7 @@
 //! a night recomputes the same diff against the same earlier state, so the tables come out equal.
 
 mod commit;
+pub mod s3;
 mod views;
 
 use std::collections::BTreeMap;
@@ -51,8 +52,10 @@ impl Warehouse {
             if !u.path().ends_with('/') {
                 u.set_path(&format!("{}/", u.path()));
             }
-            if u.scheme() != "file" {
-                bail!("仓库地址 {location}：暂只支持本地目录（对象存储 s3:// 见 README 的已知限制） / only local directories are supported in this build");
+            match u.scheme() {
+                "file" => {}
+                "s3" => s3::register(),
+                other => bail!("仓库地址 {location}：不支持 {other}://，请用本地目录或 s3://桶/路径 / unsupported scheme {other}"),
             }
             u
         } else {
