@@ -43,8 +43,35 @@ pub fn findings_schema() -> SchemaRef {
     ]))
 }
 
-fn props() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::SNAPPY).build()
+/// A staging Parquet file, created on the first batch (a worker that sees no rows of a table
+/// leaves no empty file behind).
+struct PartFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: Option<ArrowWriter<File>>,
+}
+
+impl PartFile {
+    fn new(path: PathBuf, schema: SchemaRef) -> Self {
+        PartFile { path, schema, writer: None }
+    }
+
+    fn write(&mut self, arrays: Vec<ArrayRef>) -> Result<()> {
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        if self.writer.is_none() {
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            self.writer = Some(ArrowWriter::try_new(File::create(&self.path)?, self.schema.clone(), Some(props))?);
+        }
+        self.writer.as_mut().expect("created above").write(&batch)?;
+        Ok(())
+    }
+
+    fn close(self) -> Result<()> {
+        if let Some(w) = self.writer {
+            w.close()?;
+        }
+        Ok(())
+    }
 }
 
 enum ColBuilder {
@@ -57,15 +84,13 @@ enum ColBuilder {
 /// Accepted rows of one table, written to `dir/<table>/part-<worker>-<n>.parquet`.
 pub struct RowSink {
     table: &'static TableSchema,
-    schema: SchemaRef,
     cols: Vec<ColBuilder>,
     base_key: StringBuilder,
     row_hash: Int64Builder,
     file: StringBuilder,
     row: Int64Builder,
     len: usize,
-    writer: Option<ArrowWriter<File>>,
-    path: PathBuf,
+    out: PartFile,
     pub rows: u64,
 }
 
@@ -85,15 +110,13 @@ impl RowSink {
             .collect();
         Ok(RowSink {
             table,
-            schema: staging_schema(table),
             cols,
             base_key: StringBuilder::new(),
             row_hash: Int64Builder::new(),
             file: StringBuilder::new(),
             row: Int64Builder::new(),
             len: 0,
-            writer: None,
-            path: d.join(format!("part-{worker:03}.parquet")),
+            out: PartFile::new(d.join(format!("part-{worker:03}.parquet")), staging_schema(table)),
             rows: 0,
         })
     }
@@ -143,21 +166,14 @@ impl RowSink {
         arrays.push(Arc::new(self.row_hash.finish()));
         arrays.push(Arc::new(self.file.finish()));
         arrays.push(Arc::new(self.row.finish()));
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        if self.writer.is_none() {
-            self.writer = Some(ArrowWriter::try_new(File::create(&self.path)?, self.schema.clone(), Some(props()))?);
-        }
-        self.writer.as_mut().expect("set").write(&batch)?;
+        self.out.write(arrays)?;
         self.len = 0;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
-        if let Some(w) = self.writer.take() {
-            w.close()?;
-        }
-        Ok(())
+        self.out.close()
     }
 }
 
@@ -176,12 +192,10 @@ pub struct FindingRow<'a> {
 }
 
 pub struct FindingSink {
-    schema: SchemaRef,
     b: [StringBuilder; 10],
     row: Int64Builder,
     len: usize,
-    writer: Option<ArrowWriter<File>>,
-    path: PathBuf,
+    out: PartFile,
 }
 
 impl FindingSink {
@@ -189,12 +203,10 @@ impl FindingSink {
         let d = dir.join("findings");
         std::fs::create_dir_all(&d)?;
         Ok(FindingSink {
-            schema: findings_schema(),
             b: std::array::from_fn(|_| StringBuilder::new()),
             row: Int64Builder::new(),
             len: 0,
-            writer: None,
-            path: d.join(format!("part-{worker:03}.parquet")),
+            out: PartFile::new(d.join(format!("part-{worker:03}.parquet")), findings_schema()),
         })
     }
 
@@ -236,20 +248,13 @@ impl FindingSink {
             Arc::new(b8.finish()),
             Arc::new(b9.finish()),
         ];
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        if self.writer.is_none() {
-            self.writer = Some(ArrowWriter::try_new(File::create(&self.path)?, self.schema.clone(), Some(props()))?);
-        }
-        self.writer.as_mut().expect("set").write(&batch)?;
+        self.out.write(arrays)?;
         self.len = 0;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
-        if let Some(w) = self.writer.take() {
-            w.close()?;
-        }
-        Ok(())
+        self.out.close()
     }
 }
