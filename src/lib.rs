@@ -11,6 +11,7 @@ pub mod synth;
 pub mod idcard;
 pub mod ingest;
 pub mod pipeline;
+pub mod pipeline_config;
 pub mod schema;
 pub mod udf;
 pub mod warehouse;

@@ -9,11 +9,12 @@ use clap::{Parser, Subcommand};
 
 use xueji::synth::{GenOptions, generate};
 use xueji::pipeline::{self, IngestOptions, SqlFormat, default_threads};
+use xueji::pipeline_config::PipelineConfig;
 
 /// xueji（学籍）：中小学生学籍数据的导入、校验与查询。
 /// K-12 student-registration warehouse: import, validate, query.
 #[derive(Parser)]
-#[command(name = "xueji", version, about, long_about = None)]
+#[command(name = "xueji", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,17 +22,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// 演示：把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: ingest the samples into ./warehouse.
+    /// 演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse.
     Demo {
-        /// 仓库位置 / warehouse location
-        #[arg(long, default_value = "warehouse")]
-        warehouse: String,
-        /// 样例数据目录 / sample folder (made by `xueji gen`)
-        #[arg(long, default_value = "data-samples")]
-        samples: PathBuf,
-        /// 快照日期 / snapshot date
-        #[arg(long, default_value = "2026-10-15")]
-        date: NaiveDate,
+        /// 作业文件 / job file
+        #[arg(long, default_value = "pipelines/demo.toml")]
+        pipeline: PathBuf,
+    },
+    /// 按作业文件运行一晚的导入 / Run one night of a job file (pipelines/*.toml).
+    Nightly {
+        /// 作业文件 / job file
+        #[arg(long)]
+        pipeline: PathBuf,
+        /// 快照日期，覆盖作业文件中的日期 / snapshot date (overrides the file)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// 生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth.
     Gen {
@@ -183,9 +190,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             pipeline::print_batches(&batches, format, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { warehouse, samples, date } => {
-            anyhow::ensure!(samples.join("schools.csv").exists(), "找不到样例数据 {}：请在项目根目录运行，或用 --samples 指定", samples.display());
-            let o = IngestOptions { warehouse: warehouse.clone(), date, sources: pipeline::sample_sources(&samples), threads: default_threads(), memory_mb: 4096, report_dir: None };
+        Command::Nightly { pipeline: file, date, json } => {
+            let o = PipelineConfig::load(&file)?.into_options(date)?;
+            let out = pipeline::ingest(&o).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_ingest(&out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { pipeline: file } => {
+            anyhow::ensure!(file.exists(), "找不到作业文件 {}：请在项目根目录运行 / run from the project folder", file.display());
+            let o = PipelineConfig::load(&file)?.into_options(None)?;
+            let warehouse = o.warehouse.clone();
             let out = pipeline::ingest(&o).await?;
             print_ingest(&out);
             let q = "SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10";

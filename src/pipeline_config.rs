@@ -1,0 +1,83 @@
+//! Job definitions in `pipelines/*.toml`: which sources, which warehouse, which night.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::pipeline::{IngestOptions, default_threads};
+
+/// One nightly job.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Warehouse location: a local directory or `s3://bucket/prefix`.
+    pub warehouse: String,
+    /// Files or folders to ingest (.xlsx .xls .csv).
+    pub sources: Vec<PathBuf>,
+    /// Snapshot date; the command line's `--date` wins, else today.
+    pub date: Option<NaiveDate>,
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Memory limit in MB before DataFusion spills (default 4096).
+    pub memory_mb: Option<usize>,
+    /// Where import reports go (default: inside the warehouse).
+    pub report_dir: Option<PathBuf>,
+}
+
+impl PipelineConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("无法读取作业文件 {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("作业文件 {} 格式错误", path.display()))
+    }
+
+    /// Check the whole job before any I/O on the warehouse; report every problem at once.
+    pub fn into_options(self, date: Option<NaiveDate>) -> Result<IngestOptions> {
+        let mut problems = Vec::new();
+        if self.sources.is_empty() {
+            problems.push("sources 为空：至少要有一个文件或目录".to_string());
+        }
+        for s in &self.sources {
+            if !s.exists() {
+                problems.push(format!("来源不存在：{}", s.display()));
+            }
+        }
+        if self.threads == Some(0) {
+            problems.push("threads 必须大于 0".into());
+        }
+        if self.memory_mb.is_some_and(|m| m < 64) {
+            problems.push("memory_mb 至少为 64".into());
+        }
+        anyhow::ensure!(problems.is_empty(), "作业配置有 {} 个问题：\n  {}", problems.len(), problems.join("\n  "));
+        Ok(IngestOptions {
+            warehouse: self.warehouse,
+            date: date.or(self.date).unwrap_or_else(|| chrono::Local::now().date_naive()),
+            sources: self.sources,
+            threads: self.threads.unwrap_or_else(default_threads),
+            memory_mb: self.memory_mb.unwrap_or(4096),
+            report_dir: self.report_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_all_problems_are_reported() {
+        let err = toml::from_str::<PipelineConfig>("warehouse = 'w'\nsources = []\nthreds = 2").unwrap_err().to_string();
+        assert!(err.contains("threds"), "{err}");
+        let c: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['/no/such/file.csv']\nthreads = 0").unwrap();
+        let err = c.into_options(None).unwrap_err().to_string();
+        assert!(err.contains("2 个问题") && err.contains("/no/such/file.csv") && err.contains("threads"), "{err}");
+    }
+
+    #[test]
+    fn the_demo_pipeline_parses() {
+        let c = PipelineConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")).unwrap();
+        assert_eq!(c.date, Some(NaiveDate::from_ymd_opt(2026, 10, 15).unwrap()));
+        assert_eq!(c.sources.len(), 3);
+    }
+}
