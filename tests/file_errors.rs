@@ -42,3 +42,37 @@ async fn each_broken_file_gets_one_file_level_error_and_the_rest_loads() {
     let index = std::fs::read_to_string(&out.report_index).unwrap();
     assert!(index.contains("文件已加密"), "the report index shows the file error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_row_above_the_header_is_skipped_and_rows_are_numbered_as_excel_shows() {
+    use rust_xlsxwriter::Workbook;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+    // A clean record (nothing planted) from the sample's ground truth.
+    let truth: Vec<csv::StringRecord> = csv::Reader::from_path(samples.join("truth/records.csv")).unwrap().records().map(Result::unwrap).collect();
+    let clean = truth.iter().find(|t| t[8].is_empty()).unwrap();
+    let (file, row) = (clean[6].to_string(), clean[7].parse::<usize>().unwrap());
+    let mut rdr = csv::Reader::from_path(samples.join(&file)).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let record = rdr.records().nth(row - 2).unwrap().unwrap();
+    let phone = headers.iter().position(|h| h == "联系电话").unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("titled.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.write_string(0, 0, "某某学校学生信息导入模板").unwrap();
+    for (j, h) in headers.iter().enumerate() {
+        ws.write_string(1, j as u16, h).unwrap();
+    }
+    for (j, v) in record.iter().enumerate() {
+        ws.write_string(3, j as u16, v).unwrap();
+        ws.write_string(4, j as u16, if j == phone { "138-0000-0000" } else { v }).unwrap();
+    }
+    wb.save(&path).unwrap();
+    let wh = tmp.path().join("wh");
+    let out = ingest(&wh, NIGHT1, vec![path], 1).await;
+    let r = &out.reports[0];
+    assert_eq!((r.rows_in, r.accepted, r.rejected), (2, 1, 1), "{r:?}");
+    let rejects = dump(&wh, "SELECT row_no, column_header, rule_code FROM rejects", None).await;
+    assert_eq!(rejects, vec!["row_no,column_header,rule_code".to_string(), "5,联系电话,R_PHONE".to_string()]);
+}

@@ -158,6 +158,14 @@ fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError
     if (ext == "xls" && !is_cfb) || (ext != "xls" && !is_zip) {
         return Err(FileError::new("F_BAD_WORKBOOK", "文件头不是 Excel 格式"));
     }
+    if ext == "xls" {
+        // Legacy .xls sheets hold at most 65,536 rows: reading one whole is bounded.
+        return open_xls(path, cat);
+    }
+    open_xlsx_streaming(path, cat)
+}
+
+fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
     let mut wb = open_workbook_auto(path).map_err(|e| classify_calamine(&e.to_string()))?;
     let names = wb.sheet_names().to_vec();
     if names.is_empty() {
@@ -172,31 +180,137 @@ fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError
                 continue;
             }
         };
-        let (r0, _) = range.start().unwrap_or((0, 0));
-        // The header may sit below a title row: look at the first five rows.
-        for (k, row) in range.rows().take(5).enumerate() {
-            let header: Vec<String> = row.iter().map(|c| clean_header(&cell_text(c))).collect();
-            if let Ok((table, mapping)) = recognise(&header, cat) {
-                let header_row = r0 as u64 + k as u64 + 1;
+        let r0 = range.start().map_or(0, |s| s.0) as u64;
+        let head: Vec<(u64, Vec<String>)> = range.rows().take(5).enumerate().map(|(k, row)| (r0 + k as u64 + 1, row.iter().map(cell_text).collect())).collect();
+        match find_header(&head, cat, name) {
+            Ok((table, mapping, header_row)) => {
+                let skip = (header_row - r0) as usize;
                 let data: Vec<Row> = range
                     .rows()
-                    .skip(k + 1)
                     .enumerate()
-                    .map(|(i, r)| (header_row + 1 + i as u64, r.iter().map(cell_text).collect::<Vec<_>>()))
+                    .skip(skip)
+                    .map(|(i, r)| (r0 + i as u64 + 1, r.iter().map(cell_text).collect::<Vec<_>>()))
                     .filter(|(_, v)| v.iter().any(|s| !s.trim().is_empty()))
                     .collect();
-                return Ok(Source { table, encoding: "XLSX", sheet: name.clone(), mapping, rows: Box::new(data.into_iter().map(Ok)) });
+                return Ok(Source { table, encoding: "XLS", sheet: name.clone(), mapping, rows: Box::new(data.into_iter().map(Ok)) });
             }
-        }
-        if first_err.is_none() {
-            let header: Vec<String> = range.rows().next().map(|r| r.iter().map(|c| clean_header(&cell_text(c))).collect()).unwrap_or_default();
-            first_err = recognise(&header, cat).err().map(|mut e| {
-                e.detail = format!("工作表“{name}”：{}", e.detail);
-                e
-            });
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
         }
     }
     Err(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")))
+}
+
+/// The header among the first rows of a sheet: (table, mapping, Excel row number of the header).
+fn find_header(head: &[(u64, Vec<String>)], cat: &'static Catalog, sheet: &str) -> Result<(&'static TableSchema, Vec<Option<usize>>, u64), FileError> {
+    let mut first_err = None;
+    for (row_no, cells) in head {
+        let header: Vec<String> = cells.iter().map(|c| clean_header(c)).collect();
+        match recognise(&header, cat) {
+            Ok((t, m)) => return Ok((t, m, *row_no)),
+            Err(mut e) => {
+                if first_err.is_none() {
+                    e.detail = format!("工作表“{sheet}”：{}", e.detail);
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| FileError::new("F_EMPTY", format!("工作表“{sheet}”为空"))))
+}
+
+/// Rows of one sheet from calamine's cell reader, grouped by row; `limit` stops after that many rows.
+fn read_rows<RS: std::io::Read + std::io::Seek>(
+    wb: &mut calamine::Xlsx<RS>,
+    sheet: &str,
+    mut emit: impl FnMut(u64, Vec<String>) -> bool,
+) -> Result<(), FileError> {
+    let mut reader = wb.worksheet_cells_reader(sheet).map_err(|e| classify_calamine(&e.to_string()))?;
+    let mut cur: Option<(u32, Vec<String>)> = None;
+    loop {
+        let cell = match reader.next_cell() {
+            Ok(c) => c,
+            Err(e) => return Err(FileError::new("F_TRUNCATED", e.to_string())),
+        };
+        let Some(cell) = cell else { break };
+        let (r, c) = cell.get_position();
+        if cur.as_ref().is_some_and(|(row, _)| *row != r) {
+            let (row, cells) = cur.take().expect("checked");
+            if !emit(row as u64 + 1, cells) {
+                return Ok(());
+            }
+        }
+        let entry = cur.get_or_insert_with(|| (r, Vec::new()));
+        let c = c as usize;
+        if entry.1.len() <= c {
+            entry.1.resize(c + 1, String::new());
+        }
+        entry.1[c] = dataref_text(cell.get_value());
+    }
+    if let Some((row, cells)) = cur {
+        emit(row as u64 + 1, cells);
+    }
+    Ok(())
+}
+
+/// An .xlsx sheet streamed cell by cell on a reader thread through a bounded channel: memory
+/// stays bounded whatever the sheet size.
+fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+    let open = |p: &Path| calamine::open_workbook::<calamine::Xlsx<_>, _>(p).map_err(|e| classify_calamine(&e.to_string()));
+    let mut wb = open(path)?;
+    let names = wb.sheet_names().to_vec();
+    if names.is_empty() {
+        return Err(FileError::new("F_NO_SHEET", ""));
+    }
+    let mut first_err = None;
+    let mut found = None;
+    for name in &names {
+        let mut head = Vec::new();
+        if let Err(e) = read_rows(&mut wb, name, |r, cells| {
+            head.push((r, cells));
+            head.len() < 5
+        }) {
+            first_err.get_or_insert(e);
+            continue;
+        }
+        match find_header(&head, cat, name) {
+            Ok(h) => {
+                found = Some((name.clone(), h));
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    drop(wb);
+    let Some((sheet, (table, mapping, header_row))) = found else {
+        return Err(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")));
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Row, FileError>>(512);
+    let p = path.to_path_buf();
+    let name = sheet.clone();
+    std::thread::spawn(move || {
+        let mut wb = match open(&p) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let res = read_rows(&mut wb, &name, |r, cells| {
+            if r <= header_row || cells.iter().all(|s| s.trim().is_empty()) {
+                return true;
+            }
+            // A closed receiver means the reader was dropped: stop.
+            tx.send(Ok((r, cells))).is_ok()
+        });
+        if let Err(e) = res {
+            let _ = tx.send(Err(e));
+        }
+    });
+    Ok(Source { table, encoding: "XLSX", sheet, mapping, rows: Box::new(rx.into_iter()) })
 }
 
 fn classify_calamine(msg: &str) -> FileError {
@@ -207,6 +321,21 @@ fn classify_calamine(msg: &str) -> FileError {
         FileError::new("F_BAD_WORKBOOK", msg)
     } else {
         FileError::new("F_BAD_WORKBOOK", msg)
+    }
+}
+
+fn dataref_text(c: &calamine::DataRef<'_>) -> String {
+    use calamine::DataRef as D;
+    match c {
+        D::Empty => String::new(),
+        D::String(s) => s.clone(),
+        D::SharedString(s) => (*s).to_string(),
+        D::Float(f) => cell_text(&Data::Float(*f)),
+        D::Int(i) => i.to_string(),
+        D::Bool(b) => cell_text(&Data::Bool(*b)),
+        D::DateTime(d) => excel_date(d.as_f64()),
+        D::DateTimeIso(s) | D::DurationIso(s) => s.replace('-', ""),
+        D::Error(e) => format!("#{e:?}"),
     }
 }
 
