@@ -254,63 +254,96 @@ fn read_rows<RS: std::io::Read + std::io::Seek>(
     Ok(())
 }
 
-/// An .xlsx sheet streamed cell by cell on a reader thread through a bounded channel: memory
-/// stays bounded whatever the sheet size.
+/// What the reader thread of an .xlsx file sends: first the recognised header, then rows.
+enum Msg {
+    Header(&'static TableSchema, Vec<Option<usize>>, String),
+    Row(Row),
+    Failed(FileError),
+}
+
+/// An .xlsx sheet streamed cell by cell on a reader thread through a bounded channel: the workbook
+/// is opened once, the header found among the first rows, and memory stays bounded whatever the
+/// sheet size.
 fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
-    let open = |p: &Path| calamine::open_workbook::<calamine::Xlsx<_>, _>(p).map_err(|e| classify_calamine(&e.to_string()));
-    let mut wb = open(path)?;
-    let names = wb.sheet_names().to_vec();
-    if names.is_empty() {
-        return Err(FileError::new("F_NO_SHEET", ""));
-    }
-    let mut first_err = None;
-    let mut found = None;
-    for name in &names {
-        let mut head = Vec::new();
-        if let Err(e) = read_rows(&mut wb, name, |r, cells| {
-            head.push((r, cells));
-            head.len() < 5
-        }) {
-            first_err.get_or_insert(e);
-            continue;
-        }
-        match find_header(&head, cat, name) {
-            Ok(h) => {
-                found = Some((name.clone(), h));
-                break;
-            }
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    drop(wb);
-    let Some((sheet, (table, mapping, header_row))) = found else {
-        return Err(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")));
-    };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Row, FileError>>(512);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(512);
     let p = path.to_path_buf();
-    let name = sheet.clone();
     std::thread::spawn(move || {
-        let mut wb = match open(&p) {
+        let mut wb = match calamine::open_workbook::<calamine::Xlsx<_>, _>(&p) {
             Ok(w) => w,
             Err(e) => {
-                let _ = tx.send(Err(e));
+                let _ = tx.send(Msg::Failed(classify_calamine(&e.to_string())));
                 return;
             }
         };
-        let res = read_rows(&mut wb, &name, |r, cells| {
-            if r <= header_row || cells.iter().all(|s| s.trim().is_empty()) {
-                return true;
+        let names = wb.sheet_names().to_vec();
+        let mut first_err = None;
+        for name in &names {
+            let mut head: Vec<Row> = Vec::new();
+            let mut header_row: Option<u64> = None;
+            // Decide on the header once five rows (or the whole short sheet) are in; then stream.
+            let decide = |head: &mut Vec<Row>, first_err: &mut Option<FileError>| -> Option<u64> {
+                match find_header(head, cat, name) {
+                    Ok((t, m, hr)) => {
+                        if tx.send(Msg::Header(t, m, name.clone())).is_err() {
+                            return None;
+                        }
+                        for (r, cells) in head.drain(..).filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty())) {
+                            let _ = tx.send(Msg::Row((r, cells)));
+                        }
+                        Some(hr)
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        None
+                    }
+                }
+            };
+            let res = read_rows(&mut wb, name, |r, cells| {
+                if header_row.is_some() {
+                    if cells.iter().all(|x| x.trim().is_empty()) {
+                        return true;
+                    }
+                    // A closed receiver means the reader was dropped: stop.
+                    return tx.send(Msg::Row((r, cells))).is_ok();
+                }
+                head.push((r, cells));
+                if head.len() < 5 {
+                    return true;
+                }
+                header_row = decide(&mut head, &mut first_err);
+                header_row.is_some()
+            });
+            if header_row.is_none() && !head.is_empty() && head.len() < 5 {
+                header_row = decide(&mut head, &mut first_err);
             }
-            // A closed receiver means the reader was dropped: stop.
-            tx.send(Ok((r, cells))).is_ok()
-        });
-        if let Err(e) = res {
-            let _ = tx.send(Err(e));
+            match res {
+                Err(e) if header_row.is_some() => {
+                    let _ = tx.send(Msg::Failed(e));
+                    return;
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+                Ok(()) => {}
+            }
+            if header_row.is_some() {
+                return;
+            }
         }
+        let _ = tx.send(Msg::Failed(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", ""))));
     });
-    Ok(Source { table, encoding: "XLSX", sheet, mapping, rows: Box::new(rx.into_iter()) })
+    match rx.recv() {
+        Ok(Msg::Header(table, mapping, sheet)) => {
+            let rows = rx.into_iter().map(|m| match m {
+                Msg::Row(r) => Ok(r),
+                Msg::Failed(e) => Err(e),
+                Msg::Header(..) => Err(FileError::new("F_BAD_WORKBOOK", "bug: a second header")),
+            });
+            Ok(Source { table, encoding: "XLSX", sheet, mapping, rows: Box::new(rows) })
+        }
+        Ok(Msg::Failed(e)) => Err(e),
+        Ok(Msg::Row(_)) | Err(_) => Err(FileError::new("F_BAD_WORKBOOK", "读取线程意外结束")),
+    }
 }
 
 fn classify_calamine(msg: &str) -> FileError {
