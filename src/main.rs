@@ -173,12 +173,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ingest { warehouse, date, threads, memory_mb, report_dir, json, sources } => {
             let o = IngestOptions { warehouse, date, sources, threads, memory_mb, report_dir };
-            let out = pipeline::ingest(&o).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                print_ingest(&out);
-            }
+            show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
@@ -192,12 +187,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Nightly { pipeline: file, date, json } => {
             let o = PipelineConfig::load(&file)?.into_options(date)?;
-            let out = pipeline::ingest(&o).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                print_ingest(&out);
-            }
+            show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { pipeline: file } => {
@@ -216,6 +206,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn show_ingest(out: &pipeline::IngestOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(out)?);
+    } else {
+        print_ingest(out);
+    }
+    Ok(())
 }
 
 fn print_ingest(out: &pipeline::IngestOutcome) {

@@ -65,7 +65,6 @@ fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
         None => return Err(FileError::new("F_EMPTY", "")),
     };
     let (table, mapping) = recognise(&header, cat)?;
-    let width = header.len();
     let rows = records.enumerate().map(move |(i, r)| {
         // Excel shows the header as row 1, so the first data row is row 2.
         let row_no = i as u64 + 2;
@@ -75,7 +74,6 @@ fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
             Err(e) => Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}"))),
         }
     });
-    let _ = width;
     Ok(Source { table, encoding: label, sheet: String::new(), mapping, rows: Box::new(rows) })
 }
 

@@ -1,7 +1,7 @@
 //! One synthetic pupil: a true person (identity the ground truth speaks of) and the template
 //! record a school would submit for that person.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rand::Rng;
 
 use super::names;
@@ -231,7 +231,6 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         r[idn] = id.clone();
     }
     r[c.is_migrant_child] = if compulsory { yes_no(p.migrant) } else { String::new() };
-    let _ = p.birth.year();
     r
 }
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray};
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result;
@@ -48,7 +48,6 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(s("id_defect", id_defect));
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
-    let _ = <StringArray as Array>::len;
 }
 
 #[cfg(test)]

@@ -73,10 +73,7 @@ async fn register_staged(ctx: &SessionContext, name: &str, dir: &Path, schema: S
 async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, partitioned: bool) -> Result<(u64, i64)> {
     let df = ctx.sql(sql).await.with_context(|| format!("bug: commit SQL for {table} does not plan"))?;
     let plan = df.logical_plan().clone();
-    let mut t = match wh.latest(table).await? {
-        Some(t) => Some(t),
-        None => None,
-    };
+    let mut t = wh.latest(table).await?;
     // Roll back what a crashed run left on top of the committed version.
     if let (Some(tab), Some(v)) = (&t, committed) {
         if tab.version().unwrap_or(0) as i64 > v {
