@@ -218,7 +218,7 @@ fn find_header(head: &[(u64, Vec<String>)], cat: &'static Catalog, sheet: &str) 
     Err(first_err.unwrap_or_else(|| FileError::new("F_EMPTY", format!("工作表“{sheet}”为空"))))
 }
 
-/// Rows of one sheet from calamine's cell reader, grouped by row; `limit` stops after that many rows.
+/// Rows of one sheet from calamine's cell reader, grouped by row; `emit` returns false to stop early.
 fn read_rows<RS: std::io::Read + std::io::Seek>(
     wb: &mut calamine::Xlsx<RS>,
     sheet: &str,

@@ -15,16 +15,20 @@ struct S3Stores;
 
 impl ObjectStoreFactory for S3Stores {
     fn parse_url_opts(&self, url: &Url, config: &StorageConfig) -> DeltaResult<(ObjectStoreRef, Path)> {
-        let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
-        for (k, v) in &config.raw {
-            if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                b = b.with_config(key, v);
-            }
-        }
-        let store = b.build().map_err(|e| DeltaTableError::generic(format!("S3 配置错误 / S3 configuration: {e}")))?;
-        let path = Path::from_url_path(url.path()).map_err(|e| DeltaTableError::generic(e.to_string()))?;
-        Ok((Arc::new(store), path))
+        store_with(url, config.raw.iter()).map_err(|e| DeltaTableError::generic(format!("S3 配置错误 / S3 configuration: {e}")))
     }
+}
+
+/// The store at the root of the bucket of `url` and the path inside it: settings from the `AWS_*`
+/// environment, then any `options` (keys as in `AmazonS3ConfigKey`).
+fn store_with<'a>(url: &Url, options: impl Iterator<Item = (&'a String, &'a String)>) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, Path)> {
+    let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+    for (k, v) in options {
+        if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            b = b.with_config(key, v);
+        }
+    }
+    Ok((Arc::new(b.build()?), Path::from_url_path(url.path())?))
 }
 
 struct S3Logs;
@@ -47,6 +51,5 @@ pub fn register() {
 
 /// The store at the root of an `s3://bucket/prefix/` URL, for files that are not tables (reports).
 pub fn store_for(url: &Url) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, Path)> {
-    let store = AmazonS3Builder::from_env().with_url(url.as_str()).build()?;
-    Ok((Arc::new(store), Path::from_url_path(url.path())?))
+    store_with(url, std::iter::empty())
 }
