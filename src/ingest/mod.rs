@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cols::{SchoolCols, StudentCols};
 use crate::schema::{Catalog, Severity, TableSchema, catalog};
@@ -99,6 +99,8 @@ pub struct StageMetrics {
     /// Accepted rows per table.
     pub tables: BTreeMap<String, u64>,
     /// 学校标识码 of every student row read (accepted or rejected): the scope of tonight's snapshot.
+    /// Left out of `--json` output: it lists every school of the province.
+    #[serde(skip)]
     pub student_scope: Vec<String>,
     /// Files refused at file level: whatever was staged from them is left out of the commit.
     pub failed_files: Vec<String>,
@@ -225,8 +227,9 @@ impl Worker {
             self.sinks.insert(table.table.name.clone(), RowSink::new(table, &self.dir, self.id)?);
         }
         let mut values = vec![String::new(); table.columns.len()];
+        let mut hash_buf = Vec::with_capacity(1024);
         while let Some(row) = src.next_row() {
-            let (row_no, cells) = match row {
+            let row_no = match row {
                 Ok(r) => r,
                 Err(e) => {
                     // A file that breaks part-way is refused whole: the commit leaves out every row
@@ -238,16 +241,14 @@ impl Worker {
                     return Ok(rep);
                 }
             };
-            if cells.iter().all(|c| c.trim().is_empty()) {
+            if src.row_is_blank() {
                 continue;
             }
             rep.rows_in += 1;
             for (slot, m) in values.iter_mut().zip(&src.mapping) {
                 slot.clear();
                 if let Some(k) = m {
-                    if let Some(cell) = cells.get(*k) {
-                        slot.push_str(cell);
-                    }
+                    slot.push_str(src.cell(*k));
                 }
             }
             let found = v.check(&mut values);
@@ -289,7 +290,7 @@ impl Worker {
                 let public = values[c.ownership] == "公办";
                 self.found_schools.insert(values[c.school_id].clone(), SchoolInfo { stages: stages_of_kind(&values[c.school_kind]), public });
             }
-            let hash = row_hash(&values);
+            let hash = row_hash(&values, &mut hash_buf);
             self.sinks.get_mut(&table.table.name).expect("inserted").push(&values, &key, hash, &f.name, row_no)?;
         }
         debug_assert_eq!(rep.rows_in, rep.accepted + rep.rejected);
@@ -335,11 +336,28 @@ pub fn base_key(t: &TableSchema, v: &[String], sc: Option<&StudentCols>) -> Stri
 }
 
 /// Content hash of a cleaned row: tells an unchanged registration from a changed one across nights.
-pub fn row_hash(v: &[String]) -> i64 {
-    let mut h = Xxh3::new();
+/// The row is joined into `buf` and hashed in one call (the same value as streaming each field,
+/// at a fraction of the cost).
+pub fn row_hash(v: &[String], buf: &mut Vec<u8>) -> i64 {
+    buf.clear();
     for s in v {
-        h.update(s.as_bytes());
-        h.update(&[0x1f]);
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(0x1f);
     }
-    h.digest() as i64
+    xxh3_64(buf) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    /// Warehouses committed before the one-call hash must see unchanged rows as unchanged.
+    #[test]
+    fn row_hash_equals_the_streaming_hash() {
+        let v: Vec<String> = ["2341023001", "张三", "", "居民身份证"].iter().map(|s| s.to_string()).collect();
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for s in &v {
+            h.update(s.as_bytes());
+            h.update(&[0x1f]);
+        }
+        assert_eq!(super::row_hash(&v, &mut Vec::new()), h.digest() as i64);
+    }
 }

@@ -2,7 +2,7 @@
 //! by header text, and hand out data rows with the row number Excel shows.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use calamine::{Data, Reader, open_workbook_auto};
@@ -24,6 +24,13 @@ impl FileError {
 
 pub type Row = (u64, Vec<String>);
 
+/// Where the data rows come from. CSV rows are read into one reused record, so a row costs no
+/// allocation per cell; workbook rows arrive as owned cells from the reader thread.
+enum Rows {
+    Csv { reader: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord, next_no: u64 },
+    Owned { iter: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>, cells: Vec<String> },
+}
+
 /// An opened, recognised source.
 pub struct Source {
     pub table: &'static TableSchema,
@@ -31,12 +38,51 @@ pub struct Source {
     pub sheet: String,
     /// For each schema column, the file column that holds it.
     pub mapping: Vec<Option<usize>>,
-    rows: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>,
+    rows: Rows,
 }
 
 impl Source {
-    pub fn next_row(&mut self) -> Option<Result<Row, FileError>> {
-        self.rows.next()
+    fn owned(table: &'static TableSchema, encoding: &'static str, sheet: String, mapping: Vec<Option<usize>>, iter: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>) -> Self {
+        Source { table, encoding, sheet, mapping, rows: Rows::Owned { iter, cells: Vec::new() } }
+    }
+
+    /// Advance to the next data row; returns its row number as Excel shows it.
+    pub fn next_row(&mut self) -> Option<Result<u64, FileError>> {
+        match &mut self.rows {
+            Rows::Csv { reader, record, next_no } => {
+                let row_no = *next_no;
+                *next_no += 1;
+                match reader.read_record(record) {
+                    Ok(true) => Some(Ok(row_no)),
+                    Ok(false) => None,
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => Some(Err(FileError::new("F_ENCODING", format!("第 {row_no} 行: {e}")))),
+                    Err(e) => Some(Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}")))),
+                }
+            }
+            Rows::Owned { iter, cells } => match iter.next()? {
+                Ok((row_no, c)) => {
+                    *cells = c;
+                    Some(Ok(row_no))
+                }
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+
+    /// Cell `k` (file column) of the current row; empty when the row is shorter.
+    pub fn cell(&self, k: usize) -> &str {
+        match &self.rows {
+            Rows::Csv { record, .. } => record.get(k).unwrap_or(""),
+            Rows::Owned { cells, .. } => cells.get(k).map_or("", String::as_str),
+        }
+    }
+
+    /// Whether every cell of the current row is blank.
+    pub fn row_is_blank(&self) -> bool {
+        match &self.rows {
+            Rows::Csv { record, .. } => record.iter().all(|c| c.trim().is_empty()),
+            Rows::Owned { cells, .. } => cells.iter().all(|c| c.trim().is_empty()),
+        }
     }
 }
 
@@ -50,31 +96,33 @@ pub fn open(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
 }
 
 fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
-    let mut f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let not_found = |e: std::io::Error| FileError::new("F_NOT_FOUND", e.to_string());
+    let mut f = File::open(path).map_err(not_found)?;
     let mut head = vec![0u8; 64 * 1024];
-    let n = read_full(&mut f, &mut head).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
+    let n = read_full(&mut f, &mut head).map_err(not_found)?;
     head.truncate(n);
     let (encoding, label) = detect_encoding(&head);
-    let f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
-    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(BufReader::with_capacity(1 << 20, f));
-    let rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(decoded);
-    let mut records = rdr.into_records();
-    let header: Vec<String> = match records.next() {
-        Some(Ok(r)) => r.iter().map(clean_header).collect(),
-        Some(Err(e)) => return Err(FileError::new("F_ENCODING", e.to_string())),
-        None => return Err(FileError::new("F_EMPTY", "")),
+    let mut f = File::open(path).map_err(not_found)?;
+    // UTF-8 goes to the CSV reader as is (it checks UTF-8 per record); only other encodings pay
+    // for a decoding pass.
+    let input: Box<dyn Read + Send> = if encoding == encoding_rs::UTF_8 {
+        if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            f.seek(SeekFrom::Start(3)).map_err(not_found)?;
+        }
+        Box::new(f)
+    } else {
+        Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(BufReader::with_capacity(1 << 20, f)))
+    };
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(input);
+    let mut record = csv::StringRecord::new();
+    let header: Vec<String> = match reader.read_record(&mut record) {
+        Ok(true) => record.iter().map(clean_header).collect(),
+        Err(e) => return Err(FileError::new("F_ENCODING", e.to_string())),
+        Ok(false) => return Err(FileError::new("F_EMPTY", "")),
     };
     let (table, mapping) = recognise(&header, cat)?;
-    let rows = records.enumerate().map(move |(i, r)| {
-        // Excel shows the header as row 1, so the first data row is row 2.
-        let row_no = i as u64 + 2;
-        match r {
-            Ok(rec) => Ok((row_no, rec.iter().map(str::to_string).collect())),
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => Err(FileError::new("F_ENCODING", format!("第 {row_no} 行: {e}"))),
-            Err(e) => Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}"))),
-        }
-    });
-    Ok(Source { table, encoding: label, sheet: String::new(), mapping, rows: Box::new(rows) })
+    // Excel shows the header as row 1, so the first data row is row 2.
+    Ok(Source { table, encoding: label, sheet: String::new(), mapping, rows: Rows::Csv { reader, record, next_no: 2 } })
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -190,7 +238,7 @@ fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
                     .map(|(i, r)| (r0 + i as u64 + 1, r.iter().map(cell_text).collect::<Vec<_>>()))
                     .filter(|(_, v)| v.iter().any(|s| !s.trim().is_empty()))
                     .collect();
-                return Ok(Source { table, encoding: "XLS", sheet: name.clone(), mapping, rows: Box::new(data.into_iter().map(Ok)) });
+                return Ok(Source::owned(table, "XLS", name.clone(), mapping, Box::new(data.into_iter().map(Ok))));
             }
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -337,7 +385,7 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
                 Msg::Failed(e) => Err(e),
                 Msg::Header(..) => Err(FileError::new("F_BAD_WORKBOOK", "bug: a second header")),
             });
-            Ok(Source { table, encoding: "XLSX", sheet, mapping, rows: Box::new(rows) })
+            Ok(Source::owned(table, "XLSX", sheet, mapping, Box::new(rows)))
         }
         Ok(Msg::Failed(e)) => Err(e),
         Ok(Msg::Row(_)) | Err(_) => Err(FileError::new("F_BAD_WORKBOOK", "读取线程意外结束")),

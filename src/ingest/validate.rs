@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::cols::StudentCols;
 use crate::idcard::{self, IdDefect};
-use crate::schema::{Catalog, Check, ColType, Required, Severity, TableSchema};
+use crate::schema::{Catalog, Check, CodeList, ColType, Required, Severity, TableSchema};
 
 /// One finding on one cell.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct Validator {
     pub snapshot: NaiveDate,
     pub schools: Arc<HashMap<String, SchoolInfo>>,
     sc: Option<StudentCols>,
+    /// Each column's code list, resolved once rather than per cell.
+    lists: Vec<Option<&'static CodeList>>,
 }
 
 /// Stages a school kind offers (1 小学, 2 初中, 3 高中).
@@ -55,7 +57,8 @@ fn school_year(d: NaiveDate) -> i32 {
 impl Validator {
     pub fn new(cat: &'static Catalog, table: &'static TableSchema, snapshot: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Self {
         let sc = (table.table.name == "students").then(|| StudentCols::new(table));
-        Validator { cat, table, snapshot, schools, sc }
+        let lists = table.columns.iter().map(|c| c.codelist.as_deref().map(|n| cat.codelist(n))).collect();
+        Validator { cat, table, snapshot, schools, sc, lists }
     }
 
     /// Clean values in place (trim; names lose inner spaces) and return the findings.
@@ -105,7 +108,7 @@ impl Validator {
                 if ok { None } else { f("R_NAME_CHARS", "汉字或字母（少数民族姓名可用“·”）") }
             }
             Check::Code => {
-                let list = self.cat.codelist(col.codelist.as_deref()?);
+                let list = self.lists[i]?;
                 if !list.lookup(s).is_empty() {
                     None
                 } else if list.forbidden.iter().any(|x| x == s) {

@@ -155,7 +155,7 @@ pub struct CodeList {
     pub source: Option<String>,
     /// name or alias -> index into `values`
     #[serde(skip)]
-    lookup: HashMap<String, Vec<usize>>,
+    lookup: HashMap<String, Vec<usize>, ahash::RandomState>,
 }
 
 impl CodeList {

@@ -1,6 +1,5 @@
 //! Administrative divisions (国家统计局 2023 统计用区划代码), from schemas/reference/divisions_*.csv.
 
-use std::collections::HashMap;
 
 const PROVINCES: &str = include_str!("../../schemas/reference/divisions_province.csv");
 const CITIES: &str = include_str!("../../schemas/reference/divisions_city.csv");
@@ -17,7 +16,7 @@ pub struct Regions {
     pub provinces: Vec<Division>,
     pub cities: Vec<Division>,
     pub counties: Vec<Division>,
-    by_code: HashMap<String, (u8, usize)>,
+    by_code: std::collections::HashMap<String, (u8, usize), ahash::RandomState>,
 }
 
 /// Hong Kong, Macao and Taiwan are not in the NBS data but appear in records (reference/README.md).
@@ -41,7 +40,7 @@ impl Regions {
         let provinces = parse(PROVINCES, "divisions_province.csv")?;
         let cities = parse(CITIES, "divisions_city.csv")?;
         let counties = parse(COUNTIES, "divisions_county.csv")?;
-        let mut by_code = HashMap::new();
+        let mut by_code = std::collections::HashMap::with_hasher(ahash::RandomState::new());
         for (level, list) in [(2u8, &provinces), (4, &cities), (6, &counties)] {
             for (i, d) in list.iter().enumerate() {
                 by_code.insert(d.code.clone(), (level, i));
