@@ -2,7 +2,7 @@
 //!
 //! Stages, one module each: [`ingest`] (validate and stage sources), [`warehouse`] (Delta tables,
 //! nightly commits, as-of views), [`gen`] (synthetic data with ground truth), [`udf`] (SQL
-//! functions). [`pipeline`] ties them into the commands the CLI runs.
+//! functions), [`models`] (the SQL models in `sql/` and their runner). [`pipeline`] ties them into the commands the CLI runs.
 
 pub mod bench;
 pub mod cols;
@@ -10,6 +10,7 @@ pub mod faults;
 pub mod synth;
 pub mod idcard;
 pub mod ingest;
+pub mod models;
 pub mod pipeline;
 pub mod pipeline_config;
 pub mod schema;

@@ -94,6 +94,32 @@ enum Command {
         #[arg(required = true)]
         sources: Vec<PathBuf>,
     },
+    /// 运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse.
+    Run {
+        /// 仓库位置 / warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 快照日期（默认最近一晚）/ snapshot date (default: the latest night)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// 只运行这些模型及依赖它们的模型（可重复）/ only these models and what reads them (repeatable)
+        #[arg(long = "model")]
+        models: Vec<String>,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// 内存上限（MB），超出则落盘 / memory limit in MB before spilling
+        #[arg(long, default_value_t = 4096)]
+        memory_mb: usize,
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// 检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model's header, inputs and result schema.
+    Check {
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// 性能测试，打印结果 / Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -176,6 +202,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run { warehouse, date, models, threads, memory_mb, json } => {
+            let o = xueji::models::RunOptions { warehouse, date, only: models, threads, memory_mb };
+            let out = xueji::models::run(&o).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_run(&out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { json } => {
+            let rep = xueji::models::check().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                for m in &rep.ok {
+                    println!("通过 / ok: {m}");
+                }
+                for p in &rep.problems {
+                    println!("问题 / problem: {p}");
+                }
+            }
+            Ok(if rep.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
         Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
             tokio::task::block_in_place(|| xueji::bench::ingest(&xueji::bench::BenchOptions { pupils, work, threads, seed }))?;
             Ok(ExitCode::SUCCESS)
@@ -186,25 +236,58 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nightly { pipeline: file, date, json } => {
-            let o = PipelineConfig::load(&file)?.into_options(date)?;
-            show_ingest(&pipeline::ingest(&o).await?, json)?;
+            let (o, models) = PipelineConfig::load(&file)?.into_job(date)?;
+            let out = pipeline::ingest(&o).await?;
+            match models {
+                Some(m) => {
+                    let runs = xueji::models::run(&m).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingest": out, "run": runs }))?);
+                    } else {
+                        print_ingest(&out);
+                        print_run(&runs);
+                    }
+                }
+                None => show_ingest(&out, json)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { pipeline: file } => {
             anyhow::ensure!(file.exists(), "找不到作业文件 {}：请在项目根目录运行 / run from the project folder", file.display());
-            let o = PipelineConfig::load(&file)?.into_options(None)?;
+            let (o, models) = PipelineConfig::load(&file)?.into_job(None)?;
             let warehouse = o.warehouse.clone();
             let out = pipeline::ingest(&o).await?;
             print_ingest(&out);
+            let ran = match models {
+                Some(m) => {
+                    let r = xueji::models::run(&m).await?;
+                    print_run(&r);
+                    r.models.iter().any(|x| x.model == "dedup_groups")
+                }
+                None => false,
+            };
             let q = "SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10";
             let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
             println!("\n各校在册学籍（前 10 所）/ registrations per school (first 10):");
             pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
-            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, rejects, import_files)");
+            if ran {
+                let q = "SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END";
+                let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
+                println!("\n问题学籍 / problem registrations (dedup_groups):");
+                pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
+            }
+            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, rejects, import_files, dedup_groups, dedup_members)");
             println!("导入报告 / import reports: {}", out.report_index.display());
             println!("自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\"");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn print_run(out: &xueji::models::RunOutcome) {
+    println!("模型运行 / model run {}（快照日期 {}）：{} 个模型", out.seq, out.snapshot_date, out.models.len());
+    for m in &out.models {
+        println!("  {:<24} {:>10} 行  {:>6.1} 秒", m.model, m.rows, m.millis as f64 / 1000.0);
     }
 }
 

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use crate::models::RunOptions;
 use crate::pipeline::{IngestOptions, default_threads};
 
 /// One nightly job.
@@ -24,6 +25,8 @@ pub struct PipelineConfig {
     pub memory_mb: Option<usize>,
     /// Where import reports go (default: inside the warehouse).
     pub report_dir: Option<PathBuf>,
+    /// Models (sql/) to run after the ingest: absent means all, `[]` none.
+    pub models: Option<Vec<String>>,
 }
 
 impl PipelineConfig {
@@ -33,7 +36,8 @@ impl PipelineConfig {
     }
 
     /// Check the whole job before any I/O on the warehouse; report every problem at once.
-    pub fn into_options(self, date: Option<NaiveDate>) -> Result<IngestOptions> {
+    /// The ingest, then the model run (None when the job runs no models).
+    pub fn into_job(self, date: Option<NaiveDate>) -> Result<(IngestOptions, Option<RunOptions>)> {
         let mut problems = Vec::new();
         if self.sources.is_empty() {
             problems.push("sources 为空：至少要有一个文件或目录".to_string());
@@ -49,15 +53,27 @@ impl PipelineConfig {
         if self.memory_mb.is_some_and(|m| m < 64) {
             problems.push("memory_mb 至少为 64".into());
         }
+        let known: Vec<String> = crate::models::models()?.into_iter().map(|m| m.name).collect();
+        for m in self.models.iter().flatten() {
+            if !known.contains(m) {
+                problems.push(format!("models 中的 {m} 不是模型；可用：{}", known.join(", ")));
+            }
+        }
         anyhow::ensure!(problems.is_empty(), "作业配置有 {} 个问题：\n  {}", problems.len(), problems.join("\n  "));
-        Ok(IngestOptions {
+        let models = self.models.clone();
+        let o = IngestOptions {
             warehouse: self.warehouse,
             date: date.or(self.date).unwrap_or_else(|| chrono::Local::now().date_naive()),
             sources: self.sources,
             threads: self.threads.unwrap_or_else(default_threads),
             memory_mb: self.memory_mb.unwrap_or(4096),
             report_dir: self.report_dir,
-        })
+        };
+        let run = match models {
+            Some(m) if m.is_empty() => None,
+            m => Some(RunOptions { warehouse: o.warehouse.clone(), date: Some(o.date), only: m.unwrap_or_default(), threads: o.threads, memory_mb: o.memory_mb }),
+        };
+        Ok((o, run))
     }
 }
 
@@ -70,7 +86,7 @@ mod tests {
         let err = toml::from_str::<PipelineConfig>("warehouse = 'w'\nsources = []\nthreds = 2").unwrap_err().to_string();
         assert!(err.contains("threds"), "{err}");
         let c: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['/no/such/file.csv']\nthreads = 0").unwrap();
-        let err = c.into_options(None).unwrap_err().to_string();
+        let err = c.into_job(None).unwrap_err().to_string();
         assert!(err.contains("2 个问题") && err.contains("/no/such/file.csv") && err.contains("threads"), "{err}");
     }
 
@@ -79,5 +95,11 @@ mod tests {
         let c = PipelineConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")).unwrap();
         assert_eq!(c.date, Some(NaiveDate::from_ymd_opt(2026, 10, 15).unwrap()));
         assert_eq!(c.sources.len(), 3);
+        let (_, run) = c.into_job(None).unwrap();
+        assert!(run.is_some_and(|r| r.only.is_empty()), "the demo runs every model");
+        let none: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['.']\nmodels = []").unwrap();
+        assert!(none.into_job(None).unwrap().1.is_none());
+        let bad: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['.']\nmodels = ['dedup_grups']").unwrap();
+        assert!(bad.into_job(None).unwrap_err().to_string().contains("dedup_grups"));
     }
 }

@@ -2,34 +2,77 @@
 //!
 //! - `id_defect(id)`: null for a valid resident ID number, else the defect code
 //!   (`W_ID_MALFORMED`, `W_ID_LEGACY15`, `W_ID_DATE`, `W_ID_CHECK`, `W_ID_REGION`), after
-//!   normalising spaces, full-width digits and a lower-case x.
-//! - `id_normalise(id)`: that normalised form.
+//!   normalising spaces, full-width digits and a lower-case x; dates are checked against today.
+//! - `id_check(id, gender, birth_date, as_of)`: the same, checked against `as_of` (so a model gives
+//!   the same answer whatever day it runs), plus `W_ID_GENDER` when the sequence digit contradicts
+//!   the gender and `W_ID_BIRTH` when the birth date part contradicts the birth date.
+//! - `id_normalise(id)`: that normalised form; 15-digit numbers stay as they are.
+//! - `id_birth_date(id)`, `id_gender(id)`: read from a structurally valid (15- or 18-digit) number.
 //! - `mask_id(id)`: `520102********123X` — the first 6 and last 4 characters kept.
+//! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
+//!   secret: stable across nights, but not reversible to the ID number it may be made from.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::cast::as_string_array;
-use datafusion::error::Result;
+use chrono::NaiveDate;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
 use crate::idcard;
 use crate::schema::catalog;
 
+/// A string argument as a plain `StringArray`, whatever string type the column has.
+fn str_arg(a: &ArrayRef) -> Result<StringArray> {
+    let c = arrow::compute::cast(a, &DataType::Utf8)?;
+    c.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| DataFusionError::Internal("cast to Utf8".into()))
+}
+
+fn date_arg(a: &ArrayRef) -> Result<Date32Array> {
+    let c = arrow::compute::cast(a, &DataType::Date32)?;
+    c.as_any().downcast_ref::<Date32Array>().cloned().ok_or_else(|| DataFusionError::Internal("cast to Date32".into()))
+}
+
 fn map_str(args: &[ColumnarValue], f: impl Fn(&str) -> Option<String>) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let a = as_string_array(&arrays[0])?;
+    let a = str_arg(&arrays[0])?;
     let out: StringArray = a.iter().map(|v| v.and_then(&f)).collect();
     Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
 }
 
 pub fn id_defect(raw: &str) -> Option<String> {
+    id_check(raw, None, None, chrono::Local::now().date_naive())
+}
+
+/// The defect code of an ID number (None when it is valid), as `id_check` in SQL.
+pub fn id_check(raw: &str, gender: Option<&str>, birth: Option<NaiveDate>, as_of: NaiveDate) -> Option<String> {
     let (norm, _) = idcard::normalise(raw);
-    let today = chrono::Local::now().date_naive();
     let regions = &catalog().regions;
-    idcard::analyse(&norm, today, |r| regions.known6(r)).err().map(|d| d.rule().to_string())
+    match idcard::analyse(&norm, as_of, |r| regions.known6(r)) {
+        Err(d) => Some(d.rule().to_string()),
+        Ok(rid) => {
+            if gender.is_some_and(|g| (g == "男") != rid.male && (g == "男" || g == "女")) {
+                Some("W_ID_GENDER".into())
+            } else if birth.is_some_and(|b| b != rid.birth) {
+                Some("W_ID_BIRTH".into())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Birth date and gender digit of a structurally valid number (18 digits, or 15 legacy).
+fn id_parts(raw: &str) -> Option<(NaiveDate, bool)> {
+    let (norm, _) = idcard::normalise(raw);
+    let full = if norm.len() == 15 { idcard::upgrade15(&norm)? } else { norm };
+    let b = full.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some((idcard::parse_yyyymmdd(&full[6..14])?, (b[16] - b'0') % 2 == 1))
 }
 
 pub fn mask_id(raw: &str) -> String {
@@ -41,19 +84,98 @@ pub fn mask_id(raw: &str) -> String {
     chars[..6].iter().chain(std::iter::repeat_n(&'*', n - 10)).chain(&chars[n - 4..]).collect()
 }
 
-pub fn register(ctx: &SessionContext) {
+/// `<kind>-<16 hex>` from a keyed hash: equal keys give equal ids in one warehouse.
+pub fn stable_id(secret: u64, kind: &str, key: &str) -> String {
+    format!("{kind}-{:016X}", xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), secret))
+}
+
+fn days_to_date(d: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(d.into()))
+}
+
+fn date_to_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// Register every function. `secret` keys `stable_id` (the warehouse's; 0 where there is none).
+pub fn register(ctx: &SessionContext, secret: u64) {
     let s = |name: &str, f: fn(&str) -> Option<String>| {
         create_udf(name, vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(move |args: &[ColumnarValue]| map_str(args, f)))
     };
     ctx.register_udf(s("id_defect", id_defect));
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
+    ctx.register_udf(s("id_gender", |v| id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())));
+    ctx.register_udf(create_udf(
+        "id_birth_date",
+        vec![DataType::Utf8],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let a = str_arg(&arrays[0])?;
+            let out: Date32Array = a.iter().map(|v| v.and_then(id_parts).map(|(d, _)| date_to_days(d))).collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "id_check",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Date32, DataType::Date32],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (id, gender, birth, as_of) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?, date_arg(&arrays[2])?, date_arg(&arrays[3])?);
+            let out: StringArray = (0..id.len())
+                .map(|i| {
+                    let day = |a: &Date32Array| if a.is_valid(i) { days_to_date(a.value(i)) } else { None };
+                    let as_of = day(&as_of)?;
+                    if id.is_null(i) || id.value(i).is_empty() {
+                        return None;
+                    }
+                    id_check(id.value(i), gender.is_valid(i).then(|| gender.value(i)), day(&birth), as_of)
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "stable_id",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (kind, key) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?);
+            let out: StringArray = (0..key.len()).map(|i| (kind.is_valid(i) && key.is_valid(i)).then(|| stable_id(secret, kind.value(i), key.value(i)))).collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn mask_keeps_six_and_four() {
-        assert_eq!(super::mask_id("52010220150101123X"), "520102********123X");
+        assert_eq!(mask_id("52010220150101123X"), "520102********123X");
+    }
+
+    #[test]
+    fn id_check_sees_gender_and_birth_contradictions() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let first17 = "11010120150301123";
+        let id = format!("{first17}{}", idcard::check_char(first17).unwrap());
+        let asof = d("2026-10-15");
+        // Digit 17 is 3: odd, a boy.
+        assert_eq!(id_check(&id, Some("男"), Some(d("2015-03-01")), asof), None);
+        assert_eq!(id_check(&id, Some("女"), Some(d("2015-03-01")), asof).as_deref(), Some("W_ID_GENDER"));
+        assert_eq!(id_check(&id, Some("男"), Some(d("2015-03-02")), asof).as_deref(), Some("W_ID_BIRTH"));
+        assert_eq!(id_check(&id, None, None, d("2015-02-01")).as_deref(), Some("W_ID_DATE"), "born after the as-of date");
+        assert_eq!(id_check(&id[..17], None, None, asof).as_deref(), Some("W_ID_MALFORMED"));
+        assert_eq!(id_parts(&format!("{}{}", &id[..6], &id[8..17])), Some((d("1915-03-01"), true)), "15-digit legacy numbers are of the 1900s");
+        assert_ne!(stable_id(1, "1", &id), stable_id(2, "1", &id), "the secret changes the id");
+        assert_eq!(stable_id(1, "1", &id), stable_id(1, "1", &id));
     }
 }

@@ -70,7 +70,7 @@ async fn register_staged(ctx: &SessionContext, name: &str, dir: &Path, schema: S
 
 /// Write `sql`'s result into `table`, replacing partition `date` (or the whole table when it has no
 /// committed version yet). Returns (rows written, new version).
-async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, partitioned: bool) -> Result<(u64, i64)> {
+pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, partitioned: bool) -> Result<(u64, i64)> {
     let df = ctx.sql(sql).await.with_context(|| format!("bug: commit SQL for {table} does not plan"))?;
     let plan = df.logical_plan().clone();
     let mut t = wh.latest(table).await?;

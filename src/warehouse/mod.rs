@@ -31,12 +31,23 @@ use deltalake_core::DeltaTable;
 use url::Url;
 
 pub use commit::{NightCommit, commit_night};
-pub use views::register_all;
+pub use commit::{log_schema, write_partition};
+pub use views::{create_as_of_view, create_model_view, register_all, register_reference};
 
 /// The tables of a night, in commit order; `_nights` comes last.
 pub const HISTORY_TABLES: [&str; 3] = ["schools", "students", "movements"];
 pub const NIGHT_TABLES: [&str; 5] = ["schools", "students", "movements", "rejects", "import_files"];
 pub const NIGHTS: &str = "_nights";
+/// The manifest of model runs: which version of each model table a run committed.
+pub const RUNS: &str = "_runs";
+
+/// The last committed run of one model.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub version: i64,
+    /// Every snapshot date the model has a committed partition for.
+    pub dates: Vec<NaiveDate>,
+}
 
 /// A warehouse location.
 #[derive(Debug, Clone)]
@@ -99,6 +110,36 @@ impl Warehouse {
         Ok(deltalake_core::open_table_with_version(self.table_url(name)?, version as _).await?)
     }
 
+    /// The warehouse's secret, which keys `stable_id`; `create` makes one if there is none yet
+    /// (only writers do; a reader of a warehouse without one gets 0).
+    pub async fn secret(&self, create: bool) -> Result<u64> {
+        use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+        let (store, prefix): (Arc<dyn object_store::ObjectStore>, object_store::path::Path) = match self.root.to_file_path() {
+            Ok(p) => (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(p)?), object_store::path::Path::default()),
+            Err(()) => s3::store_for(&self.root)?,
+        };
+        let path = prefix.clone().join("_xueji").join("secret");
+        let parse = |b: &[u8]| -> Result<u64> { u64::from_str_radix(std::str::from_utf8(b)?.trim(), 16).context("仓库密钥文件 _xueji/secret 已损坏") };
+        match store.get(&path).await {
+            Ok(r) => return parse(&r.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) if create => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+        // Random bits from the standard library's per-process hash keys (seeded by the OS).
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let fresh = h.finish().max(1);
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match store.put_opts(&path, PutPayload::from(format!("{fresh:016x}\n")), opts).await {
+            Ok(_) => Ok(fresh),
+            // Another writer made one first: use theirs.
+            Err(object_store::Error::AlreadyExists { .. }) => parse(&store.get(&path).await?.bytes().await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The committed nights, oldest first.
     pub async fn nights(&self, ctx: &SessionContext) -> Result<Vec<Night>> {
         let Some(t) = self.latest(NIGHTS).await? else { return Ok(Vec::new()) };
@@ -111,6 +152,35 @@ impl Warehouse {
         }
         out.sort_by_key(|n| n.seq);
         Ok(out)
+    }
+
+    /// Each model's last committed run (from `_runs`).
+    pub async fn model_runs(&self, ctx: &SessionContext) -> Result<BTreeMap<String, ModelRun>> {
+        let Some(t) = self.latest(RUNS).await? else { return Ok(BTreeMap::new()) };
+        let batches = ctx.read_table(t.table_provider().await?)?.collect().await?;
+        let mut last: BTreeMap<String, (i64, ModelRun)> = BTreeMap::new();
+        for b in &batches {
+            let col = |n: &str| b.column_by_name(n).with_context(|| format!("_runs 缺少列 {n}"));
+            let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?.clone();
+            let date = col("snapshot_date")?.as_any().downcast_ref::<Date32Array>().context("snapshot_date")?.clone();
+            let version = col("version")?.as_any().downcast_ref::<Int64Array>().context("version")?.clone();
+            let model = strings(col("model")?)?;
+            for i in 0..b.num_rows() {
+                let d = date.value_as_date(i).context("date")?;
+                let e = last.entry(model.value(i).to_string()).or_insert((i64::MIN, ModelRun { version: 0, dates: Vec::new() }));
+                if !e.1.dates.contains(&d) {
+                    e.1.dates.push(d);
+                }
+                if seq.value(i) > e.0 {
+                    e.0 = seq.value(i);
+                    e.1.version = version.value(i);
+                }
+            }
+        }
+        Ok(last.into_iter().map(|(k, (_, mut r))| {
+            r.dates.sort();
+            (k, r)
+        }).collect())
     }
 
     /// Versions of each table as of the last committed night.
@@ -175,6 +245,6 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
         .with_query_planner(deltalake_core::delta_datafusion::planner::DeltaPlanner::new())
         .build();
     let ctx = SessionContext::new_with_state(state);
-    crate::udf::register(&ctx);
+    crate::udf::register(&ctx, 0);
     Ok(ctx)
 }

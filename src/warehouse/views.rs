@@ -31,17 +31,7 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
         tables.push(reg);
         if HISTORY_TABLES.contains(&name) {
             if let Some(d) = as_of {
-                let t = catalog().table(name).expect("input table");
-                let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-                let sql = format!(
-                    "CREATE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
-                     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY record_key ORDER BY snapshot_date DESC) AS rn_
-                           FROM {name}_log WHERE snapshot_date <= DATE '{d}')
-                     WHERE rn_ = 1 AND change <> 'delete'",
-                    cols = cols.join(", "),
-                    d = d.format("%Y-%m-%d")
-                );
-                ctx.sql(&sql).await?;
+                create_as_of_view(ctx, name, d).await?;
                 tables.push(name.to_string());
             }
         }
@@ -50,5 +40,74 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
         ctx.register_table("nights", t.table_provider().await?)?;
         tables.push("nights".into());
     }
+    register_reference(ctx)?;
+    tables.push("regions".into());
+    crate::udf::register(ctx, wh.secret(false).await?);
+    // Model outputs: each at the version of the last committed run; `<model>` shows the run of
+    // the as-of date (or the latest before it), `<model>_all` every date.
+    for (model, run) in wh.model_runs(ctx).await? {
+        let provider = wh.at_version(&model, run.version).await?.table_provider().await?;
+        ctx.register_table(format!("{model}_all").as_str(), provider)?;
+        tables.push(format!("{model}_all"));
+        if let Some(d) = run.dates.iter().filter(|d| as_of.is_none_or(|a| **d <= a)).max() {
+            create_model_view(ctx, &model, *d).await?;
+            tables.push(model);
+        }
+    }
     Ok(Registered { as_of, latest, tables })
+}
+
+/// `<name>`: the state of a change-logged table as of `d` (the latest change of each record on
+/// or before `d`, deletes left out).
+pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -> Result<()> {
+    let t = catalog().table(name).expect("input table");
+    let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let sql = format!(
+        "CREATE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
+         FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY record_key ORDER BY snapshot_date DESC) AS rn_
+               FROM {name}_log WHERE snapshot_date <= DATE '{d}')
+         WHERE rn_ = 1 AND change <> 'delete'",
+        cols = cols.join(", "),
+        d = d.format("%Y-%m-%d")
+    );
+    ctx.sql(&sql).await?;
+    Ok(())
+}
+
+/// `<model>`: one date's rows of `<model>_all`.
+pub async fn create_model_view(ctx: &SessionContext, model: &str, d: NaiveDate) -> Result<()> {
+    ctx.deregister_table(model)?;
+    ctx.sql(&format!("CREATE VIEW {model} AS SELECT * FROM {model}_all WHERE snapshot_date = DATE '{}'", d.format("%Y-%m-%d"))).await?;
+    Ok(())
+}
+
+/// `regions`: the administrative divisions (schemas/reference), with a 6-digit `code6` for every
+/// level (a city 4401 is 440100, a province 44 is 440000) and the full name from the province down.
+pub fn register_reference(ctx: &SessionContext) -> Result<()> {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use datafusion::datasource::MemTable;
+
+    let r = &catalog().regions;
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for (level, list) in [("省级", &r.provinces), ("地市", &r.cities), ("区县", &r.counties)] {
+        for d in list.iter() {
+            let mut full = String::new();
+            for k in [2, 4] {
+                // A municipality's "市辖区" says nothing in a full name.
+                if d.code.len() > k {
+                    full.push_str(r.name(&d.code[..k]).filter(|n| *n != "市辖区" && *n != "县").unwrap_or(""));
+                }
+            }
+            full.push_str(&d.name);
+            rows.push([format!("{:0<6}", d.code), d.code.clone(), d.name.clone(), full, level.to_string(), d.parent.clone()]);
+        }
+    }
+    let names = ["code6", "code", "name", "full_name", "level", "parent_code"];
+    let cols: Vec<ArrayRef> = (0..6).map(|k| Arc::new(rows.iter().map(|row| Some(row[k].as_str())).collect::<StringArray>()) as ArrayRef).collect();
+    let batch = RecordBatch::try_from_iter(names.iter().zip(cols).map(|(n, c)| (*n, c)))?;
+    ctx.deregister_table("regions")?;
+    ctx.register_table("regions", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    Ok(())
 }

@@ -1,0 +1,257 @@
+//! The model runner: `sql/*.sql`, one file per output table, each with a short header
+//!
+//! ```text
+//! -- model:  dedup_groups                 the output table (= the file name)
+//! -- inputs: dedup_members, regions       every table the statement reads
+//! -- schema: dedup_groups                 schemas/models/<schema>.toml, the output columns
+//! -- grain:  一个问题组 / one problem group
+//! ```
+//!
+//! run by DataFusion in dependency order over the warehouse as of a snapshot date. Each output is
+//! a Delta table partitioned by `snapshot_date`; a run replaces its date's partitions and becomes
+//! visible in one append to `_runs` (as a night does with `_nights`). `xueji check` plans every
+//! model against empty tables and compares the tables it really reads with its header and its
+//! result columns with its schema file.
+
+mod check;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result, bail};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub use check::{CheckReport, check, check_files};
+pub use run::{ModelOutcome, RunOptions, RunOutcome, run};
+
+/// The models, embedded so that the binary runs anywhere. A test keeps this list equal to `sql/`.
+pub const SQL_FILES: &[(&str, &str)] = &[
+    ("dedup_members.sql", include_str!("../../sql/dedup_members.sql")),
+    ("dedup_groups.sql", include_str!("../../sql/dedup_groups.sql")),
+];
+
+/// The output schemas, embedded likewise (equal to `schemas/models/`).
+pub const SCHEMA_FILES: &[(&str, &str)] = &[
+    ("dedup_members.toml", include_str!("../../schemas/models/dedup_members.toml")),
+    ("dedup_groups.toml", include_str!("../../schemas/models/dedup_groups.toml")),
+];
+
+/// Tables a model may read besides other models: the as-of views, change logs and reference data.
+pub const BASE_TABLES: &[&str] = &["students", "schools", "movements", "students_log", "schools_log", "movements_log", "rejects", "regions"];
+
+/// One `sql/*.sql` file.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub file: String,
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub schema: String,
+    pub grain: String,
+    /// The statement, without a trailing semicolon.
+    pub sql: String,
+}
+
+/// Output column type in a model schema file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutType {
+    Utf8,
+    Int64,
+    Float64,
+    Date,
+    Bool,
+}
+
+impl OutType {
+    pub fn arrow(self) -> DataType {
+        match self {
+            OutType::Utf8 => DataType::Utf8,
+            OutType::Int64 => DataType::Int64,
+            OutType::Float64 => DataType::Float64,
+            OutType::Date => DataType::Date32,
+            OutType::Bool => DataType::Boolean,
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            OutType::Utf8 => "VARCHAR",
+            OutType::Int64 => "BIGINT",
+            OutType::Float64 => "DOUBLE",
+            OutType::Date => "DATE",
+            OutType::Bool => "BOOLEAN",
+        }
+    }
+
+    /// Whether a planned column type is this type (any string type is utf8, any integer int64).
+    fn accepts(self, t: &DataType) -> bool {
+        match self {
+            OutType::Utf8 => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null),
+            OutType::Int64 => t.is_integer() || *t == DataType::Null,
+            OutType::Float64 => t.is_floating() || t.is_integer() || *t == DataType::Null,
+            OutType::Date => matches!(t, DataType::Date32 | DataType::Null),
+            OutType::Bool => matches!(t, DataType::Boolean | DataType::Null),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub col_type: OutType,
+    /// Chinese label for reports and dashboards.
+    pub label: String,
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default)]
+    pub doc: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutMeta {
+    pub name: String,
+    pub label: String,
+    pub grain: String,
+}
+
+/// A `schemas/models/*.toml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutSchema {
+    pub table: OutMeta,
+    pub columns: Vec<OutColumn>,
+}
+
+impl OutSchema {
+    /// The stored schema: the columns, then the `snapshot_date` partition column.
+    pub fn arrow_with_date(&self) -> SchemaRef {
+        let mut f: Vec<Field> = self.columns.iter().map(|c| Field::new(&c.name, c.col_type.arrow(), true)).collect();
+        f.push(Field::new("snapshot_date", DataType::Date32, true));
+        Arc::new(Schema::new(f))
+    }
+
+    /// Why a planned result does not fit this schema, if it does not.
+    pub fn mismatch(&self, planned: &Schema) -> Option<String> {
+        let got: Vec<&Field> = planned.fields().iter().map(|f| f.as_ref()).collect();
+        for (i, c) in self.columns.iter().enumerate() {
+            match got.get(i) {
+                None => return Some(format!("缺少第 {} 列 {}（{:?}）", i + 1, c.name, c.col_type)),
+                Some(f) if f.name() != &c.name => return Some(format!("第 {} 列应为 {}，实为 {}", i + 1, c.name, f.name())),
+                Some(f) if !c.col_type.accepts(f.data_type()) => return Some(format!("列 {} 应为 {:?}，实为 {}", c.name, c.col_type, f.data_type())),
+                Some(_) => {}
+            }
+        }
+        (got.len() > self.columns.len()).then(|| format!("多出的列：{}", got[self.columns.len()..].iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")))
+    }
+
+    /// The statement that stores a model's result: its columns cast to the declared types, and the
+    /// snapshot date.
+    fn storing_sql(&self, sql: &str, date: chrono::NaiveDate) -> String {
+        let cols: Vec<String> = self.columns.iter().map(|c| format!("CAST(m_.\"{n}\" AS {t}) AS \"{n}\"", n = c.name, t = c.col_type.sql())).collect();
+        format!("SELECT {}, DATE '{}' AS snapshot_date FROM (\n{sql}\n) AS m_", cols.join(", "), date.format("%Y-%m-%d"))
+    }
+}
+
+/// Parse a model file's header.
+pub fn parse(file: &str, text: &str) -> Result<Model> {
+    let mut fields: BTreeMap<&str, String> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("--") else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            break;
+        };
+        if let Some((k, v)) = rest.split_once(':') {
+            let k = k.trim();
+            if ["model", "inputs", "schema", "grain"].contains(&k) && !fields.contains_key(k) {
+                fields.insert(k, v.trim().to_string());
+            }
+        }
+    }
+    let get = |k: &str| fields.get(k).cloned().with_context(|| format!("sql/{file}: 文件头缺少“-- {k}:”一行 / header line missing"));
+    let name = get("model")?;
+    let stem = file.strip_suffix(".sql").unwrap_or(file);
+    anyhow::ensure!(name == stem, "sql/{file}: 文件头的模型名 {name} 与文件名不一致 / model name differs from the file name");
+    let inputs: Vec<String> = get("inputs")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let sql = text.trim_end().trim_end_matches(';').to_string();
+    Ok(Model { file: file.to_string(), name, inputs, schema: get("schema")?, grain: get("grain")?, sql })
+}
+
+/// The embedded models, in dependency order (ties by name, so the order is always the same).
+pub fn models() -> Result<Vec<Model>> {
+    let all: Vec<Model> = SQL_FILES.iter().map(|(f, t)| parse(f, t)).collect::<Result<_>>()?;
+    order(all)
+}
+
+/// Order models so that each comes after the models it reads; a cycle is an error.
+pub fn order(all: Vec<Model>) -> Result<Vec<Model>> {
+    let names: BTreeSet<String> = all.iter().map(|m| m.name.clone()).collect();
+    let mut pending: BTreeMap<String, Model> = all.into_iter().map(|m| (m.name.clone(), m)).collect();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    while !pending.is_empty() {
+        let ready: Vec<String> = pending.values().filter(|m| m.inputs.iter().all(|i| !names.contains(i) || done.contains(i))).map(|m| m.name.clone()).collect();
+        if ready.is_empty() {
+            bail!("模型之间有循环依赖 / models depend on each other in a cycle: {}", pending.keys().cloned().collect::<Vec<_>>().join(", "));
+        }
+        for n in ready {
+            done.insert(n.clone());
+            out.push(pending.remove(&n).expect("listed"));
+        }
+    }
+    Ok(out)
+}
+
+/// The output schema a model names.
+pub fn out_schema(name: &str) -> Result<OutSchema> {
+    let file = format!("{name}.toml");
+    let (_, text) = SCHEMA_FILES.iter().find(|(f, _)| *f == file).with_context(|| format!("找不到输出结构文件 schemas/models/{file} / no such schema file"))?;
+    let s: OutSchema = toml::from_str(text).map_err(|e| anyhow::anyhow!("schemas/models/{file}: {e}"))?;
+    anyhow::ensure!(s.table.name == name, "schemas/models/{file}: 表名 {} 与文件名不一致", s.table.name);
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, inputs: &str) -> Model {
+        parse(&format!("{name}.sql"), &format!("-- model: {name}\n-- inputs: {inputs}\n-- schema: {name}\n-- grain: x\nSELECT 1;\n")).unwrap()
+    }
+
+    #[test]
+    fn models_run_after_what_they_read_and_cycles_are_refused() {
+        let o = order(vec![m("c", "b, students"), m("b", "a"), m("a", "students")]).unwrap();
+        assert_eq!(o.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(o[2].sql, "-- model: c\n-- inputs: b, students\n-- schema: c\n-- grain: x\nSELECT 1");
+        assert!(order(vec![m("a", "b"), m("b", "a")]).unwrap_err().to_string().contains("循环"));
+    }
+
+    #[test]
+    fn a_header_must_name_the_file_and_every_field() {
+        assert!(parse("x.sql", "-- model: y\n-- inputs: a\n-- schema: y\n-- grain: g\nSELECT 1").unwrap_err().to_string().contains("文件名"));
+        assert!(parse("x.sql", "-- model: x\n-- inputs: a\n-- grain: g\nSELECT 1").unwrap_err().to_string().contains("schema"));
+    }
+
+    #[test]
+    fn the_embedded_lists_equal_the_folders() {
+        let dir = |d: &str, ext: &str| -> BTreeSet<String> {
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(ext))
+                .collect()
+        };
+        assert_eq!(dir("sql", ".sql"), SQL_FILES.iter().map(|(f, _)| f.to_string()).collect(), "add the file to models::SQL_FILES");
+        assert_eq!(dir("schemas/models", ".toml"), SCHEMA_FILES.iter().map(|(f, _)| f.to_string()).collect(), "add the file to models::SCHEMA_FILES");
+        for m in models().unwrap() {
+            out_schema(&m.schema).unwrap();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `xueji run`: every model over the warehouse as of a date, committed as one run.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use deltalake_core::protocol::SaveMode;
+use serde::Serialize;
+
+use super::{models, out_schema};
+use crate::warehouse::{self, RUNS, Warehouse};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub warehouse: String,
+    /// Snapshot date (default: the latest committed night).
+    pub date: Option<NaiveDate>,
+    /// Only these models and what depends on them (default: all).
+    pub only: Vec<String>,
+    pub threads: usize,
+    pub memory_mb: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelOutcome {
+    pub model: String,
+    pub rows: u64,
+    pub version: i64,
+    pub millis: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub snapshot_date: String,
+    pub seq: i64,
+    pub models: Vec<ModelOutcome>,
+}
+
+fn days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
+    let wh = Warehouse::open(&o.warehouse)?;
+    let ctx = warehouse::session(o.threads, o.memory_mb)?;
+    let nights = wh.nights(&ctx).await?;
+    let latest = nights.iter().map(|n| n.snapshot_date).max().with_context(|| format!("仓库 {} 中还没有已提交的快照：请先运行 xueji ingest", o.warehouse))?;
+    let date = o.date.unwrap_or(latest);
+    anyhow::ensure!(nights.iter().any(|n| n.snapshot_date <= date), "仓库中没有 {date} 或更早的快照（最早为 {}）", nights.iter().map(|n| n.snapshot_date).min().unwrap_or(latest));
+    // The secret exists before the views are registered, so `stable_id` is keyed from the start.
+    wh.secret(true).await?;
+    warehouse::register_all(&wh, &ctx, Some(date)).await?;
+    let runs = wh.model_runs(&ctx).await?;
+
+    let all = models()?;
+    let mut selected: BTreeSet<String> = if o.only.is_empty() { all.iter().map(|m| m.name.clone()).collect() } else { o.only.iter().cloned().collect() };
+    for n in &o.only {
+        anyhow::ensure!(all.iter().any(|m| &m.name == n), "没有名为 {n} 的模型；可用：{}", all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    let mut out = Vec::new();
+    for m in &all {
+        // What reads a model that runs tonight runs too, so no output is left stale.
+        if m.inputs.iter().any(|i| selected.contains(i)) {
+            selected.insert(m.name.clone());
+        }
+        if !selected.contains(&m.name) {
+            continue;
+        }
+        let t0 = Instant::now();
+        let schema = out_schema(&m.schema)?;
+        let df = ctx.sql(&m.sql).await.with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
+        if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
+            anyhow::bail!("模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}", m.name, m.file, m.schema);
+        }
+        let committed = runs.get(&m.name).map(|r| r.version);
+        let (rows, version) = warehouse::write_partition(&wh, &ctx, &m.name, &schema.storing_sql(&m.sql, date), date, committed, true)
+            .await
+            .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+        // Later models read this one as just written.
+        let provider = wh.at_version(&m.name, version).await?.table_provider().await?;
+        ctx.deregister_table(format!("{}_all", m.name).as_str())?;
+        ctx.register_table(format!("{}_all", m.name).as_str(), provider)?;
+        warehouse::create_model_view(&ctx, &m.name, date).await?;
+        out.push(ModelOutcome { model: m.name.clone(), rows, version, millis: t0.elapsed().as_millis() as u64 });
+    }
+
+    // The run becomes visible here, in one append to `_runs`.
+    let seq = match wh.latest(RUNS).await? {
+        Some(t) => {
+            let max = datafusion::functions_aggregate::min_max::max(datafusion::prelude::col("seq"));
+            let b = ctx.read_table(t.table_provider().await?)?.aggregate(vec![], vec![max])?.collect().await?;
+            b.first().and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>().map(|a| a.value(0))).unwrap_or(0) + 1
+        }
+        None => 1,
+    };
+    let n = out.len();
+    let at = chrono::Utc::now().to_rfc3339();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("seq", DataType::Int64, false),
+            Field::new("snapshot_date", DataType::Date32, false),
+            Field::new("run_at", DataType::Utf8, false),
+            Field::new("model", DataType::Utf8, false),
+            Field::new("version", DataType::Int64, false),
+            Field::new("rows", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![seq; n])) as ArrayRef,
+            Arc::new(Date32Array::from(vec![days(date); n])),
+            Arc::new(StringArray::from(vec![at.as_str(); n])),
+            Arc::new(StringArray::from(out.iter().map(|m| m.model.as_str()).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(out.iter().map(|m| m.version).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(out.iter().map(|m| m.rows as i64).collect::<Vec<_>>())),
+        ],
+    )?;
+    crate::faults::hit("before_runs_commit");
+    wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
+    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out })
+}

@@ -1,0 +1,178 @@
+//! 问题学籍 (the three official kinds) over data-samples, against the generator's ground truth:
+//! no missing and no extra group, the right members, the right arbitration level and unit; and
+//! the model runner's guarantees (same output whatever the thread count, stable group ids across
+//! nights, a re-run replaces its date, `xueji check` passes).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use common::*;
+use xueji::models::{self, RunOptions};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
+}
+
+fn sources() -> Vec<PathBuf> {
+    let d = samples();
+    vec![d.join("schools.csv"), d.join("movements.csv"), d.join("students-csv")]
+}
+
+async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcome {
+    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(common::date), only: vec![], threads, memory_mb: 1024 };
+    models::run(&o).await.unwrap()
+}
+
+/// One truth row: (person, county, plant), keyed by (csv file, csv row).
+fn truth() -> BTreeMap<(String, u64), (String, String, String)> {
+    let mut r = csv::Reader::from_path(samples().join("truth/records.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let i = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (person, county, file, row, plant) = (i("person_id"), i("county_code"), i("csv_file"), i("csv_row"), i("plant"));
+    r.records()
+        .map(|x| {
+            let x = x.unwrap();
+            ((x[file].to_string(), x[row].parse().unwrap()), (x[person].to_string(), x[county].to_string(), x[plant].to_string()))
+        })
+        .collect()
+}
+
+/// The level and unit that must decide for schools in these counties.
+fn lowest_common_superior(counties: &BTreeSet<String>) -> (&'static str, String) {
+    let same = |n: usize| counties.iter().map(|c| &c[..n]).collect::<BTreeSet<_>>().len() == 1;
+    let any = counties.iter().next().unwrap();
+    if same(6) {
+        ("区县", any.clone())
+    } else if same(4) {
+        ("地市", format!("{}00", &any[..4]))
+    } else if same(2) {
+        ("省级", format!("{}0000", &any[..2]))
+    } else {
+        ("教育部", "000000".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_kinds_reproduce_the_ground_truth_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    ingest(&wh, NIGHT1, sources(), 2).await;
+    run(&wh, None, 2).await;
+
+    // Where each member registration came from, and its group.
+    let rows = dump(
+        &wh,
+        "SELECT m.kind, m.group_id, s.source_file, s.source_row FROM dedup_members m JOIN students s ON s.record_key = m.record_key",
+        None,
+    )
+    .await;
+    let mut got: BTreeMap<(i64, String), BTreeSet<(String, u64)>> = BTreeMap::new();
+    for l in &rows[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        got.entry((f[0].parse().unwrap(), f[1].into())).or_default().insert((f[2].into(), f[3].parse().unwrap()));
+    }
+    let accepted: BTreeSet<(String, u64)> = dump(&wh, "SELECT source_file, source_row FROM students", None).await[1..]
+        .iter()
+        .map(|l| {
+            let (f, r) = l.split_once(',').unwrap();
+            (f.to_string(), r.parse().unwrap())
+        })
+        .collect();
+
+    // Expected, from the truth alone: the registrations of every person planted as a duplicate
+    // (kind 1 with an ID number, also when one copy has it in full-width digits; kind 2 without),
+    // and every registration planted with an ID defect (kind 3, one group each).
+    let t = truth();
+    let persons_planted = |pred: &dyn Fn(&str) -> bool| -> BTreeSet<String> { t.values().filter(|(_, _, p)| pred(p)).map(|(person, _, _)| person.clone()).collect() };
+    let groups_of = |persons: BTreeSet<String>| -> BTreeSet<BTreeSet<(String, u64)>> {
+        persons
+            .iter()
+            .map(|p| t.iter().filter(|(k, (q, _, _))| q == p && accepted.contains(*k)).map(|(k, _)| k.clone()).collect::<BTreeSet<_>>())
+            .filter(|g| g.len() > 1)
+            .collect()
+    };
+    let kind1 = groups_of(persons_planted(&|p| p.starts_with("dup:id_") || p == "fuzzy:IdFullWidth"));
+    let kind2 = groups_of(persons_planted(&|p| p.starts_with("dup:noid_")));
+    let kind3: BTreeSet<BTreeSet<(String, u64)>> = t
+        .iter()
+        .filter(|(k, (_, _, p))| accepted.contains(*k) && (p.starts_with("id_defect:") || ["fuzzy:IdTypo", "fuzzy:IdTransposed", "fuzzy:IdLegacy15"].contains(&p.as_str())))
+        .map(|(k, _)| BTreeSet::from([k.clone()]))
+        .collect();
+    let got_kind = |k: i64| -> BTreeSet<BTreeSet<(String, u64)>> { got.iter().filter(|((kind, _), _)| *kind == k).map(|(_, m)| m.clone()).collect() };
+    assert!(kind1.len() >= 4 && kind2.len() >= 1 && kind3.len() >= 10, "the sample plants every kind: {} {} {}", kind1.len(), kind2.len(), kind3.len());
+    assert_eq!(got_kind(1), kind1, "kind 1: 身份证件号重复");
+    assert_eq!(got_kind(2), kind2, "kind 2: 姓名性别出生日期重复");
+    assert_eq!(got_kind(3), kind3, "kind 3: 身份证件号错误");
+
+    // Arbitration: the lowest common superior of the members' counties, by the truth's counties.
+    let routed = dump(&wh, "SELECT group_id, responsible_level, responsible_unit, member_count, status FROM dedup_groups", None).await;
+    let mut levels = BTreeSet::new();
+    for l in &routed[1..] {
+        let f: Vec<&str> = l.split(',').collect();
+        let (kind, members) = got.iter().find(|((_, g), _)| g == f[0]).map(|((k, _), m)| (*k, m)).unwrap();
+        let counties: BTreeSet<String> = members.iter().map(|k| t[k].1.clone()).collect();
+        let (level, unit) = lowest_common_superior(&counties);
+        assert_eq!((f[1], f[2]), (level, unit.as_str()), "group {} (kind {kind}) in counties {counties:?}", f[0]);
+        assert_eq!(f[3].parse::<usize>().unwrap(), members.len());
+        assert_eq!(f[4], "待处理");
+        levels.insert(level);
+    }
+    assert_eq!(levels, BTreeSet::from(["区县", "地市", "省级", "教育部"]), "the sample has pairs in one county, one city, one province and two provinces");
+
+    // What each kind allows: kind 3 cannot be attested.
+    let actions = dump(&wh, "SELECT DISTINCT kind, allowed_actions FROM dedup_members", None).await;
+    assert_eq!(actions[1..], ["1,佐证、变更、删除", "2,佐证、变更、删除", "3,变更、删除"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_give_the_same_output_with_any_thread_count_and_stable_ids_across_nights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    ingest(&wh, NIGHT1, sources(), 1).await;
+    let q = "SELECT * FROM dedup_groups";
+    let qm = "SELECT * FROM dedup_members";
+    let first = run(&wh, None, 2).await;
+    let (g2, m2) = (dump(&wh, q, None).await, dump(&wh, qm, None).await);
+    assert!(g2.len() > 20);
+    // The same date again, on one thread: the date's partition is replaced, not doubled.
+    let again = run(&wh, Some(NIGHT1), 1).await;
+    assert_eq!(again.seq, first.seq + 1);
+    assert_eq!(dump(&wh, q, None).await, g2);
+    assert_eq!(dump(&wh, qm, None).await, m2);
+    assert_eq!(dump(&wh, "SELECT COUNT(*) FROM dedup_groups_all", None).await, dump(&wh, "SELECT COUNT(*) FROM dedup_groups", None).await);
+
+    // A second night with the same registrations: the same groups under the same ids, and the
+    // first night's result stays readable as of its date.
+    ingest(&wh, "2026-10-16", sources(), 2).await;
+    run(&wh, None, 2).await;
+    let ids = "SELECT group_id, kind, member_count FROM dedup_groups";
+    assert_eq!(dump(&wh, ids, None).await, dump(&wh, ids, Some(NIGHT1)).await);
+    assert_eq!(dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", None).await[1..], ["2026-10-16"]);
+    assert_eq!(dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", Some(NIGHT1)).await[1..], ["2026-10-15"]);
+    // Registered on the first night: 先入者 keeps its date.
+    assert_eq!(dump(&wh, "SELECT DISTINCT registered_on FROM dedup_members", None).await[1..], ["2026-10-15"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_for_every_shipped_model() {
+    let rep = models::check().await.unwrap();
+    assert!(rep.problems.is_empty(), "{:#?}", rep.problems);
+    assert_eq!(rep.ok, ["dedup_members", "dedup_groups"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_header_that_lies_and_a_result_that_differs_from_its_schema() {
+    let groups = xueji::models::SQL_FILES.iter().find(|(f, _)| *f == "dedup_groups.sql").unwrap().1;
+    let members = xueji::models::SQL_FILES.iter().find(|(f, _)| *f == "dedup_members.sql").unwrap().1;
+    // The header forgets `regions`, which the statement reads.
+    let lying = groups.replace("-- inputs: dedup_members, regions", "-- inputs: dedup_members");
+    let rep = models::check_files(&[("dedup_members.sql", members), ("dedup_groups.sql", &lying)]).await.unwrap();
+    assert_eq!(rep.ok, ["dedup_members"]);
+    assert!(rep.problems[0].contains("sql/dedup_groups.sql") && rep.problems[0].contains("regions"), "{:?}", rep.problems);
+    // A renamed result column.
+    let renamed = members.replace("AS kind_label,", "AS kind_name,");
+    let rep = models::check_files(&[("dedup_members.sql", &renamed), ("dedup_groups.sql", groups)]).await.unwrap();
+    assert!(rep.problems.iter().any(|p| p.contains("sql/dedup_members.sql") && p.contains("kind_label") && p.contains("kind_name")), "{:?}", rep.problems);
+}
