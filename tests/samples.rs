@@ -46,3 +46,37 @@ async fn data_samples_import_report_is_golden() {
     let lines = String::from_utf8(csv).unwrap().lines().count() as u64;
     assert!(lines > worst.rejected, "every failure is listed");
 }
+
+/// The generator is deterministic to the byte (XLSX included), and the committed sample is what
+/// today's generator makes (the command is in the README).
+#[test]
+fn data_samples_are_exactly_what_gen_makes_from_their_seed() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+    let tmp = tempfile::tempdir().unwrap();
+    let o = xueji::synth::GenOptions {
+        pupils: 5000,
+        seed: 2026,
+        out: tmp.path().to_path_buf(),
+        provinces: 2,
+        pupils_per_county: 1200,
+        school_size: 250,
+        as_of: date(NIGHT1),
+        problem_rate: 0.03,
+        xlsx: true,
+        csv: true,
+        gbk: true,
+    };
+    xueji::synth::generate(&o).unwrap();
+    let mut compared = 0;
+    for dir in ["", "students-xlsx", "students-csv", "students-gbk", "truth"] {
+        for e in std::fs::read_dir(tmp.path().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                let rel = p.strip_prefix(tmp.path()).unwrap();
+                assert!(std::fs::read(&p).unwrap() == std::fs::read(samples.join(rel)).unwrap_or_default(), "{} differs from the committed sample", rel.display());
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 40, "{compared} files");
+}

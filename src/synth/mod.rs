@@ -90,6 +90,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let mut sum = GenSummary { schools: world.schools.len(), ..Default::default() };
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_person = 1u64;
+    let mut ids = pupil::IdRegistry::default();
     let mut plant_turn = 0usize;
     let mut county_out: Option<CountyFiles> = None;
     let mut mv_sample = Vec::new();
@@ -116,6 +117,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             let stage = school.stages[rng.random_range(0..school.stages.len())];
             let other = other_rural_county(school, &world.schools, &mut rng);
             let mut p = pupil::new_person(next_person, school, stage, year, &other, &mut rng);
+            if let Some(id) = p.id18.as_mut() {
+                ids.claim(id);
+            }
             next_person += 1;
             sum.persons += 1;
             let mut plant = None;
@@ -131,7 +135,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             }
             let mut rec = pupil::record(&p, school, year, &c, &mut rng);
             if let Some(pl) = plant {
-                plant::apply(pl, &mut rec, &p, school, year, o.as_of, &c, &mut rng);
+                plant::apply(pl, &mut rec, &p, school, year, o.as_of, &c, &mut rng, &mut ids);
             }
             if rng.random_bool(0.03) {
                 mv_sample.push((rec[c.registration_no].clone(), rec[c.name].clone(), si, stage, p.id));
@@ -151,7 +155,10 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     continue;
                 }
                 Some(Plant::Twin) => {
-                    let twin = pupil::twin_of(&p, next_person, &mut rng);
+                    let mut twin = pupil::twin_of(&p, next_person, &mut rng);
+                    if let Some(id) = twin.id18.as_mut() {
+                        ids.claim(id);
+                    }
                     next_person += 1;
                     sum.persons += 1;
                     let trec = pupil::record(&twin, school, year, &c, &mut rng);
@@ -168,6 +175,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     other.id18 = Some(pupil::make_id(&p.hukou_county, p.birth, p.male, rng.random_range(0..500)));
                     if other.id18 == p.id18 {
                         other.id18 = Some(pupil::make_id(&p.hukou_county, p.birth, p.male, (p.id18.as_ref().map_or(0, |s| s[14..16].parse::<u32>().unwrap_or(0)) + 7) % 500));
+                    }
+                    if let Some(id) = other.id18.as_mut() {
+                        ids.claim(id);
                     }
                     pending.push_back(Pending { person: other, plant: Plant::Namesake, src: si });
                     rows.push(Row { fields: rec, person: p.id, plant: None });
@@ -308,8 +318,17 @@ fn emit_school(o: &GenOptions, school: &School, rows: &[Row], files: &mut County
 
 /// A national-template workbook: one sheet, header row, every cell written as text.
 pub fn write_xlsx<'a>(path: &Path, headers: &[&str], rows: impl Iterator<Item = &'a Vec<String>>) -> Result<()> {
-    use rust_xlsxwriter::{Format, Workbook};
+    use rust_xlsxwriter::{DocProperties, Format, IntoCustomDateTime, Workbook};
+    /// A fixed creation time: otherwise the file records "now" and the same seed would not give
+    /// byte-identical workbooks.
+    struct Fixed;
+    impl IntoCustomDateTime for Fixed {
+        fn utc_datetime(self) -> String {
+            "2000-01-01T00:00:00Z".into()
+        }
+    }
     let mut wb = Workbook::new();
+    wb.set_properties(&DocProperties::new().set_creation_datetime(Fixed));
     let ws = wb.add_worksheet();
     ws.set_name("学生信息")?;
     let text = Format::new().set_num_format("@");

@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 
-use super::pupil::{Person, make_id};
+use super::pupil::{IdRegistry, Person, make_id};
 use super::world::School;
 use crate::cols::StudentCols;
 use crate::idcard;
@@ -163,7 +163,8 @@ pub fn l_number(school: &School, birth: NaiveDate, rng: &mut impl Rng) -> String
 }
 
 /// Apply a row-level plant to a rendered record.
-pub fn apply(plant: Plant, r: &mut [String], p: &Person, school: &School, year: i32, as_of: NaiveDate, c: &StudentCols, rng: &mut impl Rng) {
+#[allow(clippy::too_many_arguments)]
+pub fn apply(plant: Plant, r: &mut [String], p: &Person, school: &School, year: i32, as_of: NaiveDate, c: &StudentCols, rng: &mut impl Rng, ids: &mut IdRegistry) {
     let id = p.id18.clone().unwrap_or_default();
     match plant {
         Plant::Format(rule, _) => match rule {
@@ -250,7 +251,8 @@ pub fn apply(plant: Plant, r: &mut [String], p: &Person, school: &School, year: 
         Plant::Warning("W_AGE", _) => {
             let birth = p.birth - chrono::Duration::days(365 * 5);
             r[c.birth_date] = birth.format("%Y%m%d").to_string();
-            let nid = make_id(&p.hukou_county, birth, p.male, rng.random_range(0..500));
+            let mut nid = make_id(&p.hukou_county, birth, p.male, rng.random_range(0..500));
+            ids.claim(&mut nid);
             r[c.registration_no] = format!("G{nid}");
             r[c.id_number] = nid;
         }

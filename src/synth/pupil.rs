@@ -49,6 +49,34 @@ pub fn make_id(county: &str, birth: NaiveDate, male: bool, seq: u32) -> String {
     format!("{first17}{c}")
 }
 
+/// Every pupil ID number issued in one run, so that two people never share one by chance (at a
+/// province's scale, random sequence numbers would collide within a county and birth date).
+/// Keyed by the first 17 digits as a number: 8 bytes a pupil.
+#[derive(Default)]
+pub struct IdRegistry {
+    issued: std::collections::HashSet<u64>,
+}
+
+impl IdRegistry {
+    /// Claim `id` for a new person; if someone has it, take the next free sequence number of the
+    /// same county, birth date and gender.
+    pub fn claim(&mut self, id: &mut String) {
+        let Some(mut key) = id.get(..17).and_then(|s| s.parse::<u64>().ok()) else { return };
+        let base = key - key % 1000;
+        for _ in 0..500 {
+            if self.issued.insert(key) {
+                break;
+            }
+            key = base + (key % 1000 + 2) % 1000;
+        }
+        let first17 = format!("{key:017}");
+        if id.get(..17) != Some(first17.as_str()) {
+            let c = idcard::check_char(&first17).expect("17 digits");
+            *id = format!("{first17}{c}");
+        }
+    }
+}
+
 pub fn phone(rng: &mut impl Rng) -> String {
     const PREFIX: [&str; 12] = ["130", "131", "135", "136", "138", "139", "150", "151", "158", "177", "186", "188"];
     format!("{}{:08}", PREFIX[rng.random_range(0..PREFIX.len())], rng.random_range(0..100_000_000u32))
