@@ -40,10 +40,6 @@ pub struct RunOutcome {
     pub models: Vec<ModelOutcome>,
 }
 
-fn days(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
-}
-
 pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
@@ -110,7 +106,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
         ])),
         vec![
             Arc::new(Int64Array::from(vec![seq; n])) as ArrayRef,
-            Arc::new(Date32Array::from(vec![days(date); n])),
+            Arc::new(Date32Array::from(vec![warehouse::days(date); n])),
             Arc::new(StringArray::from(vec![at.as_str(); n])),
             Arc::new(StringArray::from(out.iter().map(|m| m.model.as_str()).collect::<Vec<_>>())),
             Arc::new(Int64Array::from(out.iter().map(|m| m.version).collect::<Vec<_>>())),

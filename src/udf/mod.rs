@@ -93,9 +93,6 @@ fn days_to_date(d: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(d.into()))
 }
 
-fn date_to_days(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
-}
 
 /// Register every function. `secret` keys `stable_id` (the warehouse's; 0 where there is none).
 pub fn register(ctx: &SessionContext, secret: u64) {
@@ -114,7 +111,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let a = str_arg(&arrays[0])?;
-            let out: Date32Array = a.iter().map(|v| v.and_then(id_parts).map(|(d, _)| date_to_days(d))).collect();
+            let out: Date32Array = a.iter().map(|v| v.and_then(id_parts).map(|(d, _)| crate::warehouse::days(d))).collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
@@ -139,6 +136,11 @@ pub fn register(ctx: &SessionContext, secret: u64) {
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
+    register_stable_id(ctx, secret);
+}
+
+/// (Re-)register `stable_id` keyed with a warehouse's secret.
+pub fn register_stable_id(ctx: &SessionContext, secret: u64) {
     ctx.register_udf(create_udf(
         "stable_id",
         vec![DataType::Utf8, DataType::Utf8],

@@ -31,7 +31,8 @@ pub struct NightCommit {
     pub changes: BTreeMap<String, [u64; 3]>,
 }
 
-fn days(d: NaiveDate) -> i32 {
+/// A date as Arrow's Date32 (days since 1970-01-01).
+pub fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 

@@ -31,7 +31,7 @@ use deltalake_core::DeltaTable;
 use url::Url;
 
 pub use commit::{NightCommit, commit_night};
-pub use commit::{log_schema, write_partition};
+pub use commit::{days, log_schema, write_partition};
 pub use views::{create_as_of_view, create_model_view, register_all, register_reference};
 
 /// The tables of a night, in commit order; `_nights` comes last.

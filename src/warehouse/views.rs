@@ -42,7 +42,7 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     }
     register_reference(ctx)?;
     tables.push("regions".into());
-    crate::udf::register(ctx, wh.secret(false).await?);
+    crate::udf::register_stable_id(ctx, wh.secret(false).await?);
     // Model outputs: each at the version of the last committed run; `<model>` shows the run of
     // the as-of date (or the latest before it), `<model>_all` every date.
     for (model, run) in wh.model_runs(ctx).await? {
