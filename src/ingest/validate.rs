@@ -247,9 +247,8 @@ impl Validator {
                 _ => {}
             }
         }
-        if let (Some(st), true) = (stage, ok(c.admission_mode)) {
+        if let (Some(st), true, Some(list)) = (stage, ok(c.admission_mode), self.lists[c.admission_mode]) {
             let want = if st == 3 { "senior" } else { "compulsory" };
-            let list = self.cat.codelist("admission_mode");
             if !list.lookup(&v[c.admission_mode]).iter().any(|&k| list.values[k].stage.as_deref() == Some(want)) {
                 let names: Vec<&str> = list.values.iter().filter(|x| x.stage.as_deref() == Some(want)).map(|x| x.name.as_str()).collect();
                 out.push(self.err(c.admission_mode, v, "R_ADMISSION_STAGE", names.join("、")));

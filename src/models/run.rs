@@ -77,22 +77,13 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
             .await
             .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
         // Later models read this one as just written.
-        let provider = wh.at_version(&m.name, version).await?.table_provider().await?;
-        ctx.deregister_table(format!("{}_all", m.name).as_str())?;
-        ctx.register_table(format!("{}_all", m.name).as_str(), provider)?;
-        warehouse::create_model_view(&ctx, &m.name, date).await?;
+        warehouse::register_model(&wh, &ctx, &m.name, version, Some(date)).await?;
         out.push(ModelOutcome { model: m.name.clone(), rows, version, millis: t0.elapsed().as_millis() as u64 });
     }
 
     // The run becomes visible here, in one append to `_runs`.
-    let seq = match wh.latest(RUNS).await? {
-        Some(t) => {
-            let max = datafusion::functions_aggregate::min_max::max(datafusion::prelude::col("seq"));
-            let b = ctx.read_table(t.table_provider().await?)?.aggregate(vec![], vec![max])?.collect().await?;
-            b.first().and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>().map(|a| a.value(0))).unwrap_or(0) + 1
-        }
-        None => 1,
-    };
+    // Every row of `_runs` names a model, so the last run is the latest of any model's.
+    let seq = runs.values().map(|r| r.seq).max().unwrap_or(0) + 1;
     let n = out.len();
     let at = chrono::Utc::now().to_rfc3339();
     let batch = RecordBatch::try_new(

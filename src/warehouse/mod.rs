@@ -32,7 +32,7 @@ use url::Url;
 
 pub use commit::{NightCommit, commit_night};
 pub use commit::{days, log_schema, write_partition};
-pub use views::{create_as_of_view, create_model_view, register_all, register_reference};
+pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference};
 
 /// The tables of a night, in commit order; `_nights` comes last.
 pub const HISTORY_TABLES: [&str; 3] = ["schools", "students", "movements"];
@@ -44,6 +44,8 @@ pub const RUNS: &str = "_runs";
 /// The last committed run of one model.
 #[derive(Debug, Clone)]
 pub struct ModelRun {
+    /// The run's number in `_runs`.
+    pub seq: i64,
     pub version: i64,
     /// Every snapshot date the model has a committed partition for.
     pub dates: Vec<NaiveDate>,
@@ -158,7 +160,7 @@ impl Warehouse {
     pub async fn model_runs(&self, ctx: &SessionContext) -> Result<BTreeMap<String, ModelRun>> {
         let Some(t) = self.latest(RUNS).await? else { return Ok(BTreeMap::new()) };
         let batches = ctx.read_table(t.table_provider().await?)?.collect().await?;
-        let mut last: BTreeMap<String, (i64, ModelRun)> = BTreeMap::new();
+        let mut last: BTreeMap<String, ModelRun> = BTreeMap::new();
         for b in &batches {
             let col = |n: &str| b.column_by_name(n).with_context(|| format!("_runs 缺少列 {n}"));
             let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?.clone();
@@ -167,20 +169,20 @@ impl Warehouse {
             let model = strings(col("model")?)?;
             for i in 0..b.num_rows() {
                 let d = date.value_as_date(i).context("date")?;
-                let e = last.entry(model.value(i).to_string()).or_insert((i64::MIN, ModelRun { version: 0, dates: Vec::new() }));
-                if !e.1.dates.contains(&d) {
-                    e.1.dates.push(d);
+                let e = last.entry(model.value(i).to_string()).or_insert(ModelRun { seq: i64::MIN, version: 0, dates: Vec::new() });
+                if !e.dates.contains(&d) {
+                    e.dates.push(d);
                 }
-                if seq.value(i) > e.0 {
-                    e.0 = seq.value(i);
-                    e.1.version = version.value(i);
+                if seq.value(i) > e.seq {
+                    e.seq = seq.value(i);
+                    e.version = version.value(i);
                 }
             }
         }
-        Ok(last.into_iter().map(|(k, (_, mut r))| {
+        for r in last.values_mut() {
             r.dates.sort();
-            (k, r)
-        }).collect())
+        }
+        Ok(last)
     }
 
     /// Versions of each table as of the last committed night.

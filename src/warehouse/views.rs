@@ -46,11 +46,10 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     // Model outputs: each at the version of the last committed run; `<model>` shows the run of
     // the as-of date (or the latest before it), `<model>_all` every date.
     for (model, run) in wh.model_runs(ctx).await? {
-        let provider = wh.at_version(&model, run.version).await?.table_provider().await?;
-        ctx.register_table(format!("{model}_all").as_str(), provider)?;
+        let date = run.dates.iter().copied().filter(|d| as_of.is_none_or(|a| *d <= a)).max();
+        register_model(wh, ctx, &model, run.version, date).await?;
         tables.push(format!("{model}_all"));
-        if let Some(d) = run.dates.iter().filter(|d| as_of.is_none_or(|a| **d <= a)).max() {
-            create_model_view(ctx, &model, *d).await?;
+        if date.is_some() {
             tables.push(model);
         }
     }
@@ -71,6 +70,18 @@ pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -
         d = d.format("%Y-%m-%d")
     );
     ctx.sql(&sql).await?;
+    Ok(())
+}
+
+/// `<model>_all`: a model's table at `version`; and `<model>`, its rows of `date` when given.
+pub async fn register_model(wh: &Warehouse, ctx: &SessionContext, model: &str, version: i64, date: Option<NaiveDate>) -> Result<()> {
+    let provider = wh.at_version(model, version).await?.table_provider().await?;
+    let all = format!("{model}_all");
+    ctx.deregister_table(all.as_str())?;
+    ctx.register_table(all.as_str(), provider)?;
+    if let Some(d) = date {
+        create_model_view(ctx, model, d).await?;
+    }
     Ok(())
 }
 
