@@ -1,6 +1,7 @@
 //! `xueji bench ingest`: generate a province-sized input, ingest it as CSV and as XLSX in child
 //! processes (so each one's peak memory is its own), and print rows per second and peak memory.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -37,27 +38,40 @@ fn run_ingest(bin: &Path, wh: &Path, sources: &[PathBuf], threads: usize) -> Res
     Ok((secs, serde_json::from_slice(&out.stdout)?))
 }
 
-pub fn ingest(o: &BenchOptions) -> Result<()> {
-    let bin = std::env::current_exe()?;
+/// Stamp of what made a bench data folder; data made by another generator is made again.
+const GEN_STAMP: &str = "gen.stamp";
+
+/// The generated bench input for `o`, made (again) unless the folder holds what today's
+/// generator makes from these options.
+fn generated(o: &BenchOptions) -> Result<PathBuf> {
     let data = o.work.join(format!("data-{}", o.pupils));
-    if !data.join("truth/records.csv").exists() {
-        let g = GenOptions {
-            pupils: o.pupils,
-            seed: o.seed,
-            out: data.clone(),
-            provinces: 1,
-            pupils_per_county: 100_000,
-            school_size: 600,
-            as_of: "2026-10-15".parse()?,
-            problem_rate: 0.02,
-            xlsx: true,
-            csv: true,
-            gbk: false,
-        };
+    let g = GenOptions {
+        pupils: o.pupils,
+        seed: o.seed,
+        out: data.clone(),
+        provinces: 1,
+        pupils_per_county: 100_000,
+        school_size: 600,
+        as_of: "2026-10-15".parse()?,
+        problem_rate: 0.02,
+        xlsx: true,
+        csv: true,
+        gbk: false,
+    };
+    let stamp = format!("{} {:?}", crate::synth::GENERATOR_VERSION, g);
+    if std::fs::read_to_string(data.join(GEN_STAMP)).ok().as_deref() != Some(stamp.as_str()) {
+        let _ = std::fs::remove_dir_all(&data);
         let t0 = Instant::now();
         let s = generate(&g)?;
         println!("生成 / generated {} records in {} schools: {:.1} s", s.records, s.schools, t0.elapsed().as_secs_f64());
+        std::fs::write(data.join(GEN_STAMP), stamp)?;
     }
+    Ok(data)
+}
+
+pub fn ingest(o: &BenchOptions) -> Result<()> {
+    let bin = std::env::current_exe()?;
+    let data = generated(o)?;
     println!("机器 / machine: {} threads available, ingest uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
     println!("{:<6} {:>10} {:>8} {:>12} {:>10} {:>14} {:>12}", "format", "rows", "files", "stage (s)", "total (s)", "rows/s (stage)", "peak RSS MB");
     for (label, dir) in [("CSV", "students-csv"), ("XLSX", "students-xlsx")] {
@@ -78,6 +92,147 @@ pub fn ingest(o: &BenchOptions) -> Result<()> {
             rows as f64 / stage,
             v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
         );
+    }
+    Ok(())
+}
+
+/// Pairwise quality of the dedup clusters (exact and fuzzy together) against a generator's truth.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DedupQuality {
+    /// Pairs of accepted registrations that are one person in the truth.
+    pub true_pairs: u64,
+    /// Pairs of registrations in one cluster.
+    pub predicted_pairs: u64,
+    pub correct_pairs: u64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Missed true pairs, by the plant of the pair's planted registration.
+    pub missed: BTreeMap<String, u64>,
+    /// Wrong pairs, by the plants of their two registrations.
+    pub wrong: BTreeMap<String, u64>,
+}
+
+/// Compare `dedup_clusters` in `warehouse` with `truth/records.csv` of the data it was ingested
+/// from; registrations are matched by (source file, source row) through the truth's `csv_file`
+/// and `csv_row` (or the XLSX columns when `xlsx`).
+pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Result<DedupQuality> {
+    let (fcol, rcol) = if xlsx { ("xlsx_file", "xlsx_row") } else { ("csv_file", "csv_row") };
+    let mut r = csv::Reader::from_path(truth_csv).with_context(|| format!("无法读取 {}", truth_csv.display()))?;
+    let h = r.headers()?.clone();
+    let i = |n: &str| h.iter().position(|x| x == n).with_context(|| format!("{} 缺少列 {n}", truth_csv.display()));
+    let (ip, ifile, irow, iplant) = (i("person_id")?, i(fcol)?, i(rcol)?, i("plant")?);
+    let mut truth: HashMap<(String, u64), (u64, String)> = HashMap::new();
+    for rec in r.records() {
+        let rec = rec?;
+        truth.insert((rec[ifile].to_string(), rec[irow].parse()?), (rec[ip].parse()?, rec[iplant].to_string()));
+    }
+    let rows = |batches: Vec<arrow::array::RecordBatch>| -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::new();
+        for b in batches {
+            let cols: Vec<_> = b.columns().iter().map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)).collect::<Result<_, _>>()?;
+            for k in 0..b.num_rows() {
+                out.push(cols.iter().map(|c| c.as_any().downcast_ref::<arrow::array::StringArray>().map_or(String::new(), |s| s.value(k).to_string())).collect());
+            }
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let accepted = rows(crate::pipeline::sql(warehouse, "SELECT source_file, source_row FROM students", None, threads, 2048).await?)?;
+    let clustered = rows(crate::pipeline::sql(warehouse, "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key", None, threads, 2048).await?)?;
+    let person = |f: &str, r: &str| -> Option<&(u64, String)> { truth.get(&(f.to_string(), r.parse().ok()?)) };
+
+    // True pairs: accepted registrations grouped by person.
+    let mut by_person: HashMap<u64, Vec<&str>> = HashMap::new();
+    for a in &accepted {
+        if let Some((p, plant)) = person(&a[0], &a[1]) {
+            by_person.entry(*p).or_default().push(plant);
+        }
+    }
+    let pairs = |n: u64| n * n.saturating_sub(1) / 2;
+    let mut q = DedupQuality { true_pairs: by_person.values().map(|v| pairs(v.len() as u64)).sum(), ..Default::default() };
+    // Predicted pairs: within each cluster, counted by (cluster, person).
+    let mut clusters: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
+    for c in &clustered {
+        let (p, plant) = person(&c[1], &c[2]).map_or((0, "?"), |(p, pl)| (*p, pl.as_str()));
+        clusters.entry(&c[0]).or_default().push((p, plant));
+    }
+    let mut found_per_person: HashMap<u64, u64> = HashMap::new();
+    for members in clusters.values() {
+        q.predicted_pairs += pairs(members.len() as u64);
+        let mut per: BTreeMap<u64, u64> = BTreeMap::new();
+        for (p, _) in members {
+            *per.entry(*p).or_default() += 1;
+        }
+        for (p, n) in &per {
+            q.correct_pairs += pairs(*n);
+            *found_per_person.entry(*p).or_default() += pairs(*n);
+        }
+        for (x, a) in members.iter().enumerate() {
+            for b in &members[x + 1..] {
+                if a.0 != b.0 {
+                    let mut k = [a.1, b.1];
+                    k.sort_unstable();
+                    *q.wrong.entry(format!("{} + {}", label(k[0]), label(k[1]))).or_default() += 1;
+                }
+            }
+        }
+    }
+    for (p, plants) in &by_person {
+        let missing = pairs(plants.len() as u64).saturating_sub(found_per_person.get(p).copied().unwrap_or(0));
+        if missing > 0 {
+            let kind = plants.iter().find(|pl| !pl.is_empty()).map_or("(none)", |pl| pl);
+            *q.missed.entry(kind.to_string()).or_default() += missing;
+        }
+    }
+    q.precision = if q.predicted_pairs == 0 { 1.0 } else { q.correct_pairs as f64 / q.predicted_pairs as f64 };
+    q.recall = if q.true_pairs == 0 { 1.0 } else { q.correct_pairs as f64 / q.true_pairs as f64 };
+    q.f1 = if q.precision + q.recall == 0.0 { 0.0 } else { 2.0 * q.precision * q.recall / (q.precision + q.recall) };
+    Ok(q)
+}
+
+fn label(plant: &str) -> &str {
+    if plant.is_empty() { "(none)" } else { plant }
+}
+
+/// `xueji bench dedup`: ingest a generated province as CSV, run the dedup models in a child
+/// process, and print records per second, peak memory, and pairwise precision, recall and F1 of
+/// exact + fuzzy matching against the ground truth.
+pub async fn dedup(o: &BenchOptions) -> Result<()> {
+    let bin = std::env::current_exe()?;
+    let data = generated(o)?;
+    let wh = o.work.join(format!("wh-dedup-{}", o.pupils));
+    let _ = std::fs::remove_dir_all(&wh);
+    let (ingest_s, v) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &[data.join("schools.csv"), data.join("students-csv")], o.threads))?;
+    let records = v["metrics"]["accepted"].as_u64().unwrap_or(0);
+    println!("机器 / machine: {} threads available, run uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
+    println!("导入 / ingest: {records} registrations accepted in {ingest_s:.1} s");
+    let t0 = Instant::now();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&bin).args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh).output().context("无法启动 xueji run 子进程")
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    anyhow::ensure!(out.status.success(), "run 失败：{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    println!("{:<20} {:>12} {:>10}", "model", "rows", "seconds");
+    for m in run["models"].as_array().into_iter().flatten() {
+        println!("{:<20} {:>12} {:>10.2}", m["model"].as_str().unwrap_or("?"), m["rows"].as_u64().unwrap_or(0), m["seconds"].as_f64().unwrap_or(f64::NAN));
+    }
+    println!(
+        "端到端 / end to end (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",
+        records as f64 / secs,
+        run["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
+    let q = dedup_quality(wh.to_str().context("path")?, &data.join("truth/records.csv"), false).await?;
+    println!(
+        "成对质量 / pairwise: true pairs {}, predicted {}, correct {}; precision {:.4}, recall {:.4}, F1 {:.4}",
+        q.true_pairs, q.predicted_pairs, q.correct_pairs, q.precision, q.recall, q.f1
+    );
+    for (k, n) in &q.missed {
+        println!("  漏配 / missed  {n:>6}  {k}");
+    }
+    for (k, n) in &q.wrong {
+        println!("  误配 / wrong   {n:>6}  {k}");
     }
     Ok(())
 }

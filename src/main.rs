@@ -146,6 +146,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// 查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1
+    /// / dedup: records per second end to end, peak memory, pairwise precision, recall, F1
+    Dedup {
+        #[arg(long, default_value_t = 1_000_000)]
+        pupils: u64,
+        /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// 导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory
     Ingest {
         #[arg(long, default_value_t = 1_000_000)]
@@ -225,6 +238,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(if rep.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Bench { what: BenchWhat::Dedup { pupils, work, threads, seed } } => {
+            xueji::bench::dedup(&xueji::bench::BenchOptions { pupils, work, threads, seed }).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
             tokio::task::block_in_place(|| xueji::bench::ingest(&xueji::bench::BenchOptions { pupils, work, threads, seed }))?;

@@ -61,7 +61,7 @@ fn data_samples_are_exactly_what_gen_makes_from_their_seed() {
         pupils_per_county: 1200,
         school_size: 250,
         as_of: date(NIGHT1),
-        problem_rate: 0.03,
+        problem_rate: 0.05,
         xlsx: true,
         csv: true,
         gbk: true,

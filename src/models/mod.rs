@@ -30,12 +30,16 @@ pub use run::{ModelOutcome, RunOptions, RunOutcome, run};
 pub const SQL_FILES: &[(&str, &str)] = &[
     ("dedup_members.sql", include_str!("../../sql/dedup_members.sql")),
     ("dedup_groups.sql", include_str!("../../sql/dedup_groups.sql")),
+    ("dedup_candidates.sql", include_str!("../../sql/dedup_candidates.sql")),
+    ("dedup_clusters.sql", include_str!("../../sql/dedup_clusters.sql")),
 ];
 
 /// The output schemas, embedded likewise (equal to `schemas/models/`).
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("dedup_members.toml", include_str!("../../schemas/models/dedup_members.toml")),
     ("dedup_groups.toml", include_str!("../../schemas/models/dedup_groups.toml")),
+    ("dedup_candidates.toml", include_str!("../../schemas/models/dedup_candidates.toml")),
+    ("dedup_clusters.toml", include_str!("../../schemas/models/dedup_clusters.toml")),
 ];
 
 /// Tables a model may read besides other models: the as-of views, change logs and reference data.

@@ -38,6 +38,8 @@ pub struct RunOutcome {
     pub snapshot_date: String,
     pub seq: i64,
     pub models: Vec<ModelOutcome>,
+    /// Peak resident memory of the process, in MiB (Linux), when the run ended.
+    pub peak_rss_mb: Option<f64>,
 }
 
 pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
@@ -106,5 +108,5 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     )?;
     crate::faults::hit("before_runs_commit");
     wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
-    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out })
+    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, peak_rss_mb: crate::bench::peak_rss_mb() })
 }

@@ -7,7 +7,7 @@
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
 mod movements;
-mod names;
+pub(crate) mod names;
 mod plant;
 mod pupil;
 mod world;
@@ -27,6 +27,10 @@ use crate::schema::catalog;
 use plant::{DupScope, Plant};
 use pupil::Person;
 use world::School;
+
+/// Changes whenever the generator makes different data from the same options (bench data
+/// folders are made again when it differs).
+pub const GENERATOR_VERSION: &str = "2026-11-23";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -91,7 +95,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_person = 1u64;
     let mut ids = pupil::IdRegistry::default();
-    let mut plant_turn = 0usize;
+    // Plants are taken in turn; one that does not fit this pupil waits at the head of the queue
+    // while the next fitting one is used, so rare-fitting kinds do not hold the others up.
+    let mut plant_queue: VecDeque<Plant> = plant::PLANTS.iter().copied().collect();
     let mut county_out: Option<CountyFiles> = None;
     let mut mv_sample = Vec::new();
     for (si, school) in world.schools.iter().enumerate() {
@@ -124,9 +130,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             sum.persons += 1;
             let mut plant = None;
             if rng.random_bool(o.problem_rate) {
-                let cand = plant::PLANTS[plant_turn % plant::PLANTS.len()];
-                if plant::applicable(cand, &p, school) {
-                    plant_turn += 1;
+                if let Some(k) = plant_queue.iter().position(|&cand| plant::applicable(cand, &p, school)) {
+                    let cand = plant_queue.remove(k).expect("position is in range");
+                    plant_queue.push_back(cand);
                     plant = Some(cand);
                 }
             }
@@ -167,15 +173,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     continue;
                 }
                 Some(Plant::Namesake) => {
-                    let mut other = p.clone();
-                    other.id = next_person;
+                    let mut other = pupil::namesake_of(&p, next_person, &mut rng);
                     next_person += 1;
                     sum.persons += 1;
-                    other.hukou_county = p.birth_county.clone();
-                    other.id18 = Some(pupil::make_id(&p.hukou_county, p.birth, p.male, rng.random_range(0..500)));
-                    if other.id18 == p.id18 {
-                        other.id18 = Some(pupil::make_id(&p.hukou_county, p.birth, p.male, (p.id18.as_ref().map_or(0, |s| s[14..16].parse::<u32>().unwrap_or(0)) + 7) % 500));
-                    }
                     if let Some(id) = other.id18.as_mut() {
                         ids.claim(id);
                     }
@@ -186,6 +186,20 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                 _ => {}
             }
             rows.push(Row { fields: rec, person: p.id, plant });
+        }
+        // The county's last school takes the second registrations that must stay in the county
+        // and found no later school (in the same school if need be), so that none is lost.
+        if world.schools.get(si + 1).is_none_or(|n| n.county != school.county) {
+            let mut keep = VecDeque::new();
+            while let Some(pd) = pending.pop_front() {
+                let in_county = !matches!(pd.plant, Plant::Dup(DupScope::OtherCounty | DupScope::OtherProvince, _));
+                if in_county && world.schools[pd.src].county == school.county && school.stages.contains(&pd.person.stage) {
+                    rows.push(second_registration(&pd, school, year, &c, &mut rng));
+                } else {
+                    keep.push_back(pd);
+                }
+            }
+            pending = keep;
         }
         sum.records += rows.len() as u64;
         sum.planted += rows.iter().filter(|r| r.plant.is_some()).count() as u64;

@@ -262,6 +262,18 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     r
 }
 
+/// A namesake: another child with the same name, gender and birth date, born to other parents
+/// and registered in the county where `p` was born, with an ID number of their own.
+pub fn namesake_of(p: &Person, id: u64, rng: &mut impl Rng) -> Person {
+    let mut o = p.clone();
+    o.id = id;
+    o.hukou_county = p.birth_county.clone();
+    o.id18 = Some(make_id(&o.hukou_county, p.birth, p.male, rng.random_range(0..500)));
+    let mother_surname = names::surname(rng);
+    o.parents = [parent(p.birth, &o.hukou_county, true, p.surname, rng), parent(p.birth, &o.hukou_county, false, mother_surname, rng)];
+    o
+}
+
 /// A twin: same parents, birth date and household; a different given name and ID sequence.
 pub fn twin_of(p: &Person, id: u64, rng: &mut impl Rng) -> Person {
     let mut t = p.clone();

@@ -11,6 +11,9 @@
 //! - `mask_id(id)`: `520102********123X` — the first 6 and last 4 characters kept.
 //! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
+//! - `name_normalise`, `name_pinyin`, `id_relation`, `connected_components`: see [`fuzzy`].
+
+pub mod fuzzy;
 
 use std::sync::Arc;
 
@@ -136,6 +139,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
+    fuzzy::register(ctx);
     register_stable_id(ctx, secret);
 }
 
