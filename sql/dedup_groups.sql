@@ -6,6 +6,8 @@
 -- Who decides: the lowest common superior of the members' schools (by 属地区县): all in one
 -- county → that county; one city → the city; one province → the province; else 教育部.
 -- 先入者保有: the first registered member (member_no = 1) is named for police-made duplicates.
+-- Status: 待处理 (no member handled), 处理中, 已解决 (every member resolved), 再次重复 (a
+-- resolved member collides with new data).
 WITH g AS (
     SELECT group_id, kind, kind_label,
            COUNT(*) AS member_count,
@@ -13,7 +15,10 @@ WITH g AS (
            COUNT(DISTINCT county_code) AS county_count,
            COUNT(DISTINCT city_code) AS city_count,
            COUNT(DISTINCT province_code) AS province_count,
-           MIN(county_code) AS any_county
+           MIN(county_code) AS any_county,
+           SUM(CASE WHEN is_resolved THEN 1 ELSE 0 END) AS resolved_count,
+           SUM(CASE WHEN decision_state = '待处理' THEN 1 ELSE 0 END) AS untouched_count,
+           SUM(CASE WHEN decision_state = '再次重复' THEN 1 ELSE 0 END) AS reopened_count
     FROM dedup_members
     GROUP BY group_id, kind, kind_label
 ),
@@ -57,7 +62,11 @@ SELECT r.group_id,
        CASE WHEN r.responsible_unit = '000000' THEN '教育部' ELSE rg.full_name END AS responsible_unit_name,
        f.first_record_key,
        f.first_school_id,
-       '待处理' AS status
+       CAST(r.resolved_count AS BIGINT) AS resolved_count,
+       CASE WHEN r.reopened_count > 0 THEN '再次重复'
+            WHEN r.resolved_count = r.member_count THEN '已解决'
+            WHEN r.untouched_count = r.member_count THEN '待处理'
+            ELSE '处理中' END AS status
 FROM routed r
 JOIN school_list s ON s.group_id = r.group_id
 LEFT JOIN county_list c ON c.group_id = r.group_id

@@ -1,5 +1,5 @@
 -- model:  dedup_members
--- inputs: students, students_log, schools
+-- inputs: students, students_log, schools, dedup_decisions, dedup_decisions_log
 -- schema: dedup_members
 -- grain:  一个问题组中的一条学籍 / one registration in one problem group
 --
@@ -9,6 +9,18 @@
 --   2 姓名性别出生日期重复: two or more registrations without an ID number with the same name,
 --     gender and birth date;
 --   3 身份证件号错误: a resident ID number with a defect seen offline (id_check), one group each.
+--
+-- Decisions (dedup_decisions: a school's latest application for a registration and kind, with
+-- the county's review and any arbitration) give each member its state:
+--   - kind 3 allows 变更 and 删除 only (a 佐证 is 处理方式不允许, whatever the county said);
+--   - N−1: when all members but one are changed or deleted with approval, the last one is
+--     attested automatically (自动佐证通过);
+--   - an approved 佐证 of kind 2 passes (all may pass); of kind 1 it passes when it is the only
+--     one; when two or more are approved (across counties, or twice in one county), the lowest
+--     common superior arbitrates and only the one it approves passes (仲裁通过 / 仲裁未通过,
+--     待上级仲裁 until it has decided);
+--   - a decision filed before a member of its group was first registered no longer covers the
+--     group: new data collides with a resolved record, which becomes a problem again (再次重复).
 WITH base AS (
     SELECT s.record_key, s.school_id, s.name, s.gender, s.birth_date, s.id_type, s.id_number, s.registration_no,
            CASE WHEN s.id_number IS NULL OR s.id_number = '' THEN NULL ELSE id_normalise(s.id_number) END AS id_norm,
@@ -43,6 +55,50 @@ members AS (
     FROM grouped g
     JOIN base b ON b.record_key = g.record_key
     LEFT JOIN first_seen f ON f.record_key = g.record_key
+),
+latest_decision AS (
+    SELECT * FROM (
+        SELECT d.decision_id, d.school_id, d.registration_no, d.problem_kind, d.action, d.county_decision, d.arbiter_decision,
+               ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no, d.problem_kind ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
+        FROM dedup_decisions d)
+    WHERE rn_ = 1
+),
+filed AS (
+    SELECT decision_id, MIN(snapshot_date) AS filed_on FROM dedup_decisions_log GROUP BY decision_id
+),
+decided AS (
+    SELECT m.*, d.decision_id, d.action, d.county_decision, d.arbiter_decision, fd.filed_on,
+           d.action IS NOT NULL AND NOT (m.kind = 3 AND d.action = '佐证') AND d.county_decision = '同意' AS approved
+    FROM members m
+    LEFT JOIN latest_decision d
+      ON d.school_id = m.school_id AND d.registration_no = m.registration_no
+     AND d.problem_kind = CASE m.kind WHEN 1 THEN '身份证件号重复' WHEN 2 THEN '姓名性别出生日期重复' ELSE '身份证件号错误' END
+    LEFT JOIN filed fd ON fd.decision_id = d.decision_id
+),
+counted AS (
+    SELECT d.*,
+           COUNT(*) OVER w AS n_members,
+           SUM(CASE WHEN d.approved AND d.action IN ('变更', '删除') THEN 1 ELSE 0 END) OVER w AS n_removed,
+           SUM(CASE WHEN d.approved AND d.action = '佐证' THEN 1 ELSE 0 END) OVER w AS n_attested,
+           MAX(d.registered_on) OVER w AS last_registered
+    FROM decided d
+    WINDOW w AS (PARTITION BY d.kind, d.group_key)
+),
+stated AS (
+    SELECT c.*,
+           CASE WHEN c.approved AND c.filed_on < c.last_registered THEN '再次重复'
+                WHEN c.kind IN (1, 2) AND c.n_members >= 2 AND c.n_removed = c.n_members - 1
+                     AND NOT (c.approved AND c.action IN ('变更', '删除')) THEN '自动佐证通过'
+                WHEN c.action IS NULL THEN '待处理'
+                WHEN c.kind = 3 AND c.action = '佐证' THEN '处理方式不允许'
+                WHEN c.county_decision IS NULL THEN '待区县审核'
+                WHEN c.county_decision <> '同意' THEN '区县未通过'
+                WHEN c.action IN ('变更', '删除') THEN '已通过'
+                WHEN c.kind = 2 OR c.n_attested <= 1 THEN '已通过'
+                WHEN c.arbiter_decision = '同意' THEN '仲裁通过'
+                WHEN c.arbiter_decision = '不同意' THEN '仲裁未通过'
+                ELSE '待上级仲裁' END AS decision_state
+    FROM counted c
 )
 SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        CAST(m.kind AS BIGINT) AS kind,
@@ -64,6 +120,9 @@ SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        m.registered_on,
        m.member_no = 1 AS is_first_registered,
        CASE WHEN m.kind = 3 THEN '变更、删除' ELSE '佐证、变更、删除' END AS allowed_actions,
-       '待处理' AS decision_state
-FROM members m
+       m.decision_id,
+       m.action,
+       m.decision_state,
+       m.decision_state IN ('已通过', '仲裁通过', '自动佐证通过') AS is_resolved
+FROM stated m
 LEFT JOIN schools sc ON sc.school_id = m.school_id

@@ -216,7 +216,7 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
     let run: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     println!("{:<20} {:>12} {:>10}", "model", "rows", "seconds");
     for m in run["models"].as_array().into_iter().flatten() {
-        println!("{:<20} {:>12} {:>10.2}", m["model"].as_str().unwrap_or("?"), m["rows"].as_u64().unwrap_or(0), m["seconds"].as_f64().unwrap_or(f64::NAN));
+        println!("{:<20} {:>12} {:>10.2}", m["model"].as_str().unwrap_or("?"), m["rows"].as_u64().unwrap_or(0), m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0));
     }
     println!(
         "端到端 / end to end (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",

@@ -205,8 +205,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let t0 = std::time::Instant::now();
             let s = tokio::task::block_in_place(|| generate(&o))?;
             println!(
-                "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, 用时 {:.1} 秒 → {}",
-                s.schools, s.persons, s.records, s.planted, s.movements, t0.elapsed().as_secs_f64(), out.display()
+                "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, {} 条问题学籍处理记录, 用时 {:.1} 秒 → {}",
+                s.schools, s.persons, s.records, s.planted, s.movements, s.decisions, t0.elapsed().as_secs_f64(), out.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -43,7 +43,8 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
 ];
 
 /// Tables a model may read besides other models: the as-of views, change logs and reference data.
-pub const BASE_TABLES: &[&str] = &["students", "schools", "movements", "students_log", "schools_log", "movements_log", "rejects", "regions"];
+pub const BASE_TABLES: &[&str] =
+    &["students", "schools", "movements", "dedup_decisions", "students_log", "schools_log", "movements_log", "dedup_decisions_log", "rejects", "regions"];
 
 /// One `sql/*.sql` file.
 #[derive(Debug, Clone)]

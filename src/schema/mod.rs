@@ -218,6 +218,7 @@ pub struct Catalog {
     pub students: TableSchema,
     pub schools: TableSchema,
     pub movements: TableSchema,
+    pub dedup_decisions: TableSchema,
     pub codelists: HashMap<String, CodeList>,
     pub rules: HashMap<String, Rule>,
     pub regions: Regions,
@@ -233,8 +234,8 @@ impl Catalog {
     }
 
     /// The input tables, in the order ingest tries them when recognising a file.
-    pub fn input_tables(&self) -> [&TableSchema; 3] {
-        [&self.students, &self.movements, &self.schools]
+    pub fn input_tables(&self) -> [&TableSchema; 4] {
+        [&self.students, &self.movements, &self.dedup_decisions, &self.schools]
     }
 
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
@@ -245,6 +246,7 @@ impl Catalog {
 const STUDENTS_TOML: &str = include_str!("../../schemas/students.toml");
 const SCHOOLS_TOML: &str = include_str!("../../schemas/schools.toml");
 const MOVEMENTS_TOML: &str = include_str!("../../schemas/movements.toml");
+const DECISIONS_TOML: &str = include_str!("../../schemas/dedup_decisions.toml");
 const CODELISTS_TOML: &str = include_str!("../../schemas/codelists.toml");
 const RULES_TOML: &str = include_str!("../../schemas/rules.toml");
 const ETHNICITY_CSV: &str = include_str!("../../schemas/reference/ethnicity_codes.csv");
@@ -271,6 +273,7 @@ fn load() -> Result<Catalog, String> {
         students: parse("students.toml", STUDENTS_TOML)?,
         schools: parse("schools.toml", SCHOOLS_TOML)?,
         movements: parse("movements.toml", MOVEMENTS_TOML)?,
+        dedup_decisions: parse("dedup_decisions.toml", DECISIONS_TOML)?,
         codelists: lists.lists,
         rules: rules.rules,
         regions: Regions::load()?,

@@ -6,6 +6,7 @@
 //! true person and the planted problem of every record, with its file and row in each format;
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
+mod decisions;
 mod movements;
 pub(crate) mod names;
 mod plant;
@@ -57,6 +58,7 @@ pub struct GenSummary {
     pub records: u64,
     pub planted: u64,
     pub movements: u64,
+    pub decisions: u64,
 }
 
 struct Pending {
@@ -100,6 +102,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let mut plant_queue: VecDeque<Plant> = plant::PLANTS.iter().copied().collect();
     let mut county_out: Option<CountyFiles> = None;
     let mut mv_sample = Vec::new();
+    // Registrations of persons in official problem groups, for the decision records.
+    let mut grouped_persons: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut group_members: Vec<decisions::Member> = Vec::new();
     for (si, school) in world.schools.iter().enumerate() {
         if county_out.as_ref().is_none_or(|f| f.county != school.county) {
             if let Some(f) = county_out.take() {
@@ -135,6 +140,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     plant_queue.push_back(cand);
                     plant = Some(cand);
                 }
+            }
+            if matches!(plant, Some(Plant::Dup(..) | Plant::IdDefect(_) | Plant::Fuzzy(plant::Fuzzy::IdFullWidth))) {
+                grouped_persons.insert(p.id);
             }
             if let Some(Plant::Dup(_, true)) = plant {
                 p.id18 = None;
@@ -204,12 +212,22 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
         sum.records += rows.len() as u64;
         sum.planted += rows.iter().filter(|r| r.plant.is_some()).count() as u64;
         emit_school(o, school, &rows, files, &mut truth, &headers)?;
+        for r in rows.iter().filter(|r| grouped_persons.contains(&r.person)) {
+            group_members.push(decisions::Member {
+                person: r.person,
+                plant: r.plant,
+                school_id: r.fields[c.school_id].clone(),
+                registration_no: r.fields[c.registration_no].clone(),
+                name: r.fields[c.name].clone(),
+            });
+        }
     }
     if let Some(f) = county_out.take() {
         f.finish()?;
     }
     truth.flush()?;
     sum.movements = movements::write(o, &world.schools, &mv_sample, year, &mut rng)?;
+    sum.decisions = decisions::write(o, &group_members, year, &mut rng)?;
     Ok(sum)
 }
 

@@ -12,6 +12,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use datafusion::scalar::ScalarValue;
+use deltalake_core::operations::write::SchemaMode;
 use deltalake_core::protocol::SaveMode;
 use serde::Serialize;
 
@@ -90,6 +91,8 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     if partitioned {
         w = w.with_partition_columns(["snapshot_date"]);
     }
+    // A model or table that gained columns in a newer version adds them (older dates read null).
+    w = w.with_schema_mode(SchemaMode::Merge);
     w = if committed.is_some() && partitioned {
         w.with_save_mode(SaveMode::Overwrite).with_replace_where(col("snapshot_date").eq(date_lit(date)))
     } else {
@@ -231,7 +234,8 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     let night = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     let target = wh.for_write(NIGHTS).await?;
     crate::faults::hit("before_nights_commit");
-    target.write(vec![night]).with_save_mode(SaveMode::Append).await.context("写入 _nights 失败")?;
+    // Merge: a warehouse made before a table was added gains its column here.
+    target.write(vec![night]).with_save_mode(SaveMode::Append).with_schema_mode(SchemaMode::Merge).await.context("写入 _nights 失败")?;
     Ok(out)
 }
 

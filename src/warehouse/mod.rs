@@ -35,8 +35,8 @@ pub use commit::{days, log_schema, write_partition};
 pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference};
 
 /// The tables of a night, in commit order; `_nights` comes last.
-pub const HISTORY_TABLES: [&str; 3] = ["schools", "students", "movements"];
-pub const NIGHT_TABLES: [&str; 5] = ["schools", "students", "movements", "rejects", "import_files"];
+pub const HISTORY_TABLES: [&str; 4] = ["schools", "students", "movements", "dedup_decisions"];
+pub const NIGHT_TABLES: [&str; 6] = ["schools", "students", "movements", "dedup_decisions", "rejects", "import_files"];
 pub const NIGHTS: &str = "_nights";
 /// The manifest of model runs: which version of each model table a run committed.
 pub const RUNS: &str = "_runs";
@@ -215,7 +215,9 @@ impl Night {
         for i in 0..b.num_rows() {
             let mut versions = BTreeMap::new();
             for t in NIGHT_TABLES {
-                let a = col(&format!("v_{t}"))?.as_any().downcast_ref::<Int64Array>().context("version")?;
+                // A table added in a later version has no column in older nights: absent then.
+                let Some(a) = b.column_by_name(&format!("v_{t}")) else { continue };
+                let a = a.as_any().downcast_ref::<Int64Array>().context("version")?;
                 if a.is_valid(i) {
                     versions.insert(t.to_string(), a.value(i));
                 }
@@ -237,7 +239,8 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
     let cfg = SessionConfig::new()
         .with_target_partitions(threads.max(1))
         .with_information_schema(true)
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
     // delta-rs plans its writes with its own extension nodes: the session needs its planner.
     let state = datafusion::execution::SessionStateBuilder::new()

@@ -1,7 +1,11 @@
 //! Registering the warehouse in a DataFusion session: the committed version of every table, the
 //! change logs as `<table>_log`, and the as-of views `students`, `schools`, `movements`.
 
+use std::sync::Arc;
+
 use anyhow::Result;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 
@@ -24,8 +28,15 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     let committed = wh.committed_versions(ctx).await?;
     let mut tables = Vec::new();
     for name in NIGHT_TABLES {
-        let Some(&v) = committed.get(name) else { continue };
-        let provider = wh.at_version(name, v).await?.table_provider().await?;
+        let provider: Arc<dyn TableProvider> = match committed.get(name) {
+            Some(&v) => wh.at_version(name, v).await?.table_provider().await?,
+            // An input table added after this warehouse was made: empty until a night brings it.
+            None if HISTORY_TABLES.contains(&name) && !committed.is_empty() => {
+                let t = catalog().table(name).expect("input table");
+                Arc::new(MemTable::try_new(super::commit::log_schema(t), vec![vec![]])?)
+            }
+            None => continue,
+        };
         let reg = if HISTORY_TABLES.contains(&name) { format!("{name}_log") } else { name.to_string() };
         ctx.register_table(reg.as_str(), provider)?;
         tables.push(reg);
@@ -57,17 +68,35 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
 }
 
 /// `<name>`: the state of a change-logged table as of `d` (the latest change of each record on
-/// or before `d`, deletes left out).
+/// or before `d`, deletes left out). The rows that a later change on or before `d` supersedes
+/// are found once, here, from the keys and dates alone, and kept in memory as
+/// `<name>_superseded_`; the view is then a scan of the log less those rows — no sort or
+/// window over whole rows each time a statement names it. The set holds one small row per
+/// change since the first night, not one per record.
 pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -> Result<()> {
     let t = catalog().table(name).expect("input table");
     let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let d = d.format("%Y-%m-%d");
+    let superseded = ctx
+        .sql(&format!(
+            "SELECT l.record_key AS k_, l.snapshot_date AS d_
+             FROM {name}_log l
+             JOIN (SELECT record_key, MAX(snapshot_date) AS last_ FROM {name}_log WHERE snapshot_date <= DATE '{d}'
+                   GROUP BY record_key HAVING COUNT(*) > 1) m
+               ON l.record_key = m.record_key AND l.snapshot_date < m.last_"
+        ))
+        .await?;
+    let schema = Arc::new(superseded.schema().as_arrow().clone());
+    let batches = superseded.collect().await?;
+    let table = format!("{name}_superseded_");
+    ctx.deregister_table(table.as_str())?;
+    ctx.register_table(table.as_str(), Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     let sql = format!(
-        "CREATE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
-         FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY record_key ORDER BY snapshot_date DESC) AS rn_
-               FROM {name}_log WHERE snapshot_date <= DATE '{d}')
-         WHERE rn_ = 1 AND change <> 'delete'",
+        "CREATE OR REPLACE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
+         FROM {name}_log l
+         WHERE l.snapshot_date <= DATE '{d}' AND l.change <> 'delete'
+           AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.k_ = l.record_key AND s.d_ = l.snapshot_date)",
         cols = cols.join(", "),
-        d = d.format("%Y-%m-%d")
     );
     ctx.sql(&sql).await?;
     Ok(())
