@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod models;
 pub mod pipeline;
 pub mod pipeline_config;
+pub mod render;
 pub mod schema;
 pub mod udf;
 pub mod warehouse;

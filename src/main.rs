@@ -125,6 +125,22 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// 生成可打印报表（目前：各校问题学籍清单 HTML）/ Render printable reports (now: per-school 问题学籍清单, HTML).
+    Render {
+        /// 仓库位置 / warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 快照日期（默认最近一晚）/ snapshot date (default: the latest night)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// 输出目录 / output folder
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 4096)]
+        memory_mb: usize,
+    },
     /// 对仓库执行 SQL 查询 / Run SQL over the warehouse.
     Sql {
         #[arg(long)]
@@ -245,6 +261,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
             tokio::task::block_in_place(|| xueji::bench::ingest(&xueji::bench::BenchOptions { pupils, work, threads, seed }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render { warehouse, date, out, threads, memory_mb } => {
+            let r = xueji::render::render(&xueji::render::RenderOptions { warehouse, date, out, threads, memory_mb }).await?;
+            println!("已生成 / rendered {} 个文件（快照日期 {}）→ {}", r.files.len(), r.snapshot_date, r.files.last().map_or("", String::as_str));
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {

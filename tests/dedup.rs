@@ -264,6 +264,26 @@ async fn decisions_follow_the_rules_and_new_collisions_reopen_resolved_groups() 
         assert!(scenarios.contains(s), "the sample holds scenario {s}: {scenarios:?}");
     }
 
+    // The per-school 问题学籍清单: every school with a member has a page naming each of its
+    // groups; its own pupils in full, the other schools' masked.
+    let out = tmp.path().join("reports");
+    let r = xueji::render::render(&xueji::render::RenderOptions { warehouse: wh.to_str().unwrap().into(), date: None, out: out.clone(), threads: 2, memory_mb: 1024 }).await.unwrap();
+    let per_school = dump(&wh, "SELECT school_id, COUNT(DISTINCT group_id) FROM dedup_members GROUP BY school_id", None).await;
+    assert_eq!(r.files.len(), per_school.len(), "one page per school plus the index");
+    let cross = dump(
+        &wh,
+        "SELECT a.school_id, a.registration_no, a.name, b.registration_no, b.id_number, b.name, a.group_id FROM dedup_members a JOIN dedup_members b
+         ON a.group_id = b.group_id AND a.school_id <> b.school_id WHERE a.kind = 1",
+        None,
+    )
+    .await;
+    let f: Vec<&str> = cross[1].split(',').collect();
+    let page = std::fs::read_to_string(out.join(format!("问题学籍清单/{}.html", f[0]))).unwrap();
+    assert!(page.contains(f[6]) && page.contains(f[1]) && page.contains(&format!("<td>{}</td>", f[2])), "own pupil in full");
+    assert!(!page.contains(f[3]) && page.contains(&xueji::udf::mask_id(f[4])) && page.contains(&format!("<td>{}</td>", xueji::udf::mask_name(f[5]))), "the other school's pupil masked");
+    let index = std::fs::read_to_string(out.join("问题学籍清单/index.html")).unwrap();
+    assert!(per_school[1..].iter().all(|l| index.contains(l.split(',').next().unwrap())));
+
     // Night 2: the pupil of a resolved group is registered once more, at a new school number.
     let (school, regno) = resolved.expect("a resolved kind-1 group");
     let county = &school[1..7];

@@ -9,6 +9,7 @@
 //! - `id_normalise(id)`: that normalised form; 15-digit numbers stay as they are.
 //! - `id_birth_date(id)`, `id_gender(id)`: read from a structurally valid (15- or 18-digit) number.
 //! - `mask_id(id)`: `520102********123X` — the first 6 and last 4 characters kept.
+//! - `mask_name(name)`: `张*涵` — the first and last characters kept.
 //! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
 //! - `name_normalise`, `name_pinyin`, `id_relation`, `connected_components`: see [`fuzzy`].
@@ -87,6 +88,17 @@ pub fn mask_id(raw: &str) -> String {
     chars[..6].iter().chain(std::iter::repeat_n(&'*', n - 10)).chain(&chars[n - 4..]).collect()
 }
 
+/// `张*涵`: the first and (from three characters on) the last character kept.
+pub fn mask_name(raw: &str) -> String {
+    let chars: Vec<char> = raw.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
 /// `<kind>-<16 hex>` from a keyed hash: equal keys give equal ids in one warehouse.
 pub fn stable_id(secret: u64, kind: &str, key: &str) -> String {
     format!("{kind}-{:016X}", xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), secret))
@@ -105,6 +117,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
     ctx.register_udf(s("id_defect", id_defect));
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
+    ctx.register_udf(s("mask_name", |v| Some(mask_name(v))));
     ctx.register_udf(s("id_gender", |v| id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())));
     ctx.register_udf(create_udf(
         "id_birth_date",
@@ -166,6 +179,7 @@ mod tests {
     #[test]
     fn mask_keeps_six_and_four() {
         assert_eq!(mask_id("52010220150101123X"), "520102********123X");
+        assert_eq!((mask_name("张子涵").as_str(), mask_name("王一").as_str(), mask_name("欧阳子涵").as_str()), ("张*涵", "王*", "欧**涵"));
     }
 
     #[test]
