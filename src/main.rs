@@ -164,29 +164,28 @@ enum Command {
 enum BenchWhat {
     /// 查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1
     /// / dedup: records per second end to end, peak memory, pairwise precision, recall, F1
-    Dedup {
-        #[arg(long, default_value_t = 1_000_000)]
-        pupils: u64,
-        /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
-        #[arg(long, default_value = "target/bench")]
-        work: PathBuf,
-        #[arg(long, default_value_t = default_threads())]
-        threads: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Dedup(BenchArgs),
     /// 导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory
-    Ingest {
-        #[arg(long, default_value_t = 1_000_000)]
-        pupils: u64,
-        /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
-        #[arg(long, default_value = "target/bench")]
-        work: PathBuf,
-        #[arg(long, default_value_t = default_threads())]
-        threads: usize,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Ingest(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pupils: u64,
+    /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl BenchArgs {
+    fn options(self) -> xueji::bench::BenchOptions {
+        xueji::bench::BenchOptions { pupils: self.pupils, work: self.work, threads: self.threads, seed: self.seed }
+    }
 }
 
 fn main() -> ExitCode {
@@ -255,12 +254,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(if rep.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Command::Bench { what: BenchWhat::Dedup { pupils, work, threads, seed } } => {
-            xueji::bench::dedup(&xueji::bench::BenchOptions { pupils, work, threads, seed }).await?;
+        Command::Bench { what: BenchWhat::Dedup(a) } => {
+            xueji::bench::dedup(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Ingest { pupils, work, threads, seed } } => {
-            tokio::task::block_in_place(|| xueji::bench::ingest(&xueji::bench::BenchOptions { pupils, work, threads, seed }))?;
+        Command::Bench { what: BenchWhat::Ingest(a) } => {
+            tokio::task::block_in_place(|| xueji::bench::ingest(&a.options()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Render { warehouse, date, out, threads, memory_mb } => {
@@ -279,11 +278,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             match models {
                 Some(m) => {
                     let runs = xueji::models::run(&m).await?;
+                    let rendered = render_local(&m.warehouse, &runs.snapshot_date).await?;
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingest": out, "run": runs }))?);
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingest": out, "run": runs, "render": rendered }))?);
                     } else {
                         print_ingest(&out);
                         print_run(&runs);
+                        print_render(rendered.as_ref());
                     }
                 }
                 None => show_ingest(&out, json)?,
@@ -300,6 +301,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(m) => {
                     let r = xueji::models::run(&m).await?;
                     print_run(&r);
+                    print_render(render_local(&m.warehouse, &r.snapshot_date).await?.as_ref());
                     r.models.iter().any(|x| x.model == "dedup_groups")
                 }
                 None => false,
@@ -309,12 +311,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("\n各校在册学籍（前 10 所）/ registrations per school (first 10):");
             pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
             if ran {
-                let q = "SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END";
+                let q = "SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数, SUM(CASE WHEN status = '已解决' THEN 1 ELSE 0 END) AS 已解决 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END";
                 let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
                 println!("\n问题学籍 / problem registrations (dedup_groups):");
                 pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
+                let q = "SELECT found_by AS 发现方式, COUNT(DISTINCT cluster_id) AS 学生数, COUNT(*) AS 学籍数 FROM dedup_clusters GROUP BY found_by ORDER BY found_by";
+                let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
+                println!("\n同一学生的多条学籍（精确 + 疑似）/ pupils registered more than once (dedup_clusters):");
+                pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
             }
-            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, rejects, import_files, dedup_groups, dedup_members)");
+            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, dedup_decisions, rejects, import_files, dedup_members, dedup_groups, dedup_candidates, dedup_clusters)");
             println!("导入报告 / import reports: {}", out.report_index.display());
             println!("自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\"");
             Ok(ExitCode::SUCCESS)
@@ -354,5 +360,27 @@ fn print_ingest(out: &pipeline::IngestOutcome) {
     println!("导入报告 / import report: {}", out.report_index.display());
     if let Some(u) = &out.report_uploaded_to {
         println!("  已上传到 / uploaded to: {u}");
+    }
+}
+
+/// The reports of a night in `<warehouse>/reports/<date>/` when the warehouse is a local folder.
+async fn render_local(warehouse: &str, date: &str) -> Result<Option<xueji::render::RenderOutcome>> {
+    if warehouse.contains("://") {
+        return Ok(None);
+    }
+    let o = xueji::render::RenderOptions {
+        warehouse: warehouse.to_string(),
+        date: Some(date.parse()?),
+        out: PathBuf::from(warehouse).join("reports").join(date),
+        threads: default_threads(),
+        memory_mb: 1024,
+    };
+    Ok(Some(xueji::render::render(&o).await?))
+}
+
+fn print_render(r: Option<&xueji::render::RenderOutcome>) {
+    match r {
+        Some(r) => println!("问题学籍清单 / per-school problem lists: {} 个文件，索引 {}", r.files.len(), r.files.last().map_or("", String::as_str)),
+        None => println!("仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"),
     }
 }

@@ -253,11 +253,10 @@ impl Worker {
             }
             let found = v.check(&mut values);
             let key = base_key(table, &values, sc.as_ref());
-            if let Some(c) = &sc {
-                if !values[c.school_id].is_empty() && rep.schools.last() != Some(&values[c.school_id]) {
+            if let Some(c) = &sc
+                && !values[c.school_id].is_empty() && rep.schools.last() != Some(&values[c.school_id]) {
                     rep.schools.push(values[c.school_id].clone());
                 }
-            }
             let mut errors = 0;
             for fd in &found {
                 let sev = v.severity(fd.rule);

@@ -394,13 +394,9 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
 
 fn classify_calamine(msg: &str) -> FileError {
     let lower = msg.to_ascii_lowercase();
-    if lower.contains("password") || lower.contains("encrypt") {
-        FileError::new("F_ENCRYPTED", msg)
-    } else if lower.contains("zip") || lower.contains("eof") || lower.contains("invalid") {
-        FileError::new("F_BAD_WORKBOOK", msg)
-    } else {
-        FileError::new("F_BAD_WORKBOOK", msg)
-    }
+    // Everything but encryption is a damaged or unreadable workbook to the user.
+    let rule = if lower.contains("password") || lower.contains("encrypt") { "F_ENCRYPTED" } else { "F_BAD_WORKBOOK" };
+    FileError::new(rule, msg)
 }
 
 fn dataref_text(c: &calamine::DataRef<'_>) -> String {

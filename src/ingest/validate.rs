@@ -214,11 +214,10 @@ impl Validator {
         // Entry year: class code against 入学年月, then the grade it implies.
         if ok(c.enrol_month) {
             let entry: i32 = v[c.enrol_month][..4].parse().unwrap_or(0);
-            if let Some(ce) = class_entry {
-                if ce != entry {
+            if let Some(ce) = class_entry
+                && ce != entry {
                     out.push(self.err(c.class_code, v, "R_CLASS_YEAR", format!("班号前4位应为 {entry}")));
                 }
-            }
             if let Some(st) = stage {
                 let grade = school_year(self.snapshot) - entry + 1;
                 let max = if st == 1 { 6 } else { 3 };

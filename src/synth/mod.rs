@@ -31,7 +31,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-23";
+pub const GENERATOR_VERSION: &str = "2026-11-23.2";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -134,12 +134,12 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             next_person += 1;
             sum.persons += 1;
             let mut plant = None;
-            if rng.random_bool(o.problem_rate) {
-                if let Some(k) = plant_queue.iter().position(|&cand| plant::applicable(cand, &p, school)) {
-                    let cand = plant_queue.remove(k).expect("position is in range");
-                    plant_queue.push_back(cand);
-                    plant = Some(cand);
-                }
+            if rng.random_bool(o.problem_rate)
+                && let Some(k) = plant_queue.iter().position(|&cand| plant::applicable(cand, &p, school))
+            {
+                let cand = plant_queue.remove(k).expect("position is in range");
+                plant_queue.push_back(cand);
+                plant = Some(cand);
             }
             if matches!(plant, Some(Plant::Dup(..) | Plant::IdDefect(_) | Plant::Fuzzy(plant::Fuzzy::IdFullWidth))) {
                 grouped_persons.insert(p.id);

@@ -251,7 +251,7 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         };
         r[n] = name.clone();
         r[rel] = if *male { "父亲" } else { "母亲" }.into();
-        r[addr] = if p.left_behind >= 1 + k as u8 { format!("{}务工", ["广东省东莞市", "浙江省宁波市", "江苏省苏州市"][k]) } else { home.clone() };
+        r[addr] = if p.left_behind > k as u8 { format!("{}务工", ["广东省东莞市", "浙江省宁波市", "江苏省苏州市"][k]) } else { home.clone() };
         r[hk] = format!("{}000000", p.hukou_county);
         r[ph] = phone.clone();
         r[g] = "是".into();

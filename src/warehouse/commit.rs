@@ -77,12 +77,11 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     let plan = df.logical_plan().clone();
     let mut t = wh.latest(table).await?;
     // Roll back what a crashed run left on top of the committed version.
-    if let (Some(tab), Some(v)) = (&t, committed) {
-        if tab.version().unwrap_or(0) as i64 > v {
+    if let (Some(tab), Some(v)) = (&t, committed)
+        && tab.version().unwrap_or(0) as i64 > v {
             let restored = tab.clone().restore().with_version_to_restore(v as _).await?;
             t = Some(restored.0);
         }
-    }
     let target = match t {
         Some(t) => t,
         None => wh.for_write(table).await?,
@@ -155,11 +154,10 @@ fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String], with_scope: b
 pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate, staging: &Path, metrics: &StageMetrics, reports: &[FileReport]) -> Result<NightCommit> {
     let cat = catalog();
     let nights = wh.nights(ctx).await?;
-    if let Some(last) = nights.iter().map(|n| n.snapshot_date).max() {
-        if date < last {
+    if let Some(last) = nights.iter().map(|n| n.snapshot_date).max()
+        && date < last {
             bail!("仓库已有更晚的快照日期 {last}，不能补录较早的 {date}：较早一晚的变化会使之后各晚的记录失效。请按日期顺序导入，或重新导入 {last} 及之后的日期。");
         }
-    }
     let committed = wh.committed_versions(ctx).await?;
     let mut out = NightCommit { snapshot_date: date.to_string(), seq: nights.last().map_or(1, |n| n.seq + 1), ..Default::default() };
     register_staged(ctx, "stg_findings", &staging.join("findings"), findings_schema()).await?;

@@ -40,12 +40,11 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
         let reg = if HISTORY_TABLES.contains(&name) { format!("{name}_log") } else { name.to_string() };
         ctx.register_table(reg.as_str(), provider)?;
         tables.push(reg);
-        if HISTORY_TABLES.contains(&name) {
-            if let Some(d) = as_of {
+        if HISTORY_TABLES.contains(&name)
+            && let Some(d) = as_of {
                 create_as_of_view(ctx, name, d).await?;
                 tables.push(name.to_string());
             }
-        }
     }
     if let Some(t) = wh.latest(NIGHTS).await? {
         ctx.register_table("nights", t.table_provider().await?)?;
