@@ -127,16 +127,7 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
         let rec = rec?;
         truth.insert((rec[ifile].to_string(), rec[irow].parse()?), (rec[ip].parse()?, rec[iplant].to_string()));
     }
-    let rows = |batches: Vec<arrow::array::RecordBatch>| -> Result<Vec<Vec<String>>> {
-        let mut out = Vec::new();
-        for b in batches {
-            let cols: Vec<_> = b.columns().iter().map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)).collect::<Result<_, _>>()?;
-            for k in 0..b.num_rows() {
-                out.push(cols.iter().map(|c| c.as_any().downcast_ref::<arrow::array::StringArray>().map_or(String::new(), |s| s.value(k).to_string())).collect());
-            }
-        }
-        Ok(out)
-    };
+    let rows = |batches: Vec<arrow::array::RecordBatch>| crate::pipeline::text_rows(&batches).map(|(_, r)| r);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let accepted = rows(crate::pipeline::sql(warehouse, "SELECT source_file, source_row FROM students", None, threads, 2048).await?)?;
     let clustered = rows(crate::pipeline::sql(warehouse, "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key", None, threads, 2048).await?)?;

@@ -118,6 +118,20 @@ pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads
     Ok(df.collect().await?)
 }
 
+/// Every value of `batches` as text (null as empty), one `Vec` per row, with the column names.
+pub fn text_rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut names = Vec::new();
+    let mut rows = Vec::new();
+    for b in batches {
+        names = b.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let cols: Vec<_> = b.columns().iter().map(crate::warehouse::strings).collect::<Result<_>>()?;
+        for i in 0..b.num_rows() {
+            rows.push(cols.iter().map(|c| if c.is_valid(i) { c.value(i).to_string() } else { String::new() }).collect());
+        }
+    }
+    Ok((names, rows))
+}
+
 /// Print batches in a format.
 pub fn print_batches(batches: &[RecordBatch], format: SqlFormat, out: &mut dyn std::io::Write) -> Result<()> {
     match format {

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use arrow::array::Array;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -90,40 +89,30 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
     let as_of = pipeline::sql(&o.warehouse, "SELECT CAST(MAX(snapshot_date) AS VARCHAR) FROM dedup_members", o.date, o.threads, o.memory_mb).await?;
     let date = crate::warehouse::strings(as_of.first().context("no rows")?.column(0))?.value(0).to_string();
     let mut schools: BTreeMap<String, SchoolList> = BTreeMap::new();
-    for b in &batches {
-        let names: Vec<String> = b.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let cols: Vec<_> = b.columns().iter().map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)).collect::<Result<_, _>>()?;
-        for i in 0..b.num_rows() {
-            let v: BTreeMap<String, String> = names
-                .iter()
-                .zip(&cols)
-                .map(|(n, c)| {
-                    let s = c.as_any().downcast_ref::<arrow::array::StringArray>().filter(|s| s.is_valid(i)).map_or(String::new(), |s| s.value(i).to_string());
-                    (n.clone(), s)
-                })
-                .collect();
-            let school = schools.entry(v["viewer"].clone()).or_insert_with(|| SchoolList {
-                school_id: v["viewer"].clone(),
-                school_name: v["viewer_name"].clone(),
-                county_code: v["viewer_county"].clone(),
-                groups: Vec::new(),
-                open: 0,
-            });
-            if school.groups.last().is_none_or(|g| g.group_id != v["group_id"]) {
-                if v["status"] != "已解决" {
-                    school.open += 1;
-                }
-                school.groups.push(Group {
-                    group_id: v["group_id"].clone(),
-                    kind_label: v["kind_label"].clone(),
-                    member_count: v["member_count"].clone(),
-                    responsible: format!("{}（{}）", v["responsible_unit"], v["responsible_level"]),
-                    status: v["status"].clone(),
-                    members: Vec::new(),
-                });
+    let (names, rows) = pipeline::text_rows(&batches)?;
+    for row in rows {
+        let v: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
+        let school = schools.entry(v["viewer"].clone()).or_insert_with(|| SchoolList {
+            school_id: v["viewer"].clone(),
+            school_name: v["viewer_name"].clone(),
+            county_code: v["viewer_county"].clone(),
+            groups: Vec::new(),
+            open: 0,
+        });
+        if school.groups.last().is_none_or(|g| g.group_id != v["group_id"]) {
+            if v["status"] != "已解决" {
+                school.open += 1;
             }
-            school.groups.last_mut().expect("pushed above").members.push(v);
+            school.groups.push(Group {
+                group_id: v["group_id"].clone(),
+                kind_label: v["kind_label"].clone(),
+                member_count: v["member_count"].clone(),
+                responsible: format!("{}（{}）", v["responsible_unit"], v["responsible_level"]),
+                status: v["status"].clone(),
+                members: Vec::new(),
+            });
         }
+        school.groups.last_mut().expect("pushed above").members.push(v);
     }
     let dir = o.out.join("问题学籍清单");
     std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
