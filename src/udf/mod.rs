@@ -7,6 +7,7 @@
 //!   the same answer whatever day it runs), plus `W_ID_GENDER` when the sequence digit contradicts
 //!   the gender and `W_ID_BIRTH` when the birth date part contradicts the birth date.
 //! - `id_normalise(id)`: that normalised form; 15-digit numbers stay as they are.
+//! - `id_to18(id)`: the normalised form with a 15-digit legacy number upgraded to 18 digits.
 //! - `id_birth_date(id)`, `id_gender(id)`: read from a structurally valid (15- or 18-digit) number.
 //! - `mask_id(id)`: `520102********123X` — the first 6 and last 4 characters kept.
 //! - `mask_name(name)`: `张*涵` — the first and last characters kept.
@@ -79,6 +80,13 @@ fn id_parts(raw: &str) -> Option<(NaiveDate, bool)> {
     Some((idcard::parse_yyyymmdd(&full[6..14])?, (b[16] - b'0') % 2 == 1))
 }
 
+/// The normalised number with a 15-digit legacy number upgraded to 18 digits (born 19xx, check
+/// character computed); other numbers as `id_normalise` gives them.
+pub fn id_to18(raw: &str) -> Option<String> {
+    let (norm, _) = idcard::normalise(raw);
+    if norm.len() == 15 { idcard::upgrade15(&norm).or(Some(norm)) } else { Some(norm) }
+}
+
 pub fn mask_id(raw: &str) -> String {
     let chars: Vec<char> = raw.chars().collect();
     if chars.len() <= 10 {
@@ -116,6 +124,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
     };
     ctx.register_udf(s("id_defect", id_defect));
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
+    ctx.register_udf(s("id_to18", id_to18));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
     ctx.register_udf(s("mask_name", |v| Some(mask_name(v))));
     ctx.register_udf(s("id_gender", |v| id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())));
@@ -179,6 +188,9 @@ mod tests {
     #[test]
     fn mask_keeps_six_and_four() {
         assert_eq!(mask_id("52010220150101123X"), "520102********123X");
+        let id18 = format!("11010119850301123{}", idcard::check_char("11010119850301123").unwrap());
+        assert_eq!(id_to18("110101850301123").as_deref(), Some(id18.as_str()));
+        assert_eq!(id_to18(&id18.replace('1', "１")).as_deref(), Some(id18.as_str()));
         assert_eq!((mask_name("张子涵").as_str(), mask_name("王一").as_str(), mask_name("欧阳子涵").as_str()), ("张*涵", "王*", "欧**涵"));
     }
 
