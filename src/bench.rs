@@ -127,10 +127,11 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
         let rec = rec?;
         truth.insert((rec[ifile].to_string(), rec[irow].parse()?), (rec[ip].parse()?, rec[iplant].to_string()));
     }
-    let rows = |batches: Vec<arrow::array::RecordBatch>| crate::pipeline::text_rows(&batches).map(|(_, r)| r);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let accepted = rows(crate::pipeline::sql(warehouse, "SELECT source_file, source_row FROM students", None, threads, 2048).await?)?;
-    let clustered = rows(crate::pipeline::sql(warehouse, "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key", None, threads, 2048).await?)?;
+    let queries = ["SELECT source_file, source_row FROM students", "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key"];
+    let results = crate::pipeline::sql_all(warehouse, &queries, None, threads, 2048).await?;
+    let (_, accepted) = crate::pipeline::text_rows(&results[0])?;
+    let (_, clustered) = crate::pipeline::text_rows(&results[1])?;
     let person = |f: &str, r: &str| -> Option<&(u64, String)> { truth.get(&(f.to_string(), r.parse().ok()?)) };
 
     // True pairs: accepted registrations grouped by person.

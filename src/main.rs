@@ -306,18 +306,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => false,
             };
-            let q = "SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10";
-            let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
-            println!("\n各校在册学籍（前 10 所）/ registrations per school (first 10):");
-            pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
+            let mut titles = vec!["各校在册学籍（前 10 所）/ registrations per school (first 10):"];
+            let mut queries = vec!["SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10"];
             if ran {
-                let q = "SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数, SUM(CASE WHEN status = '已解决' THEN 1 ELSE 0 END) AS 已解决 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END";
-                let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
-                println!("\n问题学籍 / problem registrations (dedup_groups):");
-                pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
-                let q = "SELECT found_by AS 发现方式, COUNT(DISTINCT cluster_id) AS 学生数, COUNT(*) AS 学籍数 FROM dedup_clusters GROUP BY found_by ORDER BY found_by";
-                let b = pipeline::sql(&warehouse, q, None, default_threads(), 1024).await?;
-                println!("\n同一学生的多条学籍（精确 + 疑似）/ pupils registered more than once (dedup_clusters):");
+                titles.push("问题学籍 / problem registrations (dedup_groups):");
+                queries.push("SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数, SUM(CASE WHEN status = '已解决' THEN 1 ELSE 0 END) AS 已解决 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END");
+                titles.push("同一学生的多条学籍（精确 + 疑似）/ pupils registered more than once (dedup_clusters):");
+                queries.push("SELECT found_by AS 发现方式, COUNT(DISTINCT cluster_id) AS 学生数, COUNT(*) AS 学籍数 FROM dedup_clusters GROUP BY found_by ORDER BY found_by");
+            }
+            for (title, b) in titles.iter().zip(pipeline::sql_all(&warehouse, &queries, None, default_threads(), 1024).await?) {
+                println!("\n{title}");
                 pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
             }
             println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, dedup_decisions, rejects, import_files, dedup_members, dedup_groups, dedup_candidates, dedup_clusters)");

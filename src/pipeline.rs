@@ -110,12 +110,22 @@ pub enum SqlFormat {
 
 /// Run one SQL statement over the warehouse as of `as_of` (default: the latest night).
 pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<RecordBatch>> {
+    Ok(sql_all(warehouse, &[query], as_of, threads, memory_mb).await?.pop().unwrap_or_default())
+}
+
+/// Run several statements in one session: the warehouse is opened and its views registered
+/// once, not once per statement.
+pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<Vec<RecordBatch>>> {
     let wh = Warehouse::open(warehouse)?;
     let ctx = warehouse::session(threads, memory_mb)?;
     let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
     anyhow::ensure!(!reg.tables.is_empty(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
-    let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
-    Ok(df.collect().await?)
+    let mut out = Vec::with_capacity(queries.len());
+    for query in queries {
+        let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
+        out.push(df.collect().await?);
+    }
+    Ok(out)
 }
 
 /// Every value of `batches` as text (null as empty), one `Vec` per row, with the column names.

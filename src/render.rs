@@ -83,13 +83,12 @@ struct SchoolList {
 /// Write `问题学籍清单/<学校标识码>.html` for every school with a problem registration, and an
 /// index page; returns the files written.
 pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
-    let batches = pipeline::sql(&o.warehouse, QUERY, o.date, o.threads, o.memory_mb)
+    let results = pipeline::sql_all(&o.warehouse, &[QUERY, "SELECT CAST(MAX(snapshot_date) AS VARCHAR) FROM dedup_members"], o.date, o.threads, o.memory_mb)
         .await
         .context("无法读取问题学籍模型：请先运行 xueji run")?;
-    let as_of = pipeline::sql(&o.warehouse, "SELECT CAST(MAX(snapshot_date) AS VARCHAR) FROM dedup_members", o.date, o.threads, o.memory_mb).await?;
-    let date = crate::warehouse::strings(as_of.first().context("no rows")?.column(0))?.value(0).to_string();
+    let date = pipeline::text_rows(&results[1])?.1.into_iter().flatten().next().unwrap_or_default();
     let mut schools: BTreeMap<String, SchoolList> = BTreeMap::new();
-    let (names, rows) = pipeline::text_rows(&batches)?;
+    let (names, rows) = pipeline::text_rows(&results[0])?;
     for row in rows {
         let v: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
         let school = schools.entry(v["viewer"].clone()).or_insert_with(|| SchoolList {

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use serde::Serialize;
 
-use super::{BASE_TABLES, SCHEMA_FILES, SQL_FILES, order, out_schema, parse};
+use super::{SCHEMA_FILES, SQL_FILES, order, out_schema, parse};
 use crate::ingest::stage::findings_schema;
 use crate::schema::catalog;
 use crate::warehouse::{self, log_schema};
@@ -65,7 +65,7 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
     for m in &all {
         let mut bad = Vec::new();
         for i in &m.inputs {
-            if !BASE_TABLES.contains(&i.as_str()) && !names.contains(i.as_str()) {
+            if !super::is_base_table(i) && !names.contains(i.as_str()) {
                 bad.push(format!("文件头列出的输入 {i} 不是仓库表，也不是模型 / unknown input"));
             }
         }

@@ -42,9 +42,12 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("dedup_clusters.toml", include_str!("../../schemas/models/dedup_clusters.toml")),
 ];
 
-/// Tables a model may read besides other models: the as-of views, change logs and reference data.
-pub const BASE_TABLES: &[&str] =
-    &["students", "schools", "movements", "dedup_decisions", "students_log", "schools_log", "movements_log", "dedup_decisions_log", "rejects", "regions"];
+/// Whether a model may read `table` besides other models: an input table's as-of view or change
+/// log (the warehouse's history tables), the rejects, or reference data.
+pub fn is_base_table(table: &str) -> bool {
+    let history = |t: &str| crate::warehouse::HISTORY_TABLES.contains(&t);
+    history(table) || table.strip_suffix("_log").is_some_and(history) || ["rejects", "regions"].contains(&table)
+}
 
 /// One `sql/*.sql` file.
 #[derive(Debug, Clone)]

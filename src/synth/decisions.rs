@@ -22,7 +22,7 @@ pub struct Member {
 }
 
 /// The official kind of a planted group, and whether it spans counties.
-fn kind_of(p: Plant) -> Option<(u8, bool)> {
+pub(super) fn kind_of(p: Plant) -> Option<(u8, bool)> {
     match p {
         Plant::Dup(s, noid) => Some((if noid { 2 } else { 1 }, matches!(s, DupScope::OtherCounty | DupScope::OtherProvince))),
         Plant::Fuzzy(Fuzzy::IdFullWidth) => Some((1, false)),

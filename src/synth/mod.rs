@@ -141,7 +141,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                 plant_queue.push_back(cand);
                 plant = Some(cand);
             }
-            if matches!(plant, Some(Plant::Dup(..) | Plant::IdDefect(_) | Plant::Fuzzy(plant::Fuzzy::IdFullWidth))) {
+            if plant.and_then(decisions::kind_of).is_some() {
                 grouped_persons.insert(p.id);
             }
             if let Some(Plant::Dup(_, true)) = plant {
