@@ -220,8 +220,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let t0 = std::time::Instant::now();
             let s = tokio::task::block_in_place(|| generate(&o))?;
             println!(
-                "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, {} 条问题学籍处理记录, 用时 {:.1} 秒 → {}",
-                s.schools, s.persons, s.records, s.planted, s.movements, s.decisions, t0.elapsed().as_secs_f64(), out.display()
+                "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, {} 条问题学籍处理记录, {} 条体检记录, 用时 {:.1} 秒 → {}",
+                s.schools, s.persons, s.records, s.planted, s.movements, s.decisions, s.exams, t0.elapsed().as_secs_f64(), out.display()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -313,12 +313,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 queries.push("SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数, SUM(CASE WHEN status = '已解决' THEN 1 ELSE 0 END) AS 已解决 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END");
                 titles.push("同一学生的多条学籍（精确 + 疑似）/ pupils registered more than once (dedup_clusters):");
                 queries.push("SELECT found_by AS 发现方式, COUNT(DISTINCT cluster_id) AS 学生数, COUNT(*) AS 学籍数 FROM dedup_clusters GROUP BY found_by ORDER BY found_by");
+                titles.push("在校生分类统计（教基表口径）/ pupils in school by kind (stats_school_form):");
+                queries.push("SELECT county_name AS 区县, SUM(pupils) AS 在校生, SUM(girls) AS 女, SUM(boarders) AS 寄宿生, SUM(migrant) AS 随迁子女, SUM(migrant_worker) AS 进城务工随迁, SUM(rural_left_behind) AS 农村留守儿童 FROM stats_school_form GROUP BY county_code, county_name ORDER BY county_code");
             }
             for (title, b) in titles.iter().zip(pipeline::sql_all(&warehouse, &queries, None, default_threads(), 1024).await?) {
                 println!("\n{title}");
                 pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
             }
-            println!("\n仓库 / warehouse: {warehouse}/  (表 tables: students, schools, movements, dedup_decisions, rejects, import_files, dedup_members, dedup_groups, dedup_candidates, dedup_clusters)");
+            let marts: Vec<String> = xueji::models::models()?.into_iter().map(|m| m.name).collect();
+            println!("\n仓库 / warehouse: {warehouse}/\n  输入表 inputs: {}, rejects, import_files\n  模型表 marts: {}", xueji::warehouse::HISTORY_TABLES.join(", "), marts.join(", "));
             println!("导入报告 / import reports: {}", out.report_index.display());
             println!("自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\"");
             Ok(ExitCode::SUCCESS)

@@ -49,14 +49,14 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
     if !reg.tables.iter().any(|t| t == "schools") {
         return Ok(HashMap::new());
     }
-    let batches = ctx.sql("SELECT school_id, school_kind, ownership FROM schools").await?.collect().await?;
+    let batches = ctx.sql("SELECT school_id, school_kind, ownership, county_code FROM schools").await?.collect().await?;
     let mut out = HashMap::new();
     for b in batches {
         let s = |i: usize| warehouse::strings(b.column(i));
-        let (id, kind, own) = (s(0)?, s(1)?, s(2)?);
+        let (id, kind, own, county) = (s(0)?, s(1)?, s(2)?, s(3)?);
         for i in 0..b.num_rows() {
             if id.is_valid(i) {
-                out.insert(id.value(i).to_string(), SchoolInfo { stages: stages_of_kind(kind.value(i)), public: own.value(i) == "公办" });
+                out.insert(id.value(i).to_string(), SchoolInfo { stages: stages_of_kind(kind.value(i)), public: own.value(i) == "公办", county: county.value(i).to_string() });
             }
         }
     }

@@ -287,7 +287,7 @@ impl Worker {
             rep.accepted += 1;
             if let Some(c) = &schc {
                 let public = values[c.ownership] == "公办";
-                self.found_schools.insert(values[c.school_id].clone(), SchoolInfo { stages: stages_of_kind(&values[c.school_kind]), public });
+                self.found_schools.insert(values[c.school_id].clone(), SchoolInfo { stages: stages_of_kind(&values[c.school_kind]), public, county: values[c.county_code].clone() });
             }
             let hash = row_hash(&values, &mut hash_buf);
             self.sinks.get_mut(&table.table.name).expect("inserted").push(&values, &key, hash, &f.name, row_no)?;
@@ -330,7 +330,7 @@ pub fn base_key(t: &TableSchema, v: &[String], sc: Option<&StudentCols>) -> Stri
     match sc {
         Some(c) if !v[c.registration_no].is_empty() => format!("{}|{}", v[c.school_id], v[c.registration_no]),
         Some(c) => format!("{}|{}:{}|{}|{}", v[c.school_id], v[c.id_type], v[c.id_number], v[c.name], v[c.birth_date]),
-        None => v[t.index_of(&t.table.key).expect("key column")].clone(),
+        None => t.table.key.split('+').map(|k| v[t.index_of(k).expect("key column")].as_str()).collect::<Vec<_>>().join("|"),
     }
 }
 

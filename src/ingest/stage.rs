@@ -79,6 +79,7 @@ enum ColBuilder {
     Date(Date32Builder),
     Bool(BooleanBuilder),
     Float(Float64Builder),
+    Int(Int64Builder),
 }
 
 /// Accepted rows of one table, written to `dir/<table>/part-<worker>-<n>.parquet`.
@@ -105,6 +106,7 @@ impl RowSink {
                 DataType::Date32 => ColBuilder::Date(Date32Builder::new()),
                 DataType::Boolean => ColBuilder::Bool(BooleanBuilder::new()),
                 DataType::Float64 => ColBuilder::Float(Float64Builder::new()),
+                DataType::Int64 => ColBuilder::Int(Int64Builder::new()),
                 _ => ColBuilder::Str(StringBuilder::new()),
             })
             .collect();
@@ -128,10 +130,12 @@ impl RowSink {
                 (ColBuilder::Date(b), Typed::Date(d)) => b.append_value(d),
                 (ColBuilder::Bool(b), Typed::Bool(x)) => b.append_value(x),
                 (ColBuilder::Float(b), Typed::Float(x)) => b.append_value(x),
+                (ColBuilder::Int(b), Typed::Int(x)) => b.append_value(x),
                 (ColBuilder::Str(b), _) => b.append_null(),
                 (ColBuilder::Date(b), _) => b.append_null(),
                 (ColBuilder::Bool(b), _) => b.append_null(),
                 (ColBuilder::Float(b), _) => b.append_null(),
+                (ColBuilder::Int(b), _) => b.append_null(),
             }
         }
         self.base_key.append_value(base_key);
@@ -159,6 +163,7 @@ impl RowSink {
                     ColBuilder::Date(b) => Arc::new(b.finish()),
                     ColBuilder::Bool(b) => Arc::new(b.finish()),
                     ColBuilder::Float(b) => Arc::new(b.finish()),
+                    ColBuilder::Int(b) => Arc::new(b.finish()),
                 }
             })
             .collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::cols::StudentCols;
+use crate::cols::{MovementCols, StudentCols};
 use crate::idcard::{self, IdDefect};
 use crate::schema::{Catalog, Check, CodeList, ColType, Required, Severity, TableSchema};
 
@@ -25,6 +25,8 @@ pub struct Finding {
 pub struct SchoolInfo {
     pub stages: Vec<u8>,
     pub public: bool,
+    /// 属地区县 (6 digits): a transfer's flow comes from the two schools' counties.
+    pub county: String,
 }
 
 pub struct Validator {
@@ -33,6 +35,7 @@ pub struct Validator {
     pub snapshot: NaiveDate,
     pub schools: Arc<HashMap<String, SchoolInfo>>,
     sc: Option<StudentCols>,
+    mc: Option<MovementCols>,
     /// Each column's code list, resolved once rather than per cell.
     lists: Vec<Option<&'static CodeList>>,
 }
@@ -50,6 +53,29 @@ pub fn stages_of_kind(kind: &str) -> Vec<u8> {
     }
 }
 
+/// The approval chain of a movement (DOMAIN.md §Statuses and movements): flow 0 is any movement
+/// other than a transfer (school, then its bureau); flows 1–3 are transfers in one county, in one
+/// province, across provinces.
+pub fn movement_chain(flow: u8) -> &'static [&'static str] {
+    match flow {
+        0 => &["学校", "主管教育局"],
+        1 => &["转入学校", "转出学校", "主管教育局"],
+        2 => &["转入学校", "转入教育局", "转出学校", "转出教育局"],
+        _ => &["转入学校", "转入教育局", "教育部", "转出学校", "转出教育局"],
+    }
+}
+
+/// A transfer's flow from the two schools' counties: 1 same county, 2 same province, 3 other province.
+pub fn transfer_flow(from_county: &str, to_county: &str) -> u8 {
+    if from_county == to_county {
+        1
+    } else if from_county.get(..2) == to_county.get(..2) {
+        2
+    } else {
+        3
+    }
+}
+
 fn school_year(d: NaiveDate) -> i32 {
     if d.month() >= 9 { d.year() } else { d.year() - 1 }
 }
@@ -57,8 +83,9 @@ fn school_year(d: NaiveDate) -> i32 {
 impl Validator {
     pub fn new(cat: &'static Catalog, table: &'static TableSchema, snapshot: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Self {
         let sc = (table.table.name == "students").then(|| StudentCols::new(table));
+        let mc = (table.table.name == "movements").then(|| MovementCols::new(table));
         let lists = table.columns.iter().map(|c| c.codelist.as_deref().map(|n| cat.codelist(n))).collect();
-        Validator { cat, table, snapshot, schools, sc, lists }
+        Validator { cat, table, snapshot, schools, sc, mc, lists }
     }
 
     /// Clean values in place (trim; names lose inner spaces) and return the findings.
@@ -88,6 +115,13 @@ impl Validator {
         }
         if let Some(c) = &self.sc {
             self.student_rules(c, v, &bad, &mut out);
+        }
+        if let Some(c) = &self.mc {
+            self.movement_rules(c, v, &bad, &mut out);
+        }
+        self.date_order_rules(v, &bad, &mut out);
+        if self.table.table.name == "exams" {
+            self.exam_rules(v, &bad, &mut out);
         }
         out
     }
@@ -120,6 +154,16 @@ impl Validator {
                 }
             }
             Check::Bool => if s == "是" || s == "否" { None } else { f("R_BOOL", "是 或 否") },
+            Check::Date8Any => if idcard::parse_yyyymmdd(s).is_some() { None } else { f("R_DATE", "8位日期 YYYYMMDD，如 20150901") },
+            Check::Province2 => if digits(2) && self.cat.regions.name(s).is_some() { None } else { f("R_PROVINCE", "2位省级代码，如 52") },
+            Check::Integer => if s.len() <= 9 && digits(s.len()) { None } else { f("R_INTEGER", "非负整数，如 21") },
+            Check::Decimal => {
+                let ok = match s.split_once('.') {
+                    None => s.len() <= 9 && digits(s.len()),
+                    Some((a, b)) => !a.is_empty() && a.len() <= 9 && a.bytes().all(|x| x.is_ascii_digit()) && (1..=2).contains(&b.len()) && b.bytes().all(|x| x.is_ascii_digit()),
+                };
+                if ok { None } else { f("R_DECIMAL", "数字，最多两位小数，如 132.5") }
+            }
             Check::Date8 => match idcard::parse_yyyymmdd(s) {
                 None => f("R_DATE", "8位日期 YYYYMMDD，如 20150901"),
                 Some(d) if d > self.snapshot => f("R_DATE_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m%d"))),
@@ -326,6 +370,160 @@ impl Validator {
         }
     }
 
+    /// A movement on its own: the type against the school's stages, a transfer's destination,
+    /// the approval chain of its flow (units in order, no step after a refusal, times in order),
+    /// the status and current handler against the steps, the 异动日期; a transfer applied for
+    /// inside the summer freeze is listed (warning), since ones started earlier may continue.
+    fn movement_rules(&self, c: &MovementCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        let ok = |i: usize| !bad[i] && !v[i].is_empty();
+        let date = |i: usize| if ok(i) { idcard::parse_yyyymmdd(&v[i]) } else { None };
+        let mut known = |i: usize| -> Option<&SchoolInfo> {
+            if !ok(i) || self.schools.is_empty() {
+                return None;
+            }
+            let s = self.schools.get(&v[i]);
+            if s.is_none() {
+                out.push(self.err(i, v, "R_SCHOOL_UNKNOWN", "学校名录中的学校标识码"));
+            }
+            s
+        };
+        let from = known(c.from_school_id);
+        let to = known(c.to_school_id);
+        if bad[c.movement_type] || v[c.movement_type].is_empty() {
+            return;
+        }
+        let mtype = v[c.movement_type].as_str();
+        let list = self.lists[c.movement_type].expect("movement_type has a code list");
+        let senior_only = list.lookup(mtype).iter().any(|&k| list.values[k].stage.as_deref() == Some("senior"));
+        if senior_only && from.is_some_and(|s| !s.stages.contains(&3)) {
+            out.push(self.err(c.movement_type, v, "R_TYPE_STAGE", "转学、休学、复学、死亡、其他离校等义务教育阶段允许的类型"));
+        }
+        let transfer = mtype == "转学";
+        if transfer && (v[c.to_school_id].is_empty() || v[c.to_school_id] == v[c.from_school_id]) {
+            out.push(self.err(c.to_school_id, v, "R_TO_SCHOOL", "与原学校不同的转入学校标识码"));
+        }
+        let chain = if transfer {
+            match (from, to) {
+                (Some(a), Some(b)) => Some(movement_chain(transfer_flow(&a.county, &b.county))),
+                _ => None,
+            }
+        } else {
+            Some(movement_chain(0))
+        };
+        let steps = [
+            (c.step1_unit, c.step1_decision, c.step1_time),
+            (c.step2_unit, c.step2_decision, c.step2_time),
+            (c.step3_unit, c.step3_decision, c.step3_time),
+            (c.step4_unit, c.step4_decision, c.step4_time),
+            (c.step5_unit, c.step5_decision, c.step5_time),
+        ];
+        let mut done = 0usize;
+        let mut refused = false;
+        let mut gap = false;
+        let mut prev_time = date(c.apply_date);
+        let mut step_ok = true;
+        for (k, &(u, d, t)) in steps.iter().enumerate() {
+            let filled = [u, d, t].map(|i| !v[i].is_empty());
+            if filled == [false; 3] {
+                gap = true;
+                continue;
+            }
+            if gap {
+                out.push(self.err(u, v, "R_STEP_GAP", format!("先填写审核{}", k)));
+                step_ok = false;
+                break;
+            }
+            if let Some(i) = [u, d, t].into_iter().find(|&i| v[i].is_empty()) {
+                out.push(self.err(i, v, "R_STEP_INCOMPLETE", "单位、意见、时间三项齐全"));
+                step_ok = false;
+                break;
+            }
+            if [u, d, t].into_iter().any(|i| bad[i]) {
+                step_ok = false;
+                break;
+            }
+            if refused {
+                out.push(self.err(u, v, "R_STEP_AFTER_REFUSAL", "空"));
+                step_ok = false;
+                break;
+            }
+            if let Some(chain) = chain
+                && chain.get(k) != Some(&v[u].as_str())
+            {
+                out.push(self.err(u, v, "R_STEP_ORDER", format!("审核{}应为“{}”（流程：{}）", k + 1, chain.get(k).unwrap_or(&"（无）"), chain.join(" → "))));
+                step_ok = false;
+                break;
+            }
+            let t_ = date(t);
+            if let (Some(p), Some(x)) = (prev_time, t_)
+                && x < p
+            {
+                out.push(self.err(t, v, "R_STEP_TIME", format!("不早于 {}", p.format("%Y%m%d"))));
+                step_ok = false;
+                break;
+            }
+            prev_time = t_.or(prev_time);
+            refused = v[d] == "不同意";
+            done = k + 1;
+        }
+        if step_ok
+            && let Some(chain) = chain
+            && ok(c.status)
+        {
+            let status = v[c.status].as_str();
+            let want = if refused {
+                "审核不通过"
+            } else if done == chain.len() {
+                "审核通过"
+            } else {
+                "待审核"
+            };
+            if status != want && status != "已撤销" {
+                out.push(self.err(c.status, v, "R_STATUS", format!("按已填的审核步骤应为“{want}”")));
+            } else if status == "待审核" && v[c.current_handler] != chain[done] {
+                out.push(self.err(c.current_handler, v, "R_HANDLER", chain[done]));
+            }
+        }
+        let (apply, effective) = (date(c.apply_date), date(c.effective_date));
+        if ok(c.status) && v[c.status] == "审核通过" && effective.is_none() && !bad[c.effective_date] {
+            out.push(self.err(c.effective_date, v, "R_EFFECTIVE_DATE", "审核通过的异动须填写异动日期"));
+        } else if let (Some(a), Some(e)) = (apply, effective)
+            && e < a
+        {
+            out.push(self.err(c.effective_date, v, "R_EFFECTIVE_DATE", format!("不早于申请日期 {}", a.format("%Y%m%d"))));
+        }
+        if transfer && let Some(a) = apply && self.cat.calendar.contains("transfer_freeze", a) {
+            out.push(self.err(c.apply_date, v, "W_TRANSFER_FREEZE", "暂停期以外的日期"));
+        }
+    }
+
+    /// Pairs of dates in one row that must be in order (a term, a programme membership).
+    fn date_order_rules(&self, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        let (Some(a), Some(b)) = (self.table.index_of("start_date"), self.table.index_of("end_date")) else { return };
+        if bad[a] || bad[b] {
+            return;
+        }
+        if let (Some(x), Some(y)) = (idcard::parse_yyyymmdd(&v[a]), idcard::parse_yyyymmdd(&v[b]))
+            && y < x
+        {
+            out.push(self.err(b, v, "R_DATE_ORDER", format!("不早于{} {}", self.table.columns[a].header, x.format("%Y%m%d"))));
+        }
+    }
+
+    /// Heights and weights a child can have (a value in metres or grams is a unit mistake).
+    fn exam_rules(&self, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        for (name, lo, hi) in [("height_cm", 50.0, 230.0), ("weight_kg", 8.0, 200.0)] {
+            let i = self.table.index_of(name).expect("exam column");
+            if bad[i] || v[i].is_empty() {
+                continue;
+            }
+            let x: f64 = v[i].parse().unwrap_or(-1.0);
+            if !(lo..=hi).contains(&x) {
+                out.push(self.err(i, v, "R_MEASURE_RANGE", format!("{lo}–{hi}")));
+            }
+        }
+    }
+
     pub fn severity(&self, rule: &str) -> Severity {
         self.cat.rule(rule).severity
     }
@@ -336,6 +534,7 @@ pub enum Typed {
     Str,
     Date(i32),
     Bool(bool),
+    Int(i64),
     Float(f64),
     Null,
 }
@@ -350,6 +549,7 @@ pub fn typed(t: ColType, s: &str) -> Typed {
             .map(|d| Typed::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32))
             .unwrap_or(Typed::Null),
         ColType::Bool => Typed::Bool(s == "是"),
+        ColType::Int64 => s.parse().map(Typed::Int).unwrap_or(Typed::Null),
         ColType::Float64 => s.parse().map(Typed::Float).unwrap_or(Typed::Null),
     }
 }
@@ -415,7 +615,7 @@ mod tests {
 
     fn validator() -> Validator {
         let mut schools = HashMap::new();
-        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true });
+        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110101".into() });
         Validator::new(catalog(), &catalog().students, snapshot(), Arc::new(schools))
     }
 
@@ -485,7 +685,7 @@ mod tests {
 
         // A 高中 pupil must leave 留守 / 随迁 / 一补 empty or 否.
         let mut schools = HashMap::new();
-        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![3], public: true });
+        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![3], public: true, county: "110101".into() });
         let senior = Validator::new(catalog(), t, snapshot(), Arc::new(schools));
         let mut v = valid();
         v[t.index_of("class_code").unwrap()] = "2024302".into();
@@ -562,5 +762,82 @@ mod tests {
         v[t.index_of("registration_no").unwrap()] = format!("G{}", id("11010120120301123"));
         let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
         assert_eq!(got, vec!["W_AGE"]);
+    }
+
+    /// A same-province transfer (flow 2) between a Beijing 东城 and a 西城 school, fully approved.
+    fn movement(steps: &[(&str, &str, &str)], status: &str, handler: &str) -> Vec<String> {
+        let t = &catalog().movements;
+        let mut v = vec![String::new(); t.columns.len()];
+        let mut set = |c: &str, x: &str| v[t.index_of(c).unwrap()] = x.to_string();
+        set("movement_id", "YD1");
+        set("registration_no", &format!("G{}", id("11010120170301123")));
+        set("name", "王小明");
+        set("movement_type", "转学");
+        set("from_school_id", "2110101001");
+        set("to_school_id", "2110102001");
+        set("apply_date", "20251008");
+        for (k, (u, d, tm)) in steps.iter().enumerate() {
+            set(&format!("step{}_unit", k + 1), u);
+            set(&format!("step{}_decision", k + 1), d);
+            set(&format!("step{}_time", k + 1), tm);
+        }
+        set("status", status);
+        set("current_handler", handler);
+        if status == "审核通过" {
+            set("effective_date", steps.last().map_or("", |s| s.2));
+        }
+        v
+    }
+
+    fn movement_rules(v: &mut [String]) -> Vec<(&'static str, String)> {
+        let mut schools = HashMap::new();
+        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110101".into() });
+        schools.insert("2110102001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110102".into() });
+        let t = &catalog().movements;
+        Validator::new(catalog(), t, snapshot(), Arc::new(schools)).check(v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect()
+    }
+
+    #[test]
+    fn a_transfer_follows_the_chain_of_its_flow() {
+        let full = [("转入学校", "同意", "20251009"), ("转入教育局", "同意", "20251010"), ("转出学校", "同意", "20251011"), ("转出教育局", "同意", "20251012")];
+        assert!(movement_rules(&mut movement(&full, "审核通过", "")).is_empty());
+        // Pending at the third unit, which must be the current handler.
+        assert!(movement_rules(&mut movement(&full[..2], "待审核", "转出学校")).is_empty());
+        assert_eq!(movement_rules(&mut movement(&full[..2], "待审核", "转出教育局")), vec![("R_HANDLER", "current_handler".into())]);
+        // The same-county order in a flow-2 transfer.
+        let wrong = [("转入学校", "同意", "20251009"), ("转出学校", "同意", "20251010")];
+        assert_eq!(movement_rules(&mut movement(&wrong, "待审核", "转出学校")), vec![("R_STEP_ORDER", "step2_unit".into())]);
+        // A refusal ends the chain; the status must say so.
+        let refused = [("转入学校", "同意", "20251009"), ("转入教育局", "不同意", "20251010")];
+        assert!(movement_rules(&mut movement(&refused, "审核不通过", "")).is_empty());
+        assert_eq!(movement_rules(&mut movement(&refused, "审核通过", "")), vec![("R_STATUS", "status".into())]);
+        let after = [("转入学校", "不同意", "20251009"), ("转入教育局", "同意", "20251010")];
+        assert_eq!(movement_rules(&mut movement(&after, "审核不通过", "")), vec![("R_STEP_AFTER_REFUSAL", "step2_unit".into())]);
+        // Times go forward from the application.
+        let back = [("转入学校", "同意", "20251009"), ("转入教育局", "同意", "20251001")];
+        assert_eq!(movement_rules(&mut movement(&back, "待审核", "转出学校")), vec![("R_STEP_TIME", "step2_time".into())]);
+        // A missing piece, and a gap.
+        let mut v = movement(&full[..1], "待审核", "转入教育局");
+        v[catalog().movements.index_of("step1_time").unwrap()].clear();
+        assert_eq!(movement_rules(&mut v), vec![("R_STEP_INCOMPLETE", "step1_time".into())]);
+        let mut v = movement(&full[..2], "待审核", "转出学校");
+        for c in ["step1_unit", "step1_decision", "step1_time"] {
+            v[catalog().movements.index_of(c).unwrap()].clear();
+        }
+        assert_eq!(movement_rules(&mut v), vec![("R_STEP_GAP", "step2_unit".into())]);
+    }
+
+    #[test]
+    fn transfers_in_the_summer_freeze_are_flagged_and_compulsory_pupils_are_not_expelled() {
+        let t = &catalog().movements;
+        let mut v = movement(&[("转入学校", "同意", "20250720")], "待审核", "转入教育局");
+        v[t.index_of("apply_date").unwrap()] = "20250716".into();
+        assert_eq!(movement_rules(&mut v), vec![("W_TRANSFER_FREEZE", "apply_date".into())]);
+        let mut v = movement(&[("学校", "同意", "20251009")], "待审核", "主管教育局");
+        v[t.index_of("movement_type").unwrap()] = "开除".into();
+        v[t.index_of("to_school_id").unwrap()].clear();
+        assert_eq!(movement_rules(&mut v), vec![("R_TYPE_STAGE", "movement_type".into())]);
+        v[t.index_of("movement_type").unwrap()] = "转学".into();
+        assert!(movement_rules(&mut v).iter().any(|r| r.0 == "R_TO_SCHOOL"));
     }
 }

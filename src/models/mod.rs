@@ -32,6 +32,21 @@ pub const SQL_FILES: &[(&str, &str)] = &[
     ("dedup_groups.sql", include_str!("../../sql/dedup_groups.sql")),
     ("dedup_candidates.sql", include_str!("../../sql/dedup_candidates.sql")),
     ("dedup_clusters.sql", include_str!("../../sql/dedup_clusters.sql")),
+    ("student_status.sql", include_str!("../../sql/student_status.sql")),
+    ("movement_checks.sql", include_str!("../../sql/movement_checks.sql")),
+    ("list_roster.sql", include_str!("../../sql/list_roster.sql")),
+    ("stats_left_behind.sql", include_str!("../../sql/stats_left_behind.sql")),
+    ("stats_migrant.sql", include_str!("../../sql/stats_migrant.sql")),
+    ("list_migrant_contradictions.sql", include_str!("../../sql/list_migrant_contradictions.sql")),
+    ("list_boarders.sql", include_str!("../../sql/list_boarders.sql")),
+    ("list_yibu.sql", include_str!("../../sql/list_yibu.sql")),
+    ("list_transfers_pending.sql", include_str!("../../sql/list_transfers_pending.sql")),
+    ("list_movement_violations.sql", include_str!("../../sql/list_movement_violations.sql")),
+    ("stats_school_form.sql", include_str!("../../sql/stats_school_form.sql")),
+    ("list_nutrition_beneficiaries.sql", include_str!("../../sql/list_nutrition_beneficiaries.sql")),
+    ("stats_nutrition_subsidy.sql", include_str!("../../sql/stats_nutrition_subsidy.sql")),
+    ("stats_nutrition_screening.sql", include_str!("../../sql/stats_nutrition_screening.sql")),
+    ("list_meal_ledger_anomalies.sql", include_str!("../../sql/list_meal_ledger_anomalies.sql")),
 ];
 
 /// The output schemas, embedded likewise (equal to `schemas/models/`).
@@ -40,13 +55,28 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("dedup_groups.toml", include_str!("../../schemas/models/dedup_groups.toml")),
     ("dedup_candidates.toml", include_str!("../../schemas/models/dedup_candidates.toml")),
     ("dedup_clusters.toml", include_str!("../../schemas/models/dedup_clusters.toml")),
+    ("student_status.toml", include_str!("../../schemas/models/student_status.toml")),
+    ("movement_checks.toml", include_str!("../../schemas/models/movement_checks.toml")),
+    ("list_roster.toml", include_str!("../../schemas/models/list_roster.toml")),
+    ("stats_left_behind.toml", include_str!("../../schemas/models/stats_left_behind.toml")),
+    ("stats_migrant.toml", include_str!("../../schemas/models/stats_migrant.toml")),
+    ("list_migrant_contradictions.toml", include_str!("../../schemas/models/list_migrant_contradictions.toml")),
+    ("list_boarders.toml", include_str!("../../schemas/models/list_boarders.toml")),
+    ("list_yibu.toml", include_str!("../../schemas/models/list_yibu.toml")),
+    ("list_transfers_pending.toml", include_str!("../../schemas/models/list_transfers_pending.toml")),
+    ("list_movement_violations.toml", include_str!("../../schemas/models/list_movement_violations.toml")),
+    ("stats_school_form.toml", include_str!("../../schemas/models/stats_school_form.toml")),
+    ("list_nutrition_beneficiaries.toml", include_str!("../../schemas/models/list_nutrition_beneficiaries.toml")),
+    ("stats_nutrition_subsidy.toml", include_str!("../../schemas/models/stats_nutrition_subsidy.toml")),
+    ("stats_nutrition_screening.toml", include_str!("../../schemas/models/stats_nutrition_screening.toml")),
+    ("list_meal_ledger_anomalies.toml", include_str!("../../schemas/models/list_meal_ledger_anomalies.toml")),
 ];
 
 /// Whether a model may read `table` besides other models: an input table's as-of view or change
 /// log (the warehouse's history tables), the rejects, or reference data.
 pub fn is_base_table(table: &str) -> bool {
     let history = |t: &str| crate::warehouse::HISTORY_TABLES.contains(&t);
-    history(table) || table.strip_suffix("_log").is_some_and(history) || ["rejects", "regions"].contains(&table)
+    history(table) || table.strip_suffix("_log").is_some_and(history) || table == "rejects" || crate::warehouse::REFERENCE_TABLES.contains(&table)
 }
 
 /// One `sql/*.sql` file.

@@ -4,6 +4,7 @@
 //! Nothing else in the code base spells a Chinese header: ingest maps headers, the warehouse
 //! builds arrow schemas and reports take labels from here.
 
+mod calendar;
 mod regions;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Deserialize;
 
+pub use calendar::Calendar;
 pub use regions::Regions;
 
 /// Storage type of a column (every template cell is text; ingest converts).
@@ -21,6 +23,7 @@ pub enum ColType {
     Utf8,
     Date,
     Bool,
+    Int64,
     Float64,
 }
 
@@ -30,6 +33,7 @@ impl ColType {
             ColType::Utf8 => DataType::Utf8,
             ColType::Date => DataType::Date32,
             ColType::Bool => DataType::Boolean,
+            ColType::Int64 => DataType::Int64,
             ColType::Float64 => DataType::Float64,
         }
     }
@@ -54,7 +58,15 @@ pub enum Check {
     Code,
     Bool,
     Date8,
+    /// A date that may lie after the snapshot (the end of a term, of a programme).
+    Date8Any,
     Month6,
+    /// A 2-digit province code that exists.
+    Province2,
+    /// A non-negative whole number.
+    Integer,
+    /// A non-negative number with at most two decimals.
+    Decimal,
     Region12,
     County6,
     Authority6,
@@ -98,7 +110,7 @@ pub struct ColumnDef {
 pub struct TableMeta {
     pub name: String,
     pub label: String,
-    /// Column that identifies a row across nights (computed for students).
+    /// Column that identifies a row across nights (computed for students); several joined by `+`.
     pub key: String,
     /// Column whose values bound a snapshot: rows of a submitted scope that are absent are deleted.
     pub scope: Option<String>,
@@ -219,9 +231,14 @@ pub struct Catalog {
     pub schools: TableSchema,
     pub movements: TableSchema,
     pub dedup_decisions: TableSchema,
+    pub nutrition_schools: TableSchema,
+    pub nutrition_terms: TableSchema,
+    pub exams: TableSchema,
+    pub meal_ledger: TableSchema,
     pub codelists: HashMap<String, CodeList>,
     pub rules: HashMap<String, Rule>,
     pub regions: Regions,
+    pub calendar: Calendar,
 }
 
 impl Catalog {
@@ -234,8 +251,8 @@ impl Catalog {
     }
 
     /// The input tables, in the order ingest tries them when recognising a file.
-    pub fn input_tables(&self) -> [&TableSchema; 4] {
-        [&self.students, &self.movements, &self.dedup_decisions, &self.schools]
+    pub fn input_tables(&self) -> [&TableSchema; 8] {
+        [&self.students, &self.movements, &self.dedup_decisions, &self.exams, &self.meal_ledger, &self.nutrition_terms, &self.nutrition_schools, &self.schools]
     }
 
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
@@ -247,6 +264,10 @@ const STUDENTS_TOML: &str = include_str!("../../schemas/students.toml");
 const SCHOOLS_TOML: &str = include_str!("../../schemas/schools.toml");
 const MOVEMENTS_TOML: &str = include_str!("../../schemas/movements.toml");
 const DECISIONS_TOML: &str = include_str!("../../schemas/dedup_decisions.toml");
+const NUTRITION_SCHOOLS_TOML: &str = include_str!("../../schemas/nutrition_schools.toml");
+const NUTRITION_TERMS_TOML: &str = include_str!("../../schemas/nutrition_terms.toml");
+const EXAMS_TOML: &str = include_str!("../../schemas/exams.toml");
+const MEAL_LEDGER_TOML: &str = include_str!("../../schemas/meal_ledger.toml");
 const CODELISTS_TOML: &str = include_str!("../../schemas/codelists.toml");
 const RULES_TOML: &str = include_str!("../../schemas/rules.toml");
 const ETHNICITY_CSV: &str = include_str!("../../schemas/reference/ethnicity_codes.csv");
@@ -274,9 +295,14 @@ fn load() -> Result<Catalog, String> {
         schools: parse("schools.toml", SCHOOLS_TOML)?,
         movements: parse("movements.toml", MOVEMENTS_TOML)?,
         dedup_decisions: parse("dedup_decisions.toml", DECISIONS_TOML)?,
+        nutrition_schools: parse("nutrition_schools.toml", NUTRITION_SCHOOLS_TOML)?,
+        nutrition_terms: parse("nutrition_terms.toml", NUTRITION_TERMS_TOML)?,
+        exams: parse("exams.toml", EXAMS_TOML)?,
+        meal_ledger: parse("meal_ledger.toml", MEAL_LEDGER_TOML)?,
         codelists: lists.lists,
         rules: rules.rules,
         regions: Regions::load()?,
+        calendar: Calendar::load()?,
     })
 }
 

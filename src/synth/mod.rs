@@ -7,6 +7,7 @@
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
 mod decisions;
+mod nutrition;
 mod movements;
 pub(crate) mod names;
 mod plant;
@@ -31,7 +32,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-23.2";
+pub const GENERATOR_VERSION: &str = "2026-11-23.3";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -59,6 +60,7 @@ pub struct GenSummary {
     pub planted: u64,
     pub movements: u64,
     pub decisions: u64,
+    pub exams: u64,
 }
 
 struct Pending {
@@ -72,6 +74,57 @@ struct Row {
     fields: Vec<String>,
     person: u64,
     plant: Option<Plant>,
+    truth: RowTruth,
+}
+
+/// What the generator meant a record to be, for the statistics marts' tests: taken from the
+/// person and the school, not read back from the record's text.
+#[derive(Debug, Clone)]
+struct RowTruth {
+    stage: u8,
+    grade: u32,
+    male: bool,
+    left_behind: u8,
+    migrant_reported: bool,
+    /// By the definition: compulsory, rural household of another county, urban or town school.
+    migrant_derived: bool,
+    outside_county: bool,
+    boarder: bool,
+    yibu: bool,
+}
+
+impl RowTruth {
+    fn of(p: &Person, school: &School) -> Self {
+        let compulsory = p.stage < 3;
+        RowTruth {
+            stage: p.stage,
+            grade: p.grade,
+            male: p.male,
+            left_behind: if compulsory { p.left_behind } else { 0 },
+            migrant_reported: compulsory && p.migrant_reported,
+            migrant_derived: compulsory && school.urban && p.rural_hukou && p.hukou_county != school.county,
+            outside_county: p.hukou_county != school.county,
+            boarder: p.boarder,
+            yibu: compulsory && p.yibu,
+        }
+    }
+
+    const HEADERS: [&str; 9] = ["stage", "grade", "male", "left_behind", "migrant_reported", "migrant_derived", "outside_county", "boarder", "yibu"];
+
+    fn fields(&self) -> [String; 9] {
+        let b = |x: bool| if x { "1" } else { "0" }.to_string();
+        [
+            self.stage.to_string(),
+            self.grade.to_string(),
+            b(self.male),
+            self.left_behind.to_string(),
+            b(self.migrant_reported),
+            b(self.migrant_derived),
+            b(self.outside_county),
+            b(self.boarder),
+            b(self.yibu),
+        ]
+    }
 }
 
 pub fn generate(o: &GenOptions) -> Result<GenSummary> {
@@ -80,6 +133,8 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let year = if o.as_of.month() >= 9 { o.as_of.year() } else { o.as_of.year() - 1 };
     let world = world::build(o.pupils, o.provinces, o.pupils_per_county, o.school_size, &mut rng);
+    let mut provinces: Vec<String> = world.schools.iter().map(|s| s.province.clone()).collect();
+    provinces.dedup();
     fs::create_dir_all(o.out.join("truth"))?;
     for (on, dir) in [(o.xlsx, "students-xlsx"), (o.csv, "students-csv"), (o.gbk, "students-gbk")] {
         if on {
@@ -87,12 +142,17 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
         }
     }
     write_schools(&o.out.join("schools.csv"), &world.schools)?;
+    // The nutrition files draw from their own stream, so they do not move the registrations.
+    let mut nutrition_rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x6e75_7472_6974_696f);
+    let mut nutrition = nutrition::Writers::open(o, year, &provinces)?;
     let headers: Vec<&str> = cat.students.columns.iter().map(|c| c.header.as_str()).collect();
     let mut truth = csv::Writer::from_path(o.out.join("truth/records.csv"))?;
-    truth.write_record([
+    let mut header = vec![
         "person_id", "school_id", "county_code", "province_code", "xlsx_file", "xlsx_row", "csv_file", "csv_row", "plant",
-        "expect_rule", "expect_column", "expect_header",
-    ])?;
+        "expect_rule", "expect_column", "expect_header", "registration_no",
+    ];
+    header.extend(RowTruth::HEADERS);
+    truth.write_record(&header)?;
     let mut sum = GenSummary { schools: world.schools.len(), ..Default::default() };
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_person = 1u64;
@@ -158,14 +218,14 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                 Some(Plant::Dup(DupScope::SameSchool, _)) => {
                     let mut copy = pupil::record(&p, school, year, &c, &mut rng);
                     copy[c.registration_no] = plant::l_number(school, p.birth, &mut rng);
-                    rows.push(Row { fields: rec, person: p.id, plant: None });
-                    rows.push(Row { fields: copy, person: p.id, plant });
+                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
+                    rows.push(Row { fields: copy, person: p.id, plant, truth: RowTruth::of(&p, school) });
                     continue;
                 }
                 Some(pl @ (Plant::Dup(..) | Plant::Fuzzy(_))) => {
                     // The plant belongs to the second registration; this one is the original.
                     pending.push_back(Pending { person: p.clone(), plant: pl, src: si });
-                    rows.push(Row { fields: rec, person: p.id, plant: None });
+                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
                     continue;
                 }
                 Some(Plant::Twin) => {
@@ -176,8 +236,8 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     next_person += 1;
                     sum.persons += 1;
                     let trec = pupil::record(&twin, school, year, &c, &mut rng);
-                    rows.push(Row { fields: rec, person: p.id, plant: None });
-                    rows.push(Row { fields: trec, person: twin.id, plant });
+                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
+                    rows.push(Row { fields: trec, person: twin.id, plant, truth: RowTruth::of(&twin, school) });
                     continue;
                 }
                 Some(Plant::Namesake) => {
@@ -188,12 +248,12 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                         ids.claim(id);
                     }
                     pending.push_back(Pending { person: other, plant: Plant::Namesake, src: si });
-                    rows.push(Row { fields: rec, person: p.id, plant: None });
+                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
                     continue;
                 }
                 _ => {}
             }
-            rows.push(Row { fields: rec, person: p.id, plant });
+            rows.push(Row { fields: rec, person: p.id, plant, truth: RowTruth::of(&p, school) });
         }
         // The county's last school takes the second registrations that must stay in the county
         // and found no later school (in the same school if need be), so that none is lost.
@@ -212,6 +272,22 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
         sum.records += rows.len() as u64;
         sum.planted += rows.iter().filter(|r| r.plant.is_some()).count() as u64;
         emit_school(o, school, &rows, files, &mut truth, &headers)?;
+        let pupils: Vec<nutrition::Pupil> = rows
+            .iter()
+            // The exam system knows a pupil by a correct record: planted records are left out.
+            .filter(|r| r.plant.is_none())
+            .filter_map(|r| {
+                Some(nutrition::Pupil {
+                    registration_no: &r.fields[c.registration_no],
+                    name: &r.fields[c.name],
+                    male: r.truth.male,
+                    birth: crate::idcard::parse_yyyymmdd(&r.fields[c.birth_date])?,
+                    compulsory: r.truth.stage < 3,
+                })
+            })
+            .collect();
+        let province_index = provinces.iter().position(|p| *p == school.province).unwrap_or(0);
+        nutrition.school(school, province_index, &pupils, &mut nutrition_rng)?;
         for r in rows.iter().filter(|r| grouped_persons.contains(&r.person)) {
             group_members.push(decisions::Member {
                 person: r.person,
@@ -228,6 +304,8 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     truth.flush()?;
     sum.movements = movements::write(o, &world.schools, &mv_sample, year, &mut rng)?;
     sum.decisions = decisions::write(o, &group_members, year, &mut rng)?;
+    sum.exams = nutrition.exams_written;
+    nutrition.finish()?;
     Ok(sum)
 }
 
@@ -251,7 +329,7 @@ fn second_registration(pd: &Pending, school: &School, year: i32, c: &StudentCols
         Plant::Dup(_, false) => rec[c.registration_no] = plant::l_number(school, pd.person.birth, rng),
         _ => {}
     }
-    Row { fields: rec, person: pd.person.id, plant: Some(pd.plant) }
+    Row { fields: rec, person: pd.person.id, plant: Some(pd.plant), truth: RowTruth::of(&pd.person, school) }
 }
 
 /// A rural county of the same province (or any other school's county) where migrant pupils come from.
@@ -330,20 +408,23 @@ fn emit_school(o: &GenOptions, school: &School, rows: &[Row], files: &mut County
         let (rule, col) = row.plant.and_then(Plant::expected).unwrap_or(("", ""));
         let header = if col.is_empty() { "" } else { catalog().students.column(col).map_or("", |c| c.header.as_str()) };
         let csv_file = files.csv.as_ref().map(|(n, _)| n.as_str()).or(files.gbk.as_ref().map(|(n, _)| n.as_str())).unwrap_or("");
-        truth.write_record([
-            row.person.to_string().as_str(),
-            &row.fields[c.school_id],
-            &school.county,
-            &school.province,
-            if o.xlsx { &xlsx_name } else { "" },
-            &(i + 2).to_string(),
-            csv_file,
-            &(files.rows + 1).to_string(),
-            &row.plant.map(Plant::label).unwrap_or_default(),
-            rule,
-            col,
-            header,
-        ])?;
+        let mut out = vec![
+            row.person.to_string(),
+            row.fields[c.school_id].clone(),
+            school.county.clone(),
+            school.province.clone(),
+            if o.xlsx { xlsx_name.clone() } else { String::new() },
+            (i + 2).to_string(),
+            csv_file.to_string(),
+            (files.rows + 1).to_string(),
+            row.plant.map(Plant::label).unwrap_or_default(),
+            rule.to_string(),
+            col.to_string(),
+            header.to_string(),
+            row.fields[c.registration_no].clone(),
+        ];
+        out.extend(row.truth.fields());
+        truth.write_record(&out)?;
     }
     Ok(())
 }

@@ -27,7 +27,8 @@ pub struct Person {
     /// Parents: (name, male, id18, phone)
     pub parents: [(String, bool, String, String); 2],
     pub left_behind: u8,
-    pub migrant: bool,
+    /// What the school reported as 随迁子女; differs from the truth in the planted contradictions.
+    pub migrant_reported: bool,
     pub boarder: bool,
     pub yibu: bool,
 }
@@ -106,13 +107,14 @@ pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_co
     let male = rng.random_bool(0.515);
     let compulsory = stage < 3;
     // 进城务工人员随迁子女: rural household elsewhere, attending an urban or town school.
-    let migrant = compulsory && school.urban && rng.random_bool(0.18);
+    // A migrant pupil comes from another county's countryside; without one there is none.
+    let migrant = compulsory && school.urban && other_rural_county != school.county && rng.random_bool(0.18);
     let (hukou_county, rural_hukou) = if migrant {
         (other_rural_county.to_string(), true)
     } else {
         (school.county.clone(), !school.urban || rng.random_bool(0.3))
     };
-    let left_behind = if compulsory && !school.urban && !migrant {
+    let mut left_behind = if compulsory && !school.urban && !migrant {
         match rng.random_range(0..1000) {
             0..75 => 1,
             75..150 => 2,
@@ -123,6 +125,16 @@ pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_co
     } else {
         0
     };
+    // Planted contradictions for list_migrant_contradictions: a local rural pupil reported as 随迁,
+    // a migrant pupil not reported, a migrant pupil also reported as 留守.
+    let mut migrant_reported = migrant;
+    if compulsory && !school.urban && rng.random_bool(0.01) {
+        migrant_reported = true;
+    } else if migrant && rng.random_bool(0.03) {
+        migrant_reported = false;
+    } else if migrant && rng.random_bool(0.02) {
+        left_behind = 1;
+    }
     let board_p = match (stage, school.urban) {
         (3, _) => 0.6,
         (2, false) => 0.55,
@@ -151,7 +163,7 @@ pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_co
         grade,
         parents: [father, mother],
         left_behind,
-        migrant,
+        migrant_reported,
         boarder,
         yibu,
     }
@@ -258,7 +270,7 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         r[it] = "居民身份证".into();
         r[idn] = id.clone();
     }
-    r[c.is_migrant_child] = if compulsory { yes_no(p.migrant) } else { String::new() };
+    r[c.is_migrant_child] = if compulsory { yes_no(p.migrant_reported) } else { String::new() };
     r
 }
 

@@ -32,11 +32,11 @@ use url::Url;
 
 pub use commit::{NightCommit, commit_night};
 pub use commit::{days, log_schema, write_partition};
-pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference};
+pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference, REFERENCE_TABLES};
 
 /// The tables of a night, in commit order; `_nights` comes last.
-pub const HISTORY_TABLES: [&str; 4] = ["schools", "students", "movements", "dedup_decisions"];
-pub const NIGHT_TABLES: [&str; 6] = ["schools", "students", "movements", "dedup_decisions", "rejects", "import_files"];
+pub const HISTORY_TABLES: [&str; 8] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"];
+pub const NIGHT_TABLES: [&str; 10] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger", "rejects", "import_files"];
 pub const NIGHTS: &str = "_nights";
 /// The manifest of model runs: which version of each model table a run committed.
 pub const RUNS: &str = "_runs";

@@ -51,7 +51,7 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
         tables.push("nights".into());
     }
     register_reference(ctx)?;
-    tables.push("regions".into());
+    tables.extend(REFERENCE_TABLES.iter().map(|t| t.to_string()));
     crate::udf::register_stable_id(ctx, wh.secret(false).await?);
     // Model outputs: each at the version of the last committed run; `<model>` shows the run of
     // the as-of date (or the latest before it), `<model>_all` every date.
@@ -120,6 +120,29 @@ pub async fn create_model_view(ctx: &SessionContext, model: &str, d: NaiveDate) 
     Ok(())
 }
 
+/// The reference tables every session has (schemas/reference and the code lists).
+pub const REFERENCE_TABLES: [&str; 6] = ["regions", "codelists", "ref_calendar", "ref_yibu_standard", "ref_ws_t_456", "ref_ws_t_586"];
+
+/// Reference CSVs registered as tables as they are, types inferred (numbers, ISO dates, text).
+const REFERENCE_CSV: [(&str, &str); 4] = [
+    ("ref_calendar", include_str!("../../schemas/reference/calendar.csv")),
+    ("ref_yibu_standard", include_str!("../../schemas/reference/yibu_standard.csv")),
+    ("ref_ws_t_456", include_str!("../../schemas/reference/ws_t_456_2014.csv")),
+    ("ref_ws_t_586", include_str!("../../schemas/reference/ws_t_586_2018.csv")),
+];
+
+fn register_csv(ctx: &SessionContext, name: &str, text: &str) -> Result<()> {
+    use arrow::csv::reader::{Format, ReaderBuilder};
+    let format = Format::default().with_header(true);
+    let (schema, _) = format.infer_schema(text.as_bytes(), None)?;
+    let schema = Arc::new(schema);
+    let reader = ReaderBuilder::new(schema.clone()).with_format(format).build(text.as_bytes())?;
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
+
 /// `regions`: the administrative divisions (schemas/reference), with a 6-digit `code6` for every
 /// level (a city 4401 is 440100, a province 44 is 440000) and the full name from the province down.
 pub fn register_reference(ctx: &SessionContext) -> Result<()> {
@@ -148,5 +171,16 @@ pub fn register_reference(ctx: &SessionContext) -> Result<()> {
     let batch = RecordBatch::try_from_iter(names.iter().zip(cols).map(|(n, c)| (*n, c)))?;
     ctx.deregister_table("regions")?;
     ctx.register_table("regions", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    // `codelists`: every code list (list, code, name), so SQL can map a value to its code.
+    let cat = catalog();
+    let mut lists: Vec<(&str, &str, &str)> = cat.codelists.iter().flat_map(|(l, cl)| cl.values.iter().map(move |v| (l.as_str(), v.code.as_str(), v.name.as_str()))).collect();
+    lists.sort_unstable();
+    let col = |k: usize| Arc::new(lists.iter().map(|r| Some([r.0, r.1, r.2][k])).collect::<StringArray>()) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([("list", col(0)), ("code", col(1)), ("name", col(2))])?;
+    ctx.deregister_table("codelists")?;
+    ctx.register_table("codelists", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    for (name, text) in REFERENCE_CSV {
+        register_csv(ctx, name, text)?;
+    }
     Ok(())
 }

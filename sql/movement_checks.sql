@@ -1,0 +1,109 @@
+-- model:  movement_checks
+-- inputs: movements, schools, students, regions, ref_calendar
+-- schema: movement_checks
+-- grain:  一条学籍异动 / one movement application
+--
+-- Every movement with what the lists of pending transfers and of violations need:
+--   flow              a transfer's flow from the two schools' counties: 1 同县, 2 省内跨县, 3 跨省
+--                     (the approval chain of each is checked row by row on import);
+--   handler           who must act next (当前处理单位) as a unit: a school by its 学校标识码, a
+--                     bureau by the 主管教育行政部门代码 of the school it stands for, or 教育部;
+--   days_waiting      days since the last action (the latest approval step, or the application);
+--   in_freeze_window  a transfer applied for inside the summer freeze of its year
+--                     (schemas/reference/calendar.csv, transfer_freeze: a row for the year
+--                     replaces the default rows);
+--   suspended_at_apply  the pupil's latest approved movement before the application is 休学,
+--                     so the transfer came before 复学 (a 休学 pupil must 复学 first);
+--   registered        the registration is in the sending school's snapshot.
+WITH m AS (
+    SELECT m.*, f.county_code AS from_county_code, f.authority_code AS from_authority, f.school_name AS from_school_name,
+           t.county_code AS to_county_code, t.authority_code AS to_authority, t.school_name AS to_school_name
+    FROM movements m
+    LEFT JOIN schools f ON f.school_id = m.from_school_id
+    LEFT JOIN schools t ON t.school_id = m.to_school_id
+),
+years AS (
+    SELECT DISTINCT CAST(date_part('year', apply_date) AS BIGINT) AS yr FROM movements WHERE apply_date IS NOT NULL
+),
+cal AS (
+    SELECT year, "start" AS s_, "end" AS e_ FROM ref_calendar WHERE "window" = 'transfer_freeze'
+),
+freeze AS (
+    SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = CAST(y.yr AS VARCHAR)
+    UNION ALL
+    SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = '*'
+    WHERE y.yr NOT IN (SELECT TRY_CAST(year AS BIGINT) FROM cal WHERE year <> '*')
+),
+frozen AS (
+    SELECT DISTINCT m.movement_id
+    FROM movements m
+    JOIN freeze f ON f.yr = CAST(date_part('year', m.apply_date) AS BIGINT)
+    WHERE m.movement_type = '转学'
+      AND m.apply_date >= make_date(f.yr, CAST(substr(f.s_, 1, 2) AS BIGINT), CAST(substr(f.s_, 4, 2) AS BIGINT))
+      AND m.apply_date <= make_date(f.yr, CAST(substr(f.e_, 1, 2) AS BIGINT), CAST(substr(f.e_, 4, 2) AS BIGINT))
+),
+before_apply AS (
+    -- The latest approved movement of the pupil that took effect before each application.
+    SELECT movement_id, prev_type
+    FROM (
+        SELECT a.movement_id, b.movement_type AS prev_type,
+               ROW_NUMBER() OVER (PARTITION BY a.movement_id ORDER BY b.effective_date DESC, b.movement_id DESC) AS rn
+        FROM movements a
+        JOIN movements b ON b.registration_no = a.registration_no AND b.movement_id <> a.movement_id
+        WHERE b.status = '审核通过' AND b.effective_date IS NOT NULL AND b.effective_date < a.apply_date
+    )
+    WHERE rn = 1
+),
+registered AS (
+    SELECT DISTINCT registration_no, school_id FROM students
+)
+SELECT m.movement_id,
+       m.registration_no,
+       m.name,
+       m.movement_type,
+       m.status,
+       m.from_school_id,
+       m.from_school_name,
+       m.from_county_code,
+       m.to_school_id,
+       m.to_school_name,
+       m.to_county_code,
+       CASE WHEN m.movement_type <> '转学' OR m.from_county_code IS NULL OR m.to_county_code IS NULL THEN NULL
+            WHEN m.from_county_code = m.to_county_code THEN 1
+            WHEN substr(m.from_county_code, 1, 2) = substr(m.to_county_code, 1, 2) THEN 2
+            ELSE 3 END AS flow_code,
+       CASE WHEN m.movement_type <> '转学' OR m.from_county_code IS NULL OR m.to_county_code IS NULL THEN NULL
+            WHEN m.from_county_code = m.to_county_code THEN '同县转学'
+            WHEN substr(m.from_county_code, 1, 2) = substr(m.to_county_code, 1, 2) THEN '省内跨县转学'
+            ELSE '跨省转学' END AS flow,
+       m.apply_date,
+       m.effective_date,
+       m.current_handler,
+       CASE m.current_handler
+            WHEN '转入学校' THEN m.to_school_id
+            WHEN '转出学校' THEN m.from_school_id
+            WHEN '学校' THEN m.from_school_id
+            WHEN '转入教育局' THEN m.to_authority
+            WHEN '转出教育局' THEN m.from_authority
+            WHEN '主管教育局' THEN m.from_authority
+            WHEN '教育部' THEN '000000' END AS handler_code,
+       CASE m.current_handler
+            WHEN '转入学校' THEN m.to_school_name
+            WHEN '转出学校' THEN m.from_school_name
+            WHEN '学校' THEN m.from_school_name
+            WHEN '转入教育局' THEN COALESCE(ti.full_name, m.to_authority) || '教育局'
+            WHEN '转出教育局' THEN COALESCE(fi.full_name, m.from_authority) || '教育局'
+            WHEN '主管教育局' THEN COALESCE(fi.full_name, m.from_authority) || '教育局'
+            WHEN '教育部' THEN '教育部' END AS handler_name,
+       greatest(m.apply_date, m.step1_time, m.step2_time, m.step3_time, m.step4_time, m.step5_time) AS last_action_date,
+       m.as_of_date - greatest(m.apply_date, m.step1_time, m.step2_time, m.step3_time, m.step4_time, m.step5_time) AS days_waiting,
+       m.as_of_date - m.apply_date AS days_since_apply,
+       fz.movement_id IS NOT NULL AS in_freeze_window,
+       COALESCE(m.movement_type = '转学' AND b.prev_type = '休学', false) AS suspended_at_apply,
+       r.registration_no IS NOT NULL AS registered
+FROM m
+LEFT JOIN frozen fz ON fz.movement_id = m.movement_id
+LEFT JOIN before_apply b ON b.movement_id = m.movement_id
+LEFT JOIN registered r ON r.registration_no = m.registration_no AND r.school_id = m.from_school_id
+LEFT JOIN regions fi ON fi.code6 = m.from_authority
+LEFT JOIN regions ti ON ti.code6 = m.to_authority
