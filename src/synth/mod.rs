@@ -89,6 +89,7 @@ struct RowTruth {
     /// By the definition: compulsory, rural household of another county, urban or town school.
     migrant_derived: bool,
     outside_county: bool,
+    rural_hukou: bool,
     boarder: bool,
     yibu: bool,
 }
@@ -104,14 +105,15 @@ impl RowTruth {
             migrant_reported: compulsory && p.migrant_reported,
             migrant_derived: compulsory && school.urban && p.rural_hukou && p.hukou_county != school.county,
             outside_county: p.hukou_county != school.county,
+            rural_hukou: p.rural_hukou,
             boarder: p.boarder,
             yibu: compulsory && p.yibu,
         }
     }
 
-    const HEADERS: [&str; 9] = ["stage", "grade", "male", "left_behind", "migrant_reported", "migrant_derived", "outside_county", "boarder", "yibu"];
+    const HEADERS: [&str; 10] = ["stage", "grade", "male", "left_behind", "migrant_reported", "migrant_derived", "outside_county", "rural_hukou", "boarder", "yibu"];
 
-    fn fields(&self) -> [String; 9] {
+    fn fields(&self) -> [String; 10] {
         let b = |x: bool| if x { "1" } else { "0" }.to_string();
         [
             self.stage.to_string(),
@@ -121,6 +123,7 @@ impl RowTruth {
             b(self.migrant_reported),
             b(self.migrant_derived),
             b(self.outside_county),
+            b(self.rural_hukou),
             b(self.boarder),
             b(self.yibu),
         ]
