@@ -28,7 +28,7 @@ years AS (
 cal AS (
     SELECT year, "start" AS s_, "end" AS e_ FROM ref_calendar WHERE "window" = 'transfer_freeze'
 ),
-freeze AS (
+freeze_periods AS (
     SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = CAST(y.yr AS VARCHAR)
     UNION ALL
     SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = '*'
@@ -37,7 +37,7 @@ freeze AS (
 frozen AS (
     SELECT DISTINCT m.movement_id
     FROM movements m
-    JOIN freeze f ON f.yr = CAST(date_part('year', m.apply_date) AS BIGINT)
+    JOIN freeze_periods f ON f.yr = CAST(date_part('year', m.apply_date) AS BIGINT)
     WHERE m.movement_type = '转学'
       AND m.apply_date >= make_date(f.yr, CAST(substr(f.s_, 1, 2) AS BIGINT), CAST(substr(f.s_, 4, 2) AS BIGINT))
       AND m.apply_date <= make_date(f.yr, CAST(substr(f.e_, 1, 2) AS BIGINT), CAST(substr(f.e_, 4, 2) AS BIGINT))

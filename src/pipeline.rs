@@ -164,5 +164,7 @@ pub fn print_batches(batches: &[RecordBatch], format: SqlFormat, out: &mut dyn s
 
 /// The sources of a generated (or sample) folder for one night: schools, movements, per-school XLSX.
 pub fn sample_sources(dir: &Path) -> Vec<PathBuf> {
-    vec![dir.join("schools.csv"), dir.join("movements.csv"), dir.join("students-xlsx")]
+    let mut v: Vec<PathBuf> = ["schools", "movements", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"].iter().map(|f| dir.join(format!("{f}.csv"))).collect();
+    v.push(dir.join("students-xlsx"));
+    v
 }

@@ -293,3 +293,24 @@ async fn pending_transfers_violations_and_the_nutrition_programme_equal_the_grou
     assert!(!ledger.is_empty(), "the sample plants ledger anomalies");
     assert_eq!(counts(&wh, "SELECT school_id, month, kind_code, COUNT(*) FROM list_meal_ledger_anomalies GROUP BY 1, 2, 3").await, ledger);
 }
+
+/// DuckDB runs the same SQL files over the same night's Parquet and must give exactly xueji's
+/// published marts; Polars and pyarrow must read each of them (tests/crosscheck.py). Needs the
+/// Python packages duckdb, polars and pyarrow (installed by .ci/run); skipped without them
+/// outside CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_gives_the_same_marts_and_polars_and_pyarrow_read_them() {
+    let have = std::process::Command::new("python3").args(["-c", "import duckdb, polars, pyarrow"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(std::env::var("CI").is_err(), "CI needs the Python packages duckdb, polars and pyarrow");
+        eprintln!("跳过 / skipped: duckdb, polars or pyarrow is not installed");
+        return;
+    }
+    let (dir, _) = prepared().await;
+    let wh = dir.path().join("wh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck.py");
+    let out = std::process::Command::new("python3").arg(script).arg(&wh).arg(NIGHT1).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.starts_with("通过 ok")).count(), models::SQL_FILES.iter().filter(|(f, _)| !f.starts_with("dedup_")).count(), "{text}");
+}

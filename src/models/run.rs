@@ -108,5 +108,29 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     )?;
     crate::faults::hit("before_runs_commit");
     wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
+    let names: Vec<&str> = out.iter().map(|m| m.model.as_str()).collect();
+    publish(&wh, &ctx, &names, date).await?;
     Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, peak_rss_mb: crate::bench::peak_rss_mb() })
+}
+
+/// Plain Parquet copies of a run's outputs for readers that do not speak Delta (DuckDB, Polars,
+/// pyarrow, Spark): `WH/marts/<model>/snapshot_date=<D>/<model>.parquet`, Hive-style, one file
+/// per model and date. Each file is written whole and renamed into place (a multipart upload on
+/// S3), so a reader sees the old file or the new one; a re-run replaces it, never adds to it.
+/// The Delta tables stay the record: these are rewritten from them after each run.
+pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, models: &[&str], date: NaiveDate) -> Result<()> {
+    use datafusion::dataframe::DataFrameWriteOptions;
+    if wh.root().scheme() == "s3" {
+        let (store, _) = crate::warehouse::s3::store_for(wh.root())?;
+        let bucket = url::Url::parse(&format!("s3://{}", wh.root().host_str().unwrap_or_default()))?;
+        ctx.register_object_store(&bucket, store);
+    }
+    for m in models {
+        let url = wh.root().join(&format!("marts/{m}/snapshot_date={date}/{m}.parquet"))?;
+        let df = ctx.sql(&format!("SELECT * EXCEPT (snapshot_date) FROM {m}")).await?;
+        df.write_parquet(url.as_str(), DataFrameWriteOptions::new().with_single_file_output(true), None)
+            .await
+            .with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {url}"))?;
+    }
+    Ok(())
 }

@@ -152,6 +152,8 @@ pub fn applicable(plant: Plant, p: &Person, school: &School) -> bool {
         Plant::Format("R_STAGE_REQUIRED" | "R_ADMISSION_STAGE", _) => p.stage < 3,
         Plant::Format("R_GOV_PLACE_PUBLIC", _) => school.public,
         Plant::Format("R_CLASS_STAGE", _) => school.stages.len() == 1,
+        // Only a name with a character that has a traditional form can be written traditionally.
+        Plant::Fuzzy(Fuzzy::NameTraditional) => p.id18.is_some() && name_variant(Fuzzy::NameTraditional, p) != p.name(),
         Plant::Format("R_GUARDIAN_ID" | "R_ID_REQUIRED", _) | Plant::IdDefect(_) | Plant::Fuzzy(_) | Plant::Dup(..) => p.id18.is_some(),
         _ => true,
     }
