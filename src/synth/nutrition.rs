@@ -25,18 +25,29 @@ struct Cutoffs {
 /// Screening categories the generator plants, as the truth names them.
 pub const CATEGORIES: [&str; 5] = ["正常", "生长迟缓", "消瘦", "超重", "肥胖"];
 
+/// One row of a screening table: sex (M/F), age from (inclusive) and to (exclusive), cut-offs.
+type TableRow = (String, f64, f64, Vec<f64>);
+
+/// The two screening tables, parsed once per process (the generator looks one up per pupil).
+static TABLES: std::sync::LazyLock<[Vec<TableRow>; 2]> = std::sync::LazyLock::new(|| {
+    let parse = |text: &str| -> Vec<TableRow> {
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                let from: f64 = f.get(3)?.parse().ok()?;
+                let to: f64 = f.get(4)?.parse().unwrap_or(f64::INFINITY);
+                Some((f[1].to_string(), from, to, f[5..].iter().filter_map(|x| x.parse().ok()).collect()))
+            })
+            .collect()
+    };
+    [parse(include_str!("../../schemas/reference/ws_t_456_2014.csv")), parse(include_str!("../../schemas/reference/ws_t_586_2018.csv"))]
+});
+
 fn cutoffs(male: bool, age_half: f64) -> Option<Cutoffs> {
     let sex = if male { "M" } else { "F" };
-    let find = |text: &str| -> Option<Vec<f64>> {
-        text.lines().skip(1).find_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let from: f64 = f.get(3)?.parse().ok()?;
-            let to: f64 = f.get(4)?.parse().unwrap_or(f64::INFINITY);
-            (f[1] == sex && from <= age_half && age_half < to).then(|| f[5..].iter().filter_map(|x| x.parse().ok()).collect())
-        })
-    };
-    let a = find(include_str!("../../schemas/reference/ws_t_456_2014.csv"))?;
-    let b = find(include_str!("../../schemas/reference/ws_t_586_2018.csv"))?;
+    let find = |t: &'static [TableRow]| -> Option<&'static Vec<f64>> { t.iter().find(|r| r.0 == sex && r.1 <= age_half && age_half < r.2).map(|r| &r.3) };
+    let (a, b) = (find(&TABLES[0])?, find(&TABLES[1])?);
     Some(Cutoffs { stunting_height_max: a[0], wasting_severe_bmi_max: a[1], wasting_mild_bmi_max: a[3], overweight_bmi_min: b[0], obesity_bmi_min: b[1] })
 }
 
