@@ -1,5 +1,5 @@
 -- model:  stats_left_behind
--- inputs: student_status, schools, regions
+-- inputs: student_status, school_regions
 -- schema: stats_left_behind
 -- grain:  学校 × 年级 × 性别 / school, grade and gender
 --
@@ -10,14 +10,14 @@
 -- it is not the 国务院 2016 definition (both parents away, or one away and the other without
 -- guardianship capacity; under 16), which counts only the 双亲 column and some 单亲 pupils.
 -- The finest grain carries its province, city and county, so any level is one GROUP BY away.
-SELECT substr(st.county_code, 1, 2) AS province_code,
-       p.name AS province_name,
-       substr(st.county_code, 1, 4) AS city_code,
-       c.name AS city_name,
+SELECT r.province_code,
+       r.province_name,
+       r.city_code,
+       r.city_name,
        st.county_code,
-       k.name AS county_name,
+       r.county_name,
        st.school_id,
-       sc.school_name,
+       r.school_name,
        st.stage,
        st.grade,
        st.grade_label,
@@ -29,10 +29,7 @@ SELECT substr(st.county_code, 1, 2) AS province_code,
        SUM(CASE WHEN st.left_behind > 0 AND st.hukou_rural THEN 1 ELSE 0 END) AS rural_left_behind,
        '教育统计口径：父母双方或一方外出务工连续三个月以上、托付给留守父（母）亲或其他亲属的义务教育阶段在校学生（学校填报“是否留守儿童”）' AS definition
 FROM student_status st
-LEFT JOIN schools sc ON sc.school_id = st.school_id
-LEFT JOIN regions p ON p.code = substr(st.county_code, 1, 2)
-LEFT JOIN regions c ON c.code = substr(st.county_code, 1, 4)
-LEFT JOIN regions k ON k.code = st.county_code
+LEFT JOIN school_regions r ON r.school_id = st.school_id
 WHERE st.in_school AND st.compulsory
-GROUP BY substr(st.county_code, 1, 2), p.name, substr(st.county_code, 1, 4), c.name, st.county_code, k.name,
-         st.school_id, sc.school_name, st.stage, st.grade, st.grade_label, st.gender
+GROUP BY r.province_code, r.province_name, r.city_code, r.city_name, st.county_code, r.county_name,
+         st.school_id, r.school_name, st.stage, st.grade, st.grade_label, st.gender

@@ -1,5 +1,5 @@
 -- model:  stats_migrant
--- inputs: student_status, schools, regions
+-- inputs: student_status, school_regions
 -- schema: stats_migrant
 -- grain:  学校 × 年级 × 性别 / school, grade and gender
 --
@@ -12,14 +12,14 @@
 --             county of this province, whatever the school's area — derived, nobody fills it;
 --   nonlocal  异地就读: household outside the school's county, all stages (so its own count of
 --             pupils is `all_pupils`).
-SELECT substr(st.county_code, 1, 2) AS province_code,
-       p.name AS province_name,
-       substr(st.county_code, 1, 4) AS city_code,
-       c.name AS city_name,
+SELECT r.province_code,
+       r.province_name,
+       r.city_code,
+       r.city_name,
        st.county_code,
-       k.name AS county_name,
+       r.county_name,
        st.school_id,
-       sc.school_name,
+       r.school_name,
        st.stage,
        st.grade,
        st.grade_label,
@@ -37,10 +37,7 @@ SELECT substr(st.county_code, 1, 2) AS province_code,
        COUNT(*) AS all_pupils,
        SUM(CASE WHEN st.outside_county THEN 1 ELSE 0 END) AS nonlocal
 FROM student_status st
-LEFT JOIN schools sc ON sc.school_id = st.school_id
-LEFT JOIN regions p ON p.code = substr(st.county_code, 1, 2)
-LEFT JOIN regions c ON c.code = substr(st.county_code, 1, 4)
-LEFT JOIN regions k ON k.code = st.county_code
+LEFT JOIN school_regions r ON r.school_id = st.school_id
 WHERE st.in_school
-GROUP BY substr(st.county_code, 1, 2), p.name, substr(st.county_code, 1, 4), c.name, st.county_code, k.name,
-         st.school_id, sc.school_name, st.stage, st.grade, st.grade_label, st.gender
+GROUP BY r.province_code, r.province_name, r.city_code, r.city_name, st.county_code, r.county_name,
+         st.school_id, r.school_name, st.stage, st.grade, st.grade_label, st.gender

@@ -1,5 +1,5 @@
 -- model:  stats_nutrition_screening
--- inputs: exams, schools, regions, ref_ws_t_456, ref_ws_t_586
+-- inputs: exams, school_regions, ref_ws_t_456, ref_ws_t_586
 -- schema: stats_nutrition_screening
 -- grain:  学校 × 性别 / school and gender
 --
@@ -33,12 +33,12 @@ c AS (
     LEFT JOIN ref_ws_t_456 w ON w.sex = a.sex AND w.age_from_years <= a.age_half AND (w.age_to_years_exclusive IS NULL OR a.age_half < w.age_to_years_exclusive)
     LEFT JOIN ref_ws_t_586 o ON o.sex = a.sex AND o.age_from_years <= a.age_half AND (o.age_to_years_exclusive IS NULL OR a.age_half < o.age_to_years_exclusive)
 )
-SELECT substr(sc.county_code, 1, 2) AS province_code,
-       p.name AS province_name,
-       sc.county_code,
-       k.name AS county_name,
+SELECT r.province_code,
+       r.province_name,
+       r.county_code,
+       r.county_name,
        c.school_id,
-       sc.school_name,
+       r.school_name,
        c.gender,
        COUNT(*) AS examined,
        SUM(CASE WHEN c.stunt_max IS NULL OR c.over_min IS NULL THEN 1 ELSE 0 END) AS unscreened,
@@ -49,7 +49,5 @@ SELECT substr(sc.county_code, 1, 2) AS province_code,
        SUM(CASE WHEN c.bmi >= c.obese_min THEN 1 ELSE 0 END) AS obesity,
        SUM(CASE WHEN c.height_cm > c.stunt_max AND c.bmi > c.waste_max AND c.bmi < c.over_min THEN 1 ELSE 0 END) AS normal
 FROM c
-LEFT JOIN schools sc ON sc.school_id = c.school_id
-LEFT JOIN regions p ON p.code = substr(sc.county_code, 1, 2)
-LEFT JOIN regions k ON k.code = sc.county_code
-GROUP BY substr(sc.county_code, 1, 2), p.name, sc.county_code, k.name, c.school_id, sc.school_name, c.gender
+LEFT JOIN school_regions r ON r.school_id = c.school_id
+GROUP BY r.province_code, r.province_name, r.county_code, r.county_name, c.school_id, r.school_name, c.gender

@@ -1,5 +1,5 @@
 -- model:  stats_nutrition_subsidy
--- inputs: list_nutrition_beneficiaries, nutrition_terms, schools, regions
+-- inputs: list_nutrition_beneficiaries, nutrition_terms, school_regions
 -- schema: stats_nutrition_subsidy
 -- grain:  受益学校 × 学期 / beneficiary school and term
 --
@@ -12,12 +12,12 @@ WITH b AS (
     FROM list_nutrition_beneficiaries
     GROUP BY school_id
 )
-SELECT substr(sc.county_code, 1, 2) AS province_code,
-       p.name AS province_name,
-       sc.county_code,
-       k.name AS county_name,
+SELECT r.province_code,
+       r.province_name,
+       r.county_code,
+       r.county_name,
        b.school_id,
-       sc.school_name,
+       r.school_name,
        b.pilot_type,
        b.meal_mode,
        t.term,
@@ -28,8 +28,6 @@ SELECT substr(sc.county_code, 1, 2) AS province_code,
        t.standard_yuan,
        CAST(b.beneficiaries * t.school_days AS DOUBLE) * t.standard_yuan AS subsidy_yuan
 FROM b
-JOIN schools sc ON sc.school_id = b.school_id
-JOIN nutrition_terms t ON t.province_code = substr(sc.county_code, 1, 2)
+JOIN school_regions r ON r.school_id = b.school_id
+JOIN nutrition_terms t ON t.province_code = r.province_code
                       AND t.start_date <= t.as_of_date AND t.as_of_date <= t.end_date
-LEFT JOIN regions p ON p.code = substr(sc.county_code, 1, 2)
-LEFT JOIN regions k ON k.code = sc.county_code

@@ -1,5 +1,5 @@
 -- model:  stats_school_form
--- inputs: student_status, schools, regions
+-- inputs: student_status, school_regions
 -- schema: stats_school_form
 -- grain:  学校 × 学段 × 年级 / school, stage and grade
 --
@@ -7,14 +7,14 @@
 -- grade, from in-school pupils: 在校生数, #女, #少数民族, #寄宿生, #随迁子女 (外省迁入, 本省外县
 -- 迁入; derived from the household registration), #进城务工人员随迁子女 (as reported, split the
 -- same way), #农村留守儿童 (reported 留守 with a rural household). 随迁 and 留守 are 义务教育 rows.
-SELECT substr(st.county_code, 1, 2) AS province_code,
-       p.name AS province_name,
-       substr(st.county_code, 1, 4) AS city_code,
-       c.name AS city_name,
+SELECT r.province_code,
+       r.province_name,
+       r.city_code,
+       r.city_name,
        st.county_code,
-       k.name AS county_name,
+       r.county_name,
        st.school_id,
-       sc.school_name,
+       r.school_name,
        st.stage,
        st.grade,
        st.grade_label,
@@ -30,10 +30,7 @@ SELECT substr(st.county_code, 1, 2) AS province_code,
        SUM(CASE WHEN st.compulsory AND st.migrant_reported AND st.outside_county AND NOT st.outside_province THEN 1 ELSE 0 END) AS migrant_worker_other_county,
        SUM(CASE WHEN st.compulsory AND st.left_behind > 0 AND st.hukou_rural THEN 1 ELSE 0 END) AS rural_left_behind
 FROM student_status st
-LEFT JOIN schools sc ON sc.school_id = st.school_id
-LEFT JOIN regions p ON p.code = substr(st.county_code, 1, 2)
-LEFT JOIN regions c ON c.code = substr(st.county_code, 1, 4)
-LEFT JOIN regions k ON k.code = st.county_code
+LEFT JOIN school_regions r ON r.school_id = st.school_id
 WHERE st.in_school
-GROUP BY substr(st.county_code, 1, 2), p.name, substr(st.county_code, 1, 4), c.name, st.county_code, k.name,
-         st.school_id, sc.school_name, st.stage, st.grade, st.grade_label
+GROUP BY r.province_code, r.province_name, r.city_code, r.city_name, st.county_code, r.county_name,
+         st.school_id, r.school_name, st.stage, st.grade, st.grade_label
