@@ -25,26 +25,31 @@ pub struct BenchOptions {
     pub seed: u64,
 }
 
+/// The night every bench ingests (the generator's `as_of`).
+const BENCH_DATE: &str = "2026-10-15";
+
 fn run_ingest(bin: &Path, wh: &Path, sources: &[PathBuf], threads: usize) -> Result<(f64, serde_json::Value)> {
+    child_json(Command::new(bin).args(["ingest", "--json", "--threads", &threads.to_string(), "--date", BENCH_DATE, "--warehouse"]).arg(wh).args(sources), "xueji ingest")
+}
+
+/// Run `cmd` (a child process, so its peak memory is its own) and parse the JSON it prints;
+/// returns the wall time in seconds as well.
+fn child_json(cmd: &mut Command, what: &str) -> Result<(f64, serde_json::Value)> {
     let t0 = Instant::now();
-    let out = Command::new(bin)
-        .args(["ingest", "--json", "--threads", &threads.to_string(), "--date", "2026-10-15", "--warehouse"])
-        .arg(wh)
-        .args(sources)
-        .output()
-        .context("无法启动 xueji ingest 子进程")?;
+    let out = cmd.output().with_context(|| format!("无法启动 {what} 子进程"))?;
     let secs = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(out.status.success(), "ingest 失败：{}", String::from_utf8_lossy(&out.stderr));
-    Ok((secs, serde_json::from_slice(&out.stdout)?))
+    anyhow::ensure!(out.status.success(), "{what} 失败：{}", String::from_utf8_lossy(&out.stderr));
+    Ok((secs, serde_json::from_slice(&out.stdout).with_context(|| format!("{what} 的 JSON 输出无法解析"))?))
 }
 
 /// Stamp of what made a bench data folder; data made by another generator is made again.
 const GEN_STAMP: &str = "gen.stamp";
 
 /// The generated bench input for `o`, made (again) unless the folder holds what today's
-/// generator makes from these options.
-fn generated(o: &BenchOptions) -> Result<PathBuf> {
-    let data = o.work.join(format!("data-{}", o.pupils));
+/// generator makes from these options. Without `xlsx` only CSV is written (a 20-million-pupil
+/// province in XLSX would take hours and most of the disk), in a folder of its own.
+fn generated(o: &BenchOptions, xlsx: bool) -> Result<PathBuf> {
+    let data = o.work.join(if xlsx { format!("data-{}", o.pupils) } else { format!("data-{}-csv", o.pupils) });
     let g = GenOptions {
         pupils: o.pupils,
         seed: o.seed,
@@ -52,9 +57,9 @@ fn generated(o: &BenchOptions) -> Result<PathBuf> {
         provinces: 1,
         pupils_per_county: 100_000,
         school_size: 600,
-        as_of: "2026-10-15".parse()?,
+        as_of: BENCH_DATE.parse()?,
         problem_rate: 0.02,
-        xlsx: true,
+        xlsx,
         csv: true,
         gbk: false,
     };
@@ -71,7 +76,7 @@ fn generated(o: &BenchOptions) -> Result<PathBuf> {
 
 pub fn ingest(o: &BenchOptions) -> Result<()> {
     let bin = std::env::current_exe()?;
-    let data = generated(o)?;
+    let data = generated(o, true)?;
     println!("机器 / machine: {} threads available, ingest uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
     println!("{:<6} {:>10} {:>8} {:>12} {:>10} {:>14} {:>12}", "format", "rows", "files", "stage (s)", "total (s)", "rows/s (stage)", "peak RSS MB");
     for (label, dir) in [("CSV", "students-csv"), ("XLSX", "students-xlsx")] {
@@ -192,20 +197,14 @@ fn label(plant: &str) -> &str {
 /// exact + fuzzy matching against the ground truth.
 pub async fn dedup(o: &BenchOptions) -> Result<()> {
     let bin = std::env::current_exe()?;
-    let data = generated(o)?;
+    let data = generated(o, true)?;
     let wh = o.work.join(format!("wh-dedup-{}", o.pupils));
     let _ = std::fs::remove_dir_all(&wh);
     let (ingest_s, v) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &[data.join("schools.csv"), data.join("students-csv")], o.threads))?;
     let records = v["metrics"]["accepted"].as_u64().unwrap_or(0);
     println!("机器 / machine: {} threads available, run uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
     println!("导入 / ingest: {records} registrations accepted in {ingest_s:.1} s");
-    let t0 = Instant::now();
-    let out = tokio::task::block_in_place(|| {
-        Command::new(&bin).args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh).output().context("无法启动 xueji run 子进程")
-    })?;
-    let secs = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(out.status.success(), "run 失败：{}", String::from_utf8_lossy(&out.stderr));
-    let run: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let (secs, run) = tokio::task::block_in_place(|| child_json(Command::new(&bin).args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh), "xueji run"))?;
     println!("{:<20} {:>12} {:>10}", "model", "rows", "seconds");
     for m in run["models"].as_array().into_iter().flatten() {
         println!("{:<20} {:>12} {:>10.2}", m["model"].as_str().unwrap_or("?"), m["rows"].as_u64().unwrap_or(0), m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0));
@@ -225,6 +224,82 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
     }
     for (k, n) in &q.wrong {
         println!("  误配 / wrong   {n:>6}  {k}");
+    }
+    Ok(())
+}
+
+/// The models DuckDB can run as well: every model but dedup, whose SQL calls xueji's own
+/// functions. Running from these roots runs every model that reads them.
+const STATISTICS_ROOTS: [&str; 3] = ["school_regions", "student_status", "movement_checks"];
+
+/// `xueji bench marts`: ingest a generated province (CSV, every input the marts need), run the
+/// statistics and list models in a child process, then DuckDB (tests/crosscheck.py) over the
+/// same Parquet files with the same SQL and the same thread count, and print both side by side
+/// with peak memory; DuckDB's results must equal xueji's row for row.
+pub async fn marts(o: &BenchOptions) -> Result<()> {
+    let bin = std::env::current_exe()?;
+    let data = generated(o, false)?;
+    let wh = o.work.join(format!("wh-marts-{}", o.pupils));
+    let _ = std::fs::remove_dir_all(&wh);
+    let sources = crate::pipeline::generated_sources(&data, "students-csv");
+    let (ingest_s, v) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &sources, o.threads))?;
+    let m = &v["metrics"];
+    println!("机器 / machine: {} threads available, xueji and DuckDB use {}", std::thread::available_parallelism().map_or(0, |n| n.get()), o.threads);
+    println!(
+        "导入 / ingest: {} rows in, {} accepted, {} rejected, {ingest_s:.1} s, peak RSS {:.0} MB",
+        m["rows_in"], m["accepted"], m["rejected"],
+        v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
+
+    let mut cmd = Command::new(&bin);
+    cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh);
+    for r in STATISTICS_ROOTS {
+        cmd.args(["--model", r]);
+    }
+    let (xj_wall, run) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
+    let xj_models: Vec<(String, u64, f64)> = run["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["model"].as_str().unwrap_or("?").to_string(), m["rows"].as_u64().unwrap_or(0), m["millis"].as_f64().unwrap_or(f64::NAN) / 1000.0))
+        .collect();
+    let xj_sum: f64 = xj_models.iter().map(|m| m.2).sum();
+    let xj_peak = run["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck.py");
+    let figures = o.work.join(format!("duckdb-{}.json", o.pupils));
+    let _ = std::fs::remove_file(&figures);
+    let dk = tokio::task::block_in_place(|| {
+        Command::new("python3").arg(&script).arg(&wh).arg(BENCH_DATE).arg("--json").arg(&figures).args(["--threads", &o.threads.to_string()]).output()
+    });
+    let duck: Option<serde_json::Value> = std::fs::read(&figures).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let duck_ms = |name: &str| -> Option<&serde_json::Value> { duck.as_ref()?["models"].as_array()?.iter().find(|m| m["model"] == name) };
+
+    let secs = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    println!("{:<30} {:>11} {:>10} {:>12} {:>6}", "model", "rows", "xueji s", "DuckDB s", "same");
+    for (name, rows, xs) in &xj_models {
+        let d = duck_ms(name);
+        let ds = d.map_or("-".to_string(), |d| format!("{:.2}", secs(d, "duckdb_ms") + secs(d, "write_ms")));
+        let same = d.map_or("-", |d| if d["ok"].as_bool() == Some(true) { "是" } else { "否" });
+        println!("{name:<30} {rows:>11} {xs:>10.2} {ds:>12} {same:>6}");
+    }
+    println!("（每个模型：计算并写出结果 / each model: compute and write its result — xueji 写 Delta 表，DuckDB 建内存表再写 Parquet）");
+    println!("xueji：模型合计 / models {xj_sum:.2} s；整个进程 / whole process {xj_wall:.2} s（含打开仓库与发布 Parquet / incl. opening the warehouse and publishing Parquet）；内存峰值 / peak RSS {xj_peak:.0} MB");
+    match (&duck, dk) {
+        (Some(d), Ok(out)) => {
+            let (setup, query, write) = (secs(d, "setup_ms"), secs(d, "models_ms"), secs(d, "write_ms"));
+            println!(
+                "DuckDB {}：模型合计 / models {:.2} s（计算 / compute {query:.2} + 写 Parquet / write {write:.2}）；连同准备 / with setup {:.2} s；内存峰值 / peak RSS {:.0} MB",
+                d["duckdb_version"].as_str().unwrap_or("?"),
+                query + write,
+                setup + query + write,
+                d["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+            );
+            println!("比值 / ratio xueji ÷ DuckDB：模型 / models {:.2}，整体 / overall {:.2}", xj_sum / (query + write), xj_wall / (setup + query + write));
+            anyhow::ensure!(out.status.success(), "DuckDB 的结果与 xueji 不同 / DuckDB disagrees:\n{}", String::from_utf8_lossy(&out.stdout));
+        }
+        (_, Ok(out)) => println!("DuckDB 未运行 / did not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        (_, Err(e)) => println!("DuckDB 未运行 / did not run (python3: {e})"),
     }
     Ok(())
 }

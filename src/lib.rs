@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cols;
+pub mod docs;
 pub mod faults;
 pub mod synth;
 pub mod idcard;

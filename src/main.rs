@@ -120,6 +120,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// 由结构文件生成参考文档（docs/marts.md、docs/tables.md）/ Generate the reference pages from the schema files.
+    Docs {
+        /// 输出目录 / output folder
+        #[arg(long, default_value = "docs")]
+        out: PathBuf,
+        /// 只检查是否最新，不写入；不是最新则退出码为 2 / only check that the pages are current (exit 2 if not)
+        #[arg(long)]
+        check: bool,
+    },
     /// 性能测试，打印结果 / Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -167,6 +176,9 @@ enum BenchWhat {
     Dedup(BenchArgs),
     /// 导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory
     Ingest(BenchArgs),
+    /// 统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致
+    /// / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory
+    Marts(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -256,6 +268,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench { what: BenchWhat::Dedup(a) } => {
             xueji::bench::dedup(&a.options()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Docs { out, check: true } => {
+            let mut stale = Vec::new();
+            for (name, text) in xueji::docs::pages()? {
+                let path = out.join(name);
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    stale.push(path.display().to_string());
+                }
+            }
+            for p in &stale {
+                println!("需要重新生成 / out of date: {p}");
+            }
+            Ok(if stale.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Command::Docs { out, check: false } => {
+            for p in xueji::docs::write(&out)? {
+                println!("已更新 / written: {p}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchWhat::Marts(a) } => {
+            xueji::bench::marts(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchWhat::Ingest(a) } => {

@@ -162,9 +162,16 @@ pub fn print_batches(batches: &[RecordBatch], format: SqlFormat, out: &mut dyn s
     Ok(())
 }
 
-/// The sources of a generated (or sample) folder for one night: schools, movements, per-school XLSX.
+/// The sources of a generated (or sample) folder for one night: schools, movements, nutrition
+/// inputs, and the per-school XLSX registrations.
 pub fn sample_sources(dir: &Path) -> Vec<PathBuf> {
+    generated_sources(dir, "students-xlsx")
+}
+
+/// As [`sample_sources`], with the registrations from `students` (`students-xlsx`,
+/// `students-csv` or `students-gbk`).
+pub fn generated_sources(dir: &Path, students: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = ["schools", "movements", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"].iter().map(|f| dir.join(format!("{f}.csv"))).collect();
-    v.push(dir.join("students-xlsx"));
+    v.push(dir.join(students));
     v
 }

@@ -3,16 +3,22 @@
 unchanged) on the warehouse's input files of one night and must give exactly the rows xueji
 published under WH/marts/; Polars and pyarrow must read every published mart.
 
-Usage: crosscheck.py WAREHOUSE DATE [--json OUT]
+Usage: crosscheck.py WAREHOUSE DATE [--json OUT] [--threads N]
   WAREHOUSE  a local warehouse with exactly one committed night (every data file is live)
   DATE       that night, YYYY-MM-DD
-Prints one line per model and exits 1 on any difference. The dedup models are left out: they
+  --json     also write the figures (per-model DuckDB time, peak memory, differences) to OUT
+  --threads  DuckDB threads (default 2, the CI machine's cores)
+All models run first, timed, and the peak memory is taken then, so `xueji bench marts` can set
+them beside xueji's; the comparisons come after. Prints one line per model and exits 1 on any
+difference. The dedup models are left out: they
 call xueji's own functions (id_check, name_sound, ...), which DuckDB does not have.
 """
 import json
 import pathlib
 import re
+import resource
 import sys
+import tempfile
 import time
 import tomllib
 
@@ -75,11 +81,20 @@ def reference(con):
     con.executemany("INSERT INTO regions VALUES (?, ?, ?, ?, ?, ?)", out)
 
 
+def peak_rss_mb():
+    """Peak resident memory of this process so far (Linux VmHWM), in MiB."""
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     wh, date = pathlib.Path(sys.argv[1]).resolve(), sys.argv[2]
-    out_json = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
+    arg = lambda flag, default: sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
+    out_json, threads = arg("--json", None), int(arg("--threads", 2))
     con = duckdb.connect()
-    con.execute(f"SET threads TO {2}")
+    con.execute(f"SET threads TO {threads}")
     t0 = time.perf_counter()
     for t in INPUTS:
         files = wh / t
@@ -89,14 +104,26 @@ def main():
                         FROM read_parquet('{files}/**/*.parquet', hive_partitioning = true, union_by_name = true)
                         WHERE change <> 'delete'""")
     reference(con)
+    setup_ms = (time.perf_counter() - t0) * 1000
+    # Each model is materialised in memory as a table that later models read, as xueji writes
+    # each one before the next runs; then written to a Parquet file, as xueji publishes each mart
+    # (the two times are kept apart: a mart that is not written is not yet a mart).
+    timed = []
+    with tempfile.TemporaryDirectory() as out:
+        for name, inputs, sql in models():
+            if name.startswith("dedup_"):
+                continue
+            t1 = time.perf_counter()
+            con.execute(f"CREATE TABLE {name} AS {sql.strip().rstrip(';')}")
+            t2 = time.perf_counter()
+            con.execute(f"COPY {name} TO '{out}/{name}.parquet' (FORMAT parquet)")
+            timed.append((name, (t2 - t1) * 1000, (time.perf_counter() - t2) * 1000))
+    models_ms = sum(t[1] for t in timed)
+    write_ms = sum(t[2] for t in timed)
+    peak = peak_rss_mb()
+
     results, failed = [], False
-    for name, inputs, sql in models():
-        if name.startswith("dedup_"):
-            continue
-        sql = sql.strip().rstrip(";")
-        t1 = time.perf_counter()
-        con.execute(f"CREATE TABLE {name} AS {sql}")
-        ms = (time.perf_counter() - t1) * 1000
+    for name, ms, write in timed:
         mart = wh / "marts" / name / f"snapshot_date={date}" / f"{name}.parquet"
         con.execute(f"CREATE VIEW xj_{name} AS SELECT * FROM read_parquet('{mart}', hive_partitioning = false)")
         rows = con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
@@ -105,23 +132,26 @@ def main():
         if ours != theirs:
             print(f"不一致 DIFF  {name}: 列不同 / columns differ: DuckDB {ours} xueji {theirs}")
             failed = True
+            results.append({"model": name, "rows": rows, "duckdb_ms": round(ms, 1), "write_ms": round(write, 1), "ok": False})
             continue
         missing = con.execute(f"SELECT COUNT(*) FROM (SELECT * FROM {name} EXCEPT ALL SELECT * FROM xj_{name})").fetchone()[0]
         extra = con.execute(f"SELECT COUNT(*) FROM (SELECT * FROM xj_{name} EXCEPT ALL SELECT * FROM {name})").fetchone()[0]
         # Dashboards read the same file with Polars and pyarrow, and the folder as a Hive dataset.
-        pl_rows = pl.read_parquet(mart).height
+        pl_rows = pl.scan_parquet(mart).select(pl.len()).collect().item()
         pa_rows = pq.read_table(mart).num_rows
         ds_rows = pds.dataset(wh / "marts" / name, format="parquet", partitioning="hive").count_rows()
         ok = missing == 0 and extra == 0 and pl_rows == pa_rows == rows
         failed |= not ok
-        results.append({"model": name, "rows": rows, "duckdb_ms": round(ms, 1), "missing": missing, "extra": extra,
+        results.append({"model": name, "rows": rows, "duckdb_ms": round(ms, 1), "write_ms": round(write, 1), "missing": missing, "extra": extra,
                         "polars_rows": pl_rows, "pyarrow_rows": pa_rows, "dataset_rows": ds_rows, "ok": ok})
         print(f"{'通过 ok' if ok else '不一致 DIFF'}  {name:32} {rows:>9} 行  DuckDB {ms:8.1f} ms  "
               f"仅DuckDB有 {missing}  仅xueji有 {extra}  polars {pl_rows}  pyarrow {pa_rows}")
-    total = (time.perf_counter() - t0) * 1000
-    print(f"DuckDB 合计 / total {total:.0f} ms")
+    print(f"DuckDB：准备 {setup_ms:.0f} ms，模型 {models_ms:.0f} ms，写 Parquet {write_ms:.0f} ms，内存峰值 {peak:.0f} MB"
+          " / setup, models, writing Parquet, peak memory")
     if out_json:
-        pathlib.Path(out_json).write_text(json.dumps({"total_ms": round(total, 1), "models": results}, ensure_ascii=False, indent=1))
+        figures = {"threads": threads, "setup_ms": round(setup_ms, 1), "models_ms": round(models_ms, 1), "write_ms": round(write_ms, 1),
+                   "peak_rss_mb": round(peak, 1), "duckdb_version": duckdb.__version__, "models": results}
+        pathlib.Path(out_json).write_text(json.dumps(figures, ensure_ascii=False, indent=1))
     sys.exit(1 if failed else 0)
 
 

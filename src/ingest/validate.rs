@@ -139,7 +139,7 @@ impl Validator {
             Check::Text | Check::Address | Check::IdNumber | Check::MemberIdNumber | Check::ClassCode => None,
             Check::PersonName => {
                 let ok = s.chars().all(|c| c.is_alphabetic() && !c.is_ascii_digit() || c == '·' || c == '•' || c == '.');
-                if ok { None } else { f("R_NAME_CHARS", "汉字或字母（少数民族姓名可用“·”）") }
+                if ok { None } else { f("R_NAME_CHARS", col.check.describe()) }
             }
             Check::Code => {
                 let list = self.lists[i]?;
@@ -153,16 +153,16 @@ impl Validator {
                     f("R_CODE", &format!("{}之一：{}", list.label, shown))
                 }
             }
-            Check::Bool => if s == "是" || s == "否" { None } else { f("R_BOOL", "是 或 否") },
-            Check::Date8Any => if idcard::parse_yyyymmdd(s).is_some() { None } else { f("R_DATE", "8位日期 YYYYMMDD，如 20150901") },
-            Check::Province2 => if digits(2) && self.cat.regions.name(s).is_some() { None } else { f("R_PROVINCE", "2位省级代码，如 52") },
-            Check::Integer => if s.len() <= 9 && digits(s.len()) { None } else { f("R_INTEGER", "非负整数，如 21") },
+            Check::Bool => if s == "是" || s == "否" { None } else { f("R_BOOL", col.check.describe()) },
+            Check::Date8Any => if idcard::parse_yyyymmdd(s).is_some() { None } else { f("R_DATE", col.check.describe()) },
+            Check::Province2 => if digits(2) && self.cat.regions.name(s).is_some() { None } else { f("R_PROVINCE", col.check.describe()) },
+            Check::Integer => if s.len() <= 9 && digits(s.len()) { None } else { f("R_INTEGER", col.check.describe()) },
             Check::Decimal => {
                 let ok = match s.split_once('.') {
                     None => s.len() <= 9 && digits(s.len()),
                     Some((a, b)) => !a.is_empty() && a.len() <= 9 && a.bytes().all(|x| x.is_ascii_digit()) && (1..=2).contains(&b.len()) && b.bytes().all(|x| x.is_ascii_digit()),
                 };
-                if ok { None } else { f("R_DECIMAL", "数字，最多两位小数，如 132.5") }
+                if ok { None } else { f("R_DECIMAL", col.check.describe()) }
             }
             Check::Date8 => match idcard::parse_yyyymmdd(s) {
                 None => f("R_DATE", "8位日期 YYYYMMDD，如 20150901"),
@@ -189,7 +189,7 @@ impl Validator {
             Check::County6 | Check::Authority6 => {
                 if digits(6) && self.cat.regions.known6(s) { None } else { f("R_REGION_UNKNOWN", "6位区划代码") }
             }
-            Check::SchoolId => if digits(10) { None } else { f("R_SCHOOL_ID", "10位数字") },
+            Check::SchoolId => if digits(10) { None } else { f("R_SCHOOL_ID", col.check.describe()) },
             Check::Phone => {
                 if !s.bytes().all(|b| b.is_ascii_digit()) {
                     f("R_PHONE", "只填数字，不加“-”、空格或文字")
@@ -202,29 +202,29 @@ impl Validator {
                     if ok { None } else { f("R_PHONE_LENGTH", "手机11位；固话7–8位，带区号10–12位") }
                 }
             }
-            Check::Postcode => if digits(6) { None } else { f("R_POSTCODE", "6位数字") },
+            Check::Postcode => if digits(6) { None } else { f("R_POSTCODE", col.check.describe()) },
             Check::Distance => {
                 let ok = match s.split_once('.') {
                     None => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
                     Some((a, b)) => !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.len() == 1 && b.as_bytes()[0].is_ascii_digit(),
                 };
-                if ok { None } else { f("R_DISTANCE", "数字，单位公里，最多一位小数，如 3.5") }
+                if ok { None } else { f("R_DISTANCE", col.check.describe()) }
             }
             Check::IdValidPeriod => {
                 let ok = match s.split_once('-') {
                     Some((a, b)) => [a, b].iter().all(|p| idcard::parse_yyyymmdd(&p.replace('.', "")).is_some() && (p.len() == 8 || p.len() == 10)),
                     None => false,
                 };
-                if ok { None } else { f("R_ID_PERIOD", "起止日期，如 20200601-20250601 或 2020.06.01-2025.06.01") }
+                if ok { None } else { f("R_ID_PERIOD", col.check.describe()) }
             }
             Check::Email => {
                 let ok = s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'));
-                if ok { None } else { f("R_EMAIL", "如 name@example.com") }
+                if ok { None } else { f("R_EMAIL", col.check.describe()) }
             }
             Check::RegistrationNo => {
                 let b = s.as_bytes();
                 let ok = b.len() == 19 && matches!(b[0], b'G' | b'J' | b'L') && b[1..18].iter().all(u8::is_ascii_digit) && (b[18].is_ascii_digit() || b[18] == b'X');
-                if ok { None } else { f("R_REGISTRATION_NO", "19位：G、J或L加18位") }
+                if ok { None } else { f("R_REGISTRATION_NO", col.check.describe()) }
             }
         }
     }

@@ -89,6 +89,8 @@ pub struct Model {
     pub inputs: Vec<String>,
     pub schema: String,
     pub grain: String,
+    /// What the model computes and why: the header's comment lines after the `key: value` lines.
+    pub doc: String,
     /// The statement, without a trailing semicolon.
     pub sql: String,
 }
@@ -200,6 +202,7 @@ impl OutSchema {
 /// Parse a model file's header.
 pub fn parse(file: &str, text: &str) -> Result<Model> {
     let mut fields: BTreeMap<&str, String> = BTreeMap::new();
+    let mut doc: Vec<&str> = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.trim().strip_prefix("--") else {
             if line.trim().is_empty() {
@@ -211,16 +214,19 @@ pub fn parse(file: &str, text: &str) -> Result<Model> {
             let k = k.trim();
             if ["model", "inputs", "schema", "grain"].contains(&k) && !fields.contains_key(k) {
                 fields.insert(k, v.trim().to_string());
+                continue;
             }
         }
+        doc.push(rest.strip_prefix(' ').unwrap_or(rest).trim_end());
     }
+    let doc = doc.join("\n").trim_matches('\n').to_string();
     let get = |k: &str| fields.get(k).cloned().with_context(|| format!("sql/{file}: 文件头缺少“-- {k}:”一行 / header line missing"));
     let name = get("model")?;
     let stem = file.strip_suffix(".sql").unwrap_or(file);
     anyhow::ensure!(name == stem, "sql/{file}: 文件头的模型名 {name} 与文件名不一致 / model name differs from the file name");
     let inputs: Vec<String> = get("inputs")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     let sql = text.trim_end().trim_end_matches(';').to_string();
-    Ok(Model { file: file.to_string(), name, inputs, schema: get("schema")?, grain: get("grain")?, sql })
+    Ok(Model { file: file.to_string(), name, inputs, schema: get("schema")?, grain: get("grain")?, doc, sql })
 }
 
 /// The embedded models, in dependency order (ties by name, so the order is always the same).

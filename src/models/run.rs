@@ -108,24 +108,38 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     )?;
     crate::faults::hit("before_runs_commit");
     wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
-    let names: Vec<&str> = out.iter().map(|m| m.model.as_str()).collect();
-    publish(&wh, &ctx, &names, date).await?;
+    let written: Vec<(&str, i64)> = out.iter().map(|m| (m.model.as_str(), m.version)).collect();
+    publish(&wh, &ctx, &written, date).await?;
     Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, peak_rss_mb: crate::bench::peak_rss_mb() })
 }
 
 /// Plain Parquet copies of a run's outputs for readers that do not speak Delta (DuckDB, Polars,
 /// pyarrow, Spark): `WH/marts/<model>/snapshot_date=<D>/<model>.parquet`, Hive-style, one file
-/// per model and date. Each file is written whole and renamed into place (a multipart upload on
-/// S3), so a reader sees the old file or the new one; a re-run replaces it, never adds to it.
-/// The Delta tables stay the record: these are rewritten from them after each run.
-pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, models: &[&str], date: NaiveDate) -> Result<()> {
+/// per model and date. A model's night is written as one Delta data file, which is plain Parquet
+/// without the partition column: that file is copied into place (a hard link and a rename on a
+/// local disk, a server-side copy on S3), so a reader sees the old file or the new one and a re-run
+/// replaces it, never adds to it. A night of no rows has no data file and is written out empty.
+/// The Delta tables stay the record.
+pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, models: &[(&str, i64)], date: NaiveDate) -> Result<()> {
     use datafusion::dataframe::DataFrameWriteOptions;
-    if wh.root().scheme() == "s3" {
-        let (store, _) = crate::warehouse::s3::store_for(wh.root())?;
-        let bucket = url::Url::parse(&format!("s3://{}", wh.root().host_str().unwrap_or_default()))?;
-        ctx.register_object_store(&bucket, store);
-    }
-    for m in models {
+    use deltalake_core::kernel::schema::partitions::{FilterOp, FilterValue};
+    use object_store::{ObjectStoreExt, path::Path};
+    let (store, prefix) = wh.store()?;
+    let d = date.to_string();
+    for (m, version) in models {
+        let table = wh.at_version(m, *version).await?;
+        let files = table.get_files_by_partitions(&[("snapshot_date", FilterOp::Eq, FilterValue::Scalar(&d))]).await?;
+        let dest = Path::from_iter(prefix.parts().chain(["marts", m, &format!("snapshot_date={d}"), &format!("{m}.parquet")].map(Into::into)));
+        if let [file] = files.as_slice() {
+            let src = Path::from_iter(prefix.parts().chain(std::iter::once((*m).into())).chain(file.parts()));
+            store.copy(&src, &dest).await.with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {dest}"))?;
+            continue;
+        }
+        if wh.root().scheme() == "s3" {
+            let (store, _) = crate::warehouse::s3::store_for(wh.root())?;
+            let bucket = url::Url::parse(&format!("s3://{}", wh.root().host_str().unwrap_or_default()))?;
+            ctx.register_object_store(&bucket, store);
+        }
         let url = wh.root().join(&format!("marts/{m}/snapshot_date={date}/{m}.parquet"))?;
         let df = ctx.sql(&format!("SELECT * EXCEPT (snapshot_date) FROM {m}")).await?;
         df.write_parquet(url.as_str(), DataFrameWriteOptions::new().with_single_file_output(true), None)

@@ -82,6 +82,37 @@ pub enum Check {
     RegistrationNo,
 }
 
+impl Check {
+    /// What a value must look like, in the words of the import errors and the reference page.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Check::Text => "文本",
+            Check::Address => "地址文本",
+            Check::PersonName => "汉字或字母（少数民族姓名可用“·”）",
+            Check::Code => "代码表中的名称",
+            Check::Bool => "是 或 否",
+            Check::Date8 => "8位日期 YYYYMMDD，不晚于快照日期",
+            Check::Date8Any => "8位日期 YYYYMMDD，如 20150901",
+            Check::Month6 => "6位年月 YYYYMM，不晚于快照日期",
+            Check::Province2 => "2位省级代码，如 52",
+            Check::Integer => "非负整数，如 21",
+            Check::Decimal => "数字，最多两位小数，如 132.5",
+            Check::Region12 => "12位区划代码，前6位为国家统计局区划代码中存在的县级代码",
+            Check::County6 | Check::Authority6 => "6位区划代码",
+            Check::SchoolId => "10位数字",
+            Check::Phone => "只填数字：手机11位；固话7–8位，带区号10–12位",
+            Check::Postcode => "6位数字",
+            Check::Distance => "数字，单位公里，最多一位小数，如 3.5",
+            Check::ClassCode => "班号：入学年份与入学年月一致，学段与学校类别相符",
+            Check::IdNumber => "证件号：居民身份证的位数、校验位、出生日期、地区、性别有误时给出警告，并列入问题学籍“身份证件号错误”",
+            Check::MemberIdNumber => "居民身份证号须有效",
+            Check::IdValidPeriod => "起止日期，如 20200601-20250601 或 2020.06.01-2025.06.01",
+            Check::Email => "如 name@example.com",
+            Check::RegistrationNo => "19位：G、J或L加18位",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnDef {

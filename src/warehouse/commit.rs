@@ -70,9 +70,11 @@ async fn register_staged(ctx: &SessionContext, name: &str, dir: &Path, schema: S
     Ok(())
 }
 
-/// Write `sql`'s result into `table`, replacing partition `date` (or the whole table when it has no
-/// committed version yet). Returns (rows written, new version).
-pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, partitioned: bool) -> Result<(u64, i64)> {
+/// Write `sql`'s result into `table`, partitioned by `snapshot_date`, replacing partition `date`
+/// (or the whole table when it has no committed version yet). With `one_file` the night's rows go
+/// into a single data file, whatever its size, so that it can be published as it is (a model's
+/// mart); input tables keep delta-rs's size-bounded files. Returns (rows written, new version).
+pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, one_file: bool) -> Result<(u64, i64)> {
     let df = ctx.sql(sql).await.with_context(|| format!("bug: commit SQL for {table} does not plan"))?;
     let plan = df.logical_plan().clone();
     let mut t = wh.latest(table).await?;
@@ -86,13 +88,13 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
         Some(t) => t,
         None => wh.for_write(table).await?,
     };
-    let mut w = target.write(Vec::new()).with_input_plan(plan).with_session_state(Arc::new(ctx.state()));
-    if partitioned {
-        w = w.with_partition_columns(["snapshot_date"]);
+    let mut w = target.write(Vec::new()).with_input_plan(plan).with_session_state(Arc::new(ctx.state())).with_partition_columns(["snapshot_date"]);
+    if one_file {
+        w = w.with_target_file_size(None);
     }
     // A model or table that gained columns in a newer version adds them (older dates read null).
     w = w.with_schema_mode(SchemaMode::Merge);
-    w = if committed.is_some() && partitioned {
+    w = if committed.is_some() {
         w.with_save_mode(SaveMode::Overwrite).with_replace_where(col("snapshot_date").eq(date_lit(date)))
     } else {
         w.with_save_mode(SaveMode::Overwrite)
@@ -101,11 +103,7 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     let version = out.version().unwrap_or(0) as i64;
     // Rows written tonight: count the night's partition at the new version.
     let provider = out.table_provider().await?;
-    let n = if partitioned {
-        ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?.count().await? as u64
-    } else {
-        ctx.read_table(provider)?.count().await? as u64
-    };
+    let n = ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?.count().await? as u64;
     Ok((n, version))
 }
 
@@ -176,7 +174,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
         };
         ctx.register_table("prev_log", prev)?;
         let sql = change_sql(t, date, &metrics.failed_files, t.table.scope.is_some());
-        let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), true).await?;
+        let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), false).await?;
         out.tables.insert(name.to_string(), (n, v));
         crate::faults::hit(&format!("after_{name}"));
     }
@@ -206,12 +204,12 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     let failed_list = if metrics.failed_files.is_empty() { "''".to_string() } else { metrics.failed_files.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ") };
     let d = date.format("%Y-%m-%d");
     let rejects_sql = format!("SELECT *, DATE '{d}' AS snapshot_date FROM stg_findings WHERE row_no IS NULL OR source_file NOT IN ({failed_list})");
-    let r = write_partition(wh, ctx, "rejects", &rejects_sql, date, committed.get("rejects").copied(), true).await?;
+    let r = write_partition(wh, ctx, "rejects", &rejects_sql, date, committed.get("rejects").copied(), false).await?;
     out.tables.insert("rejects".into(), r);
 
     let files_batch = import_files_batch(reports)?;
     ctx.register_table("night_files", Arc::new(MemTable::try_new(files_batch.schema(), vec![vec![files_batch]])?))?;
-    let f = write_partition(wh, ctx, "import_files", &format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files"), date, committed.get("import_files").copied(), true).await?;
+    let f = write_partition(wh, ctx, "import_files", &format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files"), date, committed.get("import_files").copied(), false).await?;
     out.tables.insert("import_files".into(), f);
 
     // The night becomes visible here, in one append to `_nights`.

@@ -112,14 +112,20 @@ impl Warehouse {
         Ok(deltalake_core::open_table_with_version(self.table_url(name)?, version as _).await?)
     }
 
+    /// The object store holding the warehouse, and the warehouse's path in it: for files that are
+    /// not tables (the secret, published marts, reports).
+    pub fn store(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+        Ok(match self.root.to_file_path() {
+            Ok(p) => (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(p)?), object_store::path::Path::default()),
+            Err(()) => s3::store_for(&self.root)?,
+        })
+    }
+
     /// The warehouse's secret, which keys `stable_id`; `create` makes one if there is none yet
     /// (only writers do; a reader of a warehouse without one gets 0).
     pub async fn secret(&self, create: bool) -> Result<u64> {
         use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
-        let (store, prefix): (Arc<dyn object_store::ObjectStore>, object_store::path::Path) = match self.root.to_file_path() {
-            Ok(p) => (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(p)?), object_store::path::Path::default()),
-            Err(()) => s3::store_for(&self.root)?,
-        };
+        let (store, prefix) = self.store()?;
         let path = prefix.clone().join("_xueji").join("secret");
         let parse = |b: &[u8]| -> Result<u64> { u64::from_str_radix(std::str::from_utf8(b)?.trim(), 16).context("仓库密钥文件 _xueji/secret 已损坏") };
         match store.get(&path).await {
@@ -240,7 +246,7 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
         .with_target_partitions(threads.max(1))
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", false);
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", true);
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
     // delta-rs plans its writes with its own extension nodes: the session needs its planner.
     let state = datafusion::execution::SessionStateBuilder::new()

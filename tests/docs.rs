@@ -1,0 +1,31 @@
+//! The reference pages in docs/ are what `xueji docs` makes from today's schema files and model
+//! headers: a dashboard author reading docs/marts.md sees the columns the Parquet files have.
+
+#[test]
+fn the_reference_pages_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    for (name, text) in xueji::docs::pages().unwrap() {
+        let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(committed == text, "docs/{name} 不是最新：请运行 cargo run -- docs --out docs / is out of date: run `cargo run -- docs --out docs`");
+    }
+}
+
+#[test]
+fn every_mart_and_input_column_is_on_the_reference_pages() {
+    let pages = xueji::docs::pages().unwrap();
+    let marts = &pages.iter().find(|(n, _)| *n == "marts.md").unwrap().1;
+    for m in xueji::models::models().unwrap() {
+        let schema = xueji::models::out_schema(&m.schema).unwrap();
+        let section = marts.split(&format!("<a id=\"{}\"></a>", m.name)).nth(1).unwrap_or_else(|| panic!("no section for {}", m.name));
+        let section = section.split("<a id=").next().unwrap();
+        for c in &schema.columns {
+            assert!(section.contains(&format!("| `{}` |", c.name)) && section.contains(&c.label), "{}.{} missing from its section", m.name, c.name);
+        }
+    }
+    let tables = &pages.iter().find(|(n, _)| *n == "tables.md").unwrap().1;
+    for t in xueji::schema::catalog().input_tables() {
+        for c in &t.columns {
+            assert!(tables.contains(&format!("| `{}` | {}", c.name, c.header.replace('|', "\\|"))), "{}.{} missing", t.table.name, c.name);
+        }
+    }
+}
