@@ -11,25 +11,34 @@
 --   M4 既填报留守儿童又填报随迁子女            (left at home and moved with the parents)
 --   M5 按定义为随迁子女，但未填报              (rural household elsewhere, urban school)
 --   M6 高中学生填写了义务教育阶段字段          (留守, 随迁, 一补 are for 小学 and 初中)
-WITH c AS (
-    SELECT record_key, 'M1' AS kind_code, '填报随迁子女，但户口在学校所在县' AS kind FROM student_status WHERE in_school AND migrant_reported AND NOT outside_county
+-- Only the rows that can contradict are carried (one narrow scan of student_status), and the
+-- registrations table is joined to those alone: at provincial scale a join of student_status
+-- with itself or with students would hold millions of rows in a hash table.
+WITH st AS (
+    SELECT record_key, school_id, county_code, grade_label, class_code, registration_no, urban_rural,
+           migrant_reported, migrant_derived, outside_county, school_urban, hukou_rural, left_behind, stage, yibu
+    FROM student_status
+    WHERE in_school AND (migrant_reported OR migrant_derived OR (stage = 3 AND (left_behind > 0 OR yibu)))
+),
+c AS (
+    SELECT st.*, 'M1' AS kind_code, '填报随迁子女，但户口在学校所在县' AS kind FROM st WHERE migrant_reported AND NOT outside_county
     UNION ALL
-    SELECT record_key, 'M2', '填报随迁子女，但学校在乡村' FROM student_status WHERE in_school AND migrant_reported AND NOT school_urban
+    SELECT st.*, 'M2', '填报随迁子女，但学校在乡村' FROM st WHERE migrant_reported AND NOT school_urban
     UNION ALL
-    SELECT record_key, 'M3', '填报随迁子女，但为非农业户口' FROM student_status WHERE in_school AND migrant_reported AND NOT COALESCE(hukou_rural, false)
+    SELECT st.*, 'M3', '填报随迁子女，但为非农业户口' FROM st WHERE migrant_reported AND NOT COALESCE(hukou_rural, false)
     UNION ALL
-    SELECT record_key, 'M4', '既填报留守儿童又填报随迁子女' FROM student_status WHERE in_school AND migrant_reported AND left_behind > 0
+    SELECT st.*, 'M4', '既填报留守儿童又填报随迁子女' FROM st WHERE migrant_reported AND left_behind > 0
     UNION ALL
-    SELECT record_key, 'M5', '按定义为进城务工人员随迁子女，但未填报' FROM student_status WHERE in_school AND migrant_derived AND NOT migrant_reported
+    SELECT st.*, 'M5', '按定义为进城务工人员随迁子女，但未填报' FROM st WHERE migrant_derived AND NOT migrant_reported
     UNION ALL
-    SELECT record_key, 'M6', '高中学生填写了义务教育阶段字段（留守、随迁、一补）' FROM student_status WHERE in_school AND stage = 3 AND (left_behind > 0 OR migrant_reported OR yibu)
+    SELECT st.*, 'M6', '高中学生填写了义务教育阶段字段（留守、随迁、一补）' FROM st WHERE stage = 3 AND (left_behind > 0 OR migrant_reported OR yibu)
 )
-SELECT st.school_id,
+SELECT c.school_id,
        sc.school_name,
-       st.county_code,
-       st.grade_label,
-       st.class_code,
-       st.registration_no,
+       c.county_code,
+       c.grade_label,
+       c.class_code,
+       c.registration_no,
        s.name,
        c.kind_code,
        c.kind,
@@ -37,8 +46,7 @@ SELECT st.school_id,
        CASE WHEN s.is_migrant_child THEN '是' WHEN NOT s.is_migrant_child THEN '否' END AS migrant_reported,
        s.hukou_type,
        s.hukou_region_code,
-       st.urban_rural
+       c.urban_rural
 FROM c
-JOIN student_status st ON st.record_key = c.record_key
 JOIN students s ON s.record_key = c.record_key
-LEFT JOIN schools sc ON sc.school_id = st.school_id
+LEFT JOIN schools sc ON sc.school_id = c.school_id

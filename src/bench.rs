@@ -23,6 +23,8 @@ pub struct BenchOptions {
     pub work: PathBuf,
     pub threads: usize,
     pub seed: u64,
+    /// Memory pool of the model runs, in MB.
+    pub memory_mb: usize,
 }
 
 /// The night every bench ingests (the generator's `as_of`).
@@ -252,7 +254,7 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
     );
 
     let mut cmd = Command::new(&bin);
-    cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh);
+    cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--memory-mb", &o.memory_mb.to_string(), "--warehouse"]).arg(&wh);
     for r in STATISTICS_ROOTS {
         cmd.args(["--model", r]);
     }

@@ -192,11 +192,14 @@ struct BenchArgs {
     threads: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// 模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)
+    #[arg(long, default_value_t = 4096)]
+    memory_mb: usize,
 }
 
 impl BenchArgs {
     fn options(self) -> xueji::bench::BenchOptions {
-        xueji::bench::BenchOptions { pupils: self.pupils, work: self.work, threads: self.threads, seed: self.seed }
+        xueji::bench::BenchOptions { pupils: self.pupils, work: self.work, threads: self.threads, seed: self.seed, memory_mb: self.memory_mb }
     }
 }
 
