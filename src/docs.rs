@@ -15,16 +15,22 @@ pub fn pages() -> Result<Vec<(&'static str, String)>> {
     Ok(vec![("marts.md", marts_page()?), ("tables.md", tables_page())])
 }
 
-/// Write every page into `dir`; returns the files whose text changed.
+/// The pages whose file in `dir` differs from what they should be: (path, text they should have).
+pub fn stale(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
+    Ok(pages()?
+        .into_iter()
+        .map(|(name, text)| (dir.join(name), text))
+        .filter(|(path, text)| std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()))
+        .collect())
+}
+
+/// Write every stale page into `dir`; returns the files written.
 pub fn write(dir: &Path) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
     let mut changed = Vec::new();
-    for (name, text) in pages()? {
-        let path = dir.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            std::fs::write(&path, text).with_context(|| format!("无法写入 {}", path.display()))?;
-            changed.push(path.display().to_string());
-        }
+    for (path, text) in stale(dir)? {
+        std::fs::write(&path, text).with_context(|| format!("无法写入 {}", path.display()))?;
+        changed.push(path.display().to_string());
     }
     Ok(changed)
 }

@@ -274,15 +274,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Docs { out, check: true } => {
-            let mut stale = Vec::new();
-            for (name, text) in xueji::docs::pages()? {
-                let path = out.join(name);
-                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                    stale.push(path.display().to_string());
-                }
-            }
-            for p in &stale {
-                println!("需要重新生成 / out of date: {p}");
+            let stale = xueji::docs::stale(&out)?;
+            for (p, _) in &stale {
+                println!("需要重新生成 / out of date: {}", p.display());
             }
             Ok(if stale.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }

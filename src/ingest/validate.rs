@@ -36,6 +36,10 @@ pub struct Validator {
     pub schools: Arc<HashMap<String, SchoolInfo>>,
     sc: Option<StudentCols>,
     mc: Option<MovementCols>,
+    /// (start_date, end_date) when the table has both: they must be in order.
+    date_pair: Option<(usize, usize)>,
+    /// Exam measures with the range a child's value can have: (column, low, high).
+    measures: Vec<(usize, f64, f64)>,
     /// Each column's code list, resolved once rather than per cell.
     lists: Vec<Option<&'static CodeList>>,
 }
@@ -85,7 +89,14 @@ impl Validator {
         let sc = (table.table.name == "students").then(|| StudentCols::new(table));
         let mc = (table.table.name == "movements").then(|| MovementCols::new(table));
         let lists = table.columns.iter().map(|c| c.codelist.as_deref().map(|n| cat.codelist(n))).collect();
-        Validator { cat, table, snapshot, schools, sc, mc, lists }
+        // Columns the row rules need, found once rather than per row.
+        let date_pair = table.index_of("start_date").zip(table.index_of("end_date"));
+        let measures = if table.table.name == "exams" {
+            [("height_cm", 50.0, 230.0), ("weight_kg", 8.0, 200.0)].into_iter().map(|(n, lo, hi)| (table.index_of(n).expect("exam column"), lo, hi)).collect()
+        } else {
+            Vec::new()
+        };
+        Validator { cat, table, snapshot, schools, sc, mc, date_pair, measures, lists }
     }
 
     /// Clean values in place (trim; names lose inner spaces) and return the findings.
@@ -120,9 +131,7 @@ impl Validator {
             self.movement_rules(c, v, &bad, &mut out);
         }
         self.date_order_rules(v, &bad, &mut out);
-        if self.table.table.name == "exams" {
-            self.exam_rules(v, &bad, &mut out);
-        }
+        self.exam_rules(v, &bad, &mut out);
         out
     }
 
@@ -165,7 +174,7 @@ impl Validator {
                 if ok { None } else { f("R_DECIMAL", col.check.describe()) }
             }
             Check::Date8 => match idcard::parse_yyyymmdd(s) {
-                None => f("R_DATE", "8位日期 YYYYMMDD，如 20150901"),
+                None => f("R_DATE", Check::Date8Any.describe()),
                 Some(d) if d > self.snapshot => f("R_DATE_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m%d"))),
                 Some(_) => None,
             },
@@ -187,7 +196,7 @@ impl Validator {
                 }
             }
             Check::County6 | Check::Authority6 => {
-                if digits(6) && self.cat.regions.known6(s) { None } else { f("R_REGION_UNKNOWN", "6位区划代码") }
+                if digits(6) && self.cat.regions.known6(s) { None } else { f("R_REGION_UNKNOWN", col.check.describe()) }
             }
             Check::SchoolId => if digits(10) { None } else { f("R_SCHOOL_ID", col.check.describe()) },
             Check::Phone => {
@@ -499,7 +508,7 @@ impl Validator {
 
     /// Pairs of dates in one row that must be in order (a term, a programme membership).
     fn date_order_rules(&self, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
-        let (Some(a), Some(b)) = (self.table.index_of("start_date"), self.table.index_of("end_date")) else { return };
+        let Some((a, b)) = self.date_pair else { return };
         if bad[a] || bad[b] {
             return;
         }
@@ -512,8 +521,7 @@ impl Validator {
 
     /// Heights and weights a child can have (a value in metres or grams is a unit mistake).
     fn exam_rules(&self, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
-        for (name, lo, hi) in [("height_cm", 50.0, 230.0), ("weight_kg", 8.0, 200.0)] {
-            let i = self.table.index_of(name).expect("exam column");
+        for &(i, lo, hi) in &self.measures {
             if bad[i] || v[i].is_empty() {
                 continue;
             }
