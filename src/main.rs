@@ -134,7 +134,8 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
-    /// 生成可打印报表（目前：各校问题学籍清单 HTML）/ Render printable reports (now: per-school 问题学籍清单, HTML).
+    /// 生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因）
+    /// / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them.
     Render {
         /// 仓库位置 / warehouse location
         #[arg(long)]
@@ -145,6 +146,18 @@ enum Command {
         /// 输出目录 / output folder
         #[arg(long)]
         out: PathBuf,
+        /// 只生成这些报表（可重复，如 --report roster）/ only these reports (repeatable)
+        #[arg(long = "report")]
+        reports: Vec<String>,
+        /// 只生成这些单位（学校标识码、区县代码等，可重复）/ only these units' documents (repeatable)
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// 输出格式（可重复；默认全部）/ formats (repeatable; default all)
+        #[arg(long = "format", value_enum)]
+        formats: Vec<xueji::render::Format>,
+        /// 不遮蔽此报表的证件号、电话、住址（接收方有权查看完整信息时）/ print this report unmasked
+        #[arg(long)]
+        unmask: Vec<String>,
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         #[arg(long, default_value_t = 4096)]
@@ -294,9 +307,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             tokio::task::block_in_place(|| xueji::bench::ingest(&a.options()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { warehouse, date, out, threads, memory_mb } => {
-            let r = xueji::render::render(&xueji::render::RenderOptions { warehouse, date, out, threads, memory_mb }).await?;
-            println!("已生成 / rendered {} 个文件（快照日期 {}）→ {}", r.files.len(), r.snapshot_date, r.files.last().map_or("", String::as_str));
+        Command::Render { warehouse, date, out, reports, units, formats, unmask, threads, memory_mb } => {
+            let o = xueji::render::RenderOptions { warehouse, date, out, threads, memory_mb, formats, only: reports, unmask, units };
+            print_render(Some(&xueji::render::render(&o).await?));
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {
@@ -401,19 +414,19 @@ async fn render_local(warehouse: &str, date: &str) -> Result<Option<xueji::rende
     if warehouse.contains("://") {
         return Ok(None);
     }
-    let o = xueji::render::RenderOptions {
-        warehouse: warehouse.to_string(),
-        date: Some(date.parse()?),
-        out: PathBuf::from(warehouse).join("reports").join(date),
-        threads: default_threads(),
-        memory_mb: 1024,
-    };
+    let mut o = xueji::render::RenderOptions::new(warehouse, &PathBuf::from(warehouse).join("reports").join(date));
+    o.date = Some(date.parse()?);
+    o.threads = default_threads();
+    o.memory_mb = 1024;
     Ok(Some(xueji::render::render(&o).await?))
 }
 
 fn print_render(r: Option<&xueji::render::RenderOutcome>) {
     match r {
-        Some(r) => println!("问题学籍清单 / per-school problem lists: {} 个文件，索引 {}", r.files.len(), r.files.last().map_or("", String::as_str)),
+        Some(r) => {
+            let docs: Vec<String> = r.documents.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("报表 / reports（快照日期 {}）：{} 个文件（{}），目录 / index {}", r.snapshot_date, r.files.len(), docs.join("，"), r.index);
+        }
         None => println!("仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"),
     }
 }

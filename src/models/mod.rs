@@ -149,8 +149,30 @@ pub struct OutColumn {
     pub label: String,
     #[serde(default)]
     pub sensitive: bool,
+    /// How reports that leave the school mask the column.
+    #[serde(default)]
+    pub mask: Option<MaskKind>,
     #[serde(default)]
     pub doc: String,
+}
+
+/// How a sensitive column is masked in lists that leave the school (`520102********123X`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskKind {
+    Id,
+    Phone,
+    Address,
+}
+
+/// Every model column that declares a mask, by column name (one name, one kind everywhere).
+pub fn mask_kinds() -> std::collections::HashMap<String, MaskKind> {
+    let mut out = std::collections::HashMap::new();
+    // Every schema file parses (tested with the models); one that did not would mask nothing.
+    for s in SCHEMA_FILES.iter().filter_map(|(_, text)| toml::from_str::<OutSchema>(text).ok()) {
+        out.extend(s.columns.into_iter().filter_map(|c| Some((c.name, c.mask?))));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,660 @@
+//! `xueji render`: printable reports from the finished marts, each as HTML, PDF and XLSX.
+//!
+//! Every report is declared in `reports/reports.toml`: SQL that shapes every value, one
+//! document per `file_code`. This module streams the SQL, groups rows into documents, masks
+//! what leaves the school, and hands each document to the templates (`reports/document.html`,
+//! `reports/document.typ`, which compute nothing) and to the XLSX writer, on every core.
+
+pub mod chart;
+pub mod pdf;
+mod xlsx;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Date32Type, Float64Type};
+use chrono::NaiveDate;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use minijinja::{AutoEscape, Environment, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::models::MaskKind;
+use crate::warehouse::{self, Warehouse};
+
+const CATALOG: &str = include_str!("../../reports/reports.toml");
+const TEMPLATES: [(&str, &str); 4] = [
+    ("layout.html", include_str!("../../reports/layout.html")),
+    ("document.html", include_str!("../../reports/document.html")),
+    ("index.html", include_str!("../../reports/index.html")),
+    ("document.typ", include_str!("../../reports/document.typ")),
+];
+
+/// Output formats of `xueji render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Html,
+    Pdf,
+    Xlsx,
+}
+
+pub struct RenderOptions {
+    pub warehouse: String,
+    pub date: Option<NaiveDate>,
+    pub out: PathBuf,
+    pub threads: usize,
+    pub memory_mb: usize,
+    /// Formats to write (empty: all).
+    pub formats: Vec<Format>,
+    /// Report keys to render (empty: all).
+    pub only: Vec<String>,
+    /// Report keys printed without masking (for a recipient entitled to the full list).
+    pub unmask: Vec<String>,
+    /// Render only the documents of these units (school, county, … codes; empty: all).
+    pub units: Vec<String>,
+}
+
+impl RenderOptions {
+    /// Every report, every format, every unit.
+    pub fn new(warehouse: &str, out: &Path) -> Self {
+        RenderOptions {
+            warehouse: warehouse.to_string(),
+            date: None,
+            out: out.to_path_buf(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory_mb: 4096,
+            formats: Vec::new(),
+            only: Vec::new(),
+            unmask: Vec::new(),
+            units: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RenderOutcome {
+    pub snapshot_date: String,
+    /// Documents per report key.
+    pub documents: BTreeMap<String, usize>,
+    /// Every file written, sorted.
+    pub files: Vec<String>,
+    /// The page that lists every report.
+    pub index: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Catalog {
+    report: Vec<ReportDef>,
+}
+
+/// One `[[report]]` of `reports/reports.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDef {
+    pub key: String,
+    pub title: String,
+    pub dir: String,
+    pub level: String,
+    #[serde(default)]
+    pub landscape: bool,
+    #[serde(default)]
+    pub mask: bool,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub signatures: Vec<String>,
+    pub parts: Vec<PartDef>,
+    #[serde(default)]
+    pub facts: Vec<FactsDef>,
+    #[serde(default)]
+    pub charts: Vec<ChartDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartDef {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    pub sql: String,
+    /// Columns summed in a 合计 row.
+    #[serde(default)]
+    pub total: Vec<String>,
+    #[serde(default)]
+    pub new_page: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactsDef {
+    pub sql: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartDef {
+    pub title: String,
+    pub sql: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The reports of `reports/reports.toml`.
+pub fn catalog() -> Result<Vec<ReportDef>> {
+    let c: Catalog = toml::from_str(CATALOG).context("reports/reports.toml 格式错误")?;
+    let mut keys = BTreeSet::new();
+    for r in &c.report {
+        anyhow::ensure!(keys.insert(r.key.as_str()), "reports/reports.toml：报表 {} 重复", r.key);
+        anyhow::ensure!(!r.parts.is_empty(), "reports/reports.toml：报表 {} 没有 parts", r.key);
+    }
+    Ok(c.report)
+}
+
+/// A column as the templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub label: String,
+    pub numeric: bool,
+    /// Relative width (Typst `fr`), from the longest of the label and the values.
+    pub fr: usize,
+}
+
+/// One table of a document: a part, or one section of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub title: String,
+    pub section: String,
+    pub new_page: bool,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<String>>,
+    pub total: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub title: String,
+    pub svg: String,
+}
+
+/// What one file of a report holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Document {
+    pub report: String,
+    pub title: String,
+    pub level: String,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub date: String,
+    pub landscape: bool,
+    pub masked: bool,
+    pub note: String,
+    pub facts: Vec<Fact>,
+    pub charts: Vec<Chart>,
+    pub tables: Vec<Table>,
+    pub signatures: Vec<String>,
+}
+
+impl Document {
+    pub fn rows(&self) -> usize {
+        self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+}
+
+/// The rows of one part for one document, before they are cut into sections.
+struct PartRows {
+    file_name: String,
+    sections: Vec<(String, Vec<Vec<String>>)>,
+}
+
+/// How a part's columns are shown: labels, mask kinds and which are numbers.
+struct PartShape {
+    has_section: bool,
+    columns: Vec<Column>,
+    masks: Vec<Option<MaskKind>>,
+}
+
+fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Schema, unmasked: bool) -> Result<PartShape> {
+    let fields = batch_schema.fields();
+    anyhow::ensure!(
+        fields.len() >= 3 && fields[0].name() == "file_code" && fields[1].name() == "file_name",
+        "报表 {}：SQL 的前两列应为 file_code, file_name",
+        report.key
+    );
+    let has_section = fields[2].name() == "section";
+    let model_schema = part.model.as_deref().map(crate::models::out_schema).transpose()?;
+    let masks_by_name = crate::models::mask_kinds();
+    let mut columns = Vec::new();
+    let mut masks = Vec::new();
+    for f in fields.iter().skip(if has_section { 3 } else { 2 }) {
+        let name = f.name();
+        let label = part
+            .labels
+            .get(name)
+            .cloned()
+            .or_else(|| model_schema.as_ref().and_then(|s| s.columns.iter().find(|c| &c.name == name).map(|c| c.label.clone())))
+            .with_context(|| format!("报表 {}：列 {name} 没有中文标题（在 labels 中给出）", report.key))?;
+        let numeric = f.data_type().is_numeric();
+        columns.push(Column { name: name.clone(), label, numeric, fr: 1 });
+        masks.push(if report.mask && !unmasked { masks_by_name.get(name.as_str()).copied() } else { None });
+    }
+    for t in &part.total {
+        anyhow::ensure!(columns.iter().any(|c| &c.name == t), "报表 {}：合计列 {t} 不在 SQL 结果中", report.key);
+    }
+    Ok(PartShape { has_section, columns, masks })
+}
+
+/// A value as printed: dates as YYYY-MM-DD, booleans as 是/否, whole floats without ".0".
+fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
+    let n = a.len();
+    let mut out = Vec::with_capacity(n);
+    match a.data_type() {
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            for i in 0..n {
+                out.push(if b.is_null(i) { String::new() } else if b.value(i) { "是".into() } else { "否".into() });
+            }
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let c = arrow::compute::cast(a, &DataType::Float64)?;
+            let f = c.as_primitive::<Float64Type>();
+            for i in 0..n {
+                out.push(if f.is_null(i) { String::new() } else { number(f.value(i)) });
+            }
+        }
+        DataType::Date32 => {
+            let d = a.as_primitive::<Date32Type>();
+            for i in 0..n {
+                out.push(d.value_as_date(i).filter(|_| d.is_valid(i)).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default());
+            }
+        }
+        _ => {
+            let s = warehouse::strings(a)?;
+            for i in 0..n {
+                out.push(if s.is_valid(i) { s.value(i).to_string() } else { String::new() });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A number as a statistician writes it: no trailing ".0", at most two decimals.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{:.2}", v).trim_end_matches('0').trim_end_matches('.').to_string() }
+}
+
+/// Mask a value of a column that leaves the school.
+pub fn mask(kind: MaskKind, v: &str) -> String {
+    match kind {
+        MaskKind::Id => crate::udf::mask_id(v),
+        MaskKind::Phone => {
+            let c: Vec<char> = v.chars().collect();
+            if c.len() < 7 { "*".repeat(c.len()) } else { c[..3].iter().chain(std::iter::repeat_n(&'*', c.len() - 7)).chain(&c[c.len() - 4..]).collect() }
+        }
+        // The first six characters (province and city, usually) and nothing of the street or house.
+        MaskKind::Address => {
+            let c: Vec<char> = v.chars().collect();
+            if c.is_empty() { String::new() } else { c.iter().take(6).collect::<String>() + "****" }
+        }
+    }
+}
+
+/// Text rows of a batch: (file_code, file_name, section, shown values), masked as the shape says.
+fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String, String, Vec<String>)>> {
+    let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
+    let first = if shape.has_section { 3 } else { 2 };
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        let values = cols[first..]
+            .iter()
+            .zip(&shape.masks)
+            .map(|(c, m)| match m {
+                Some(k) if !c[i].is_empty() => mask(*k, &c[i]),
+                _ => c[i].clone(),
+            })
+            .collect();
+        out.push((cols[0][i].clone(), cols[1][i].clone(), if shape.has_section { cols[2][i].clone() } else { String::new() }, values));
+    }
+    Ok(out)
+}
+
+/// Run a statement whole: rows keyed by file_code.
+async fn keyed(ctx: &SessionContext, report: &ReportDef, part: &PartDef, unmasked: bool) -> Result<(PartShape, HashMap<String, PartRows>)> {
+    let batches = run(ctx, report, &part.sql).await?.collect().await?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+    let mut map: HashMap<String, PartRows> = HashMap::new();
+    if batches.is_empty() {
+        return Ok((PartShape { has_section: false, columns: Vec::new(), masks: Vec::new() }, map));
+    }
+    let shape = shape(report, part, &schema, unmasked)?;
+    for b in &batches {
+        for (code, name, section, values) in batch_rows(b, &shape)? {
+            push_row(map.entry(code).or_insert_with(|| PartRows { file_name: name, sections: Vec::new() }), section, values);
+        }
+    }
+    Ok((shape, map))
+}
+
+fn push_row(p: &mut PartRows, section: String, values: Vec<String>) {
+    match p.sections.last_mut() {
+        Some((s, rows)) if *s == section => rows.push(values),
+        _ => p.sections.push((section, vec![values])),
+    }
+}
+
+async fn run(ctx: &SessionContext, report: &ReportDef, sql: &str) -> Result<datafusion::prelude::DataFrame> {
+    ctx.sql(sql).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))
+}
+
+/// The figures and charts of every document of a report, read whole (they are small).
+struct Extras {
+    facts: HashMap<String, Vec<Fact>>,
+    charts: HashMap<String, Vec<Chart>>,
+}
+
+async fn extras(ctx: &SessionContext, report: &ReportDef) -> Result<Extras> {
+    let mut facts: HashMap<String, Vec<Fact>> = HashMap::new();
+    for f in &report.facts {
+        let batches = run(ctx, report, &f.sql).await?.collect().await?;
+        for b in &batches {
+            let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
+            anyhow::ensure!(cols.len() == 3, "报表 {}：facts 的 SQL 应返回 file_code, fact, value 三列", report.key);
+            for i in 0..b.num_rows() {
+                facts.entry(cols[0][i].clone()).or_default().push(Fact { label: cols[1][i].clone(), value: cols[2][i].clone() });
+            }
+        }
+    }
+    let mut charts: HashMap<String, Vec<Chart>> = HashMap::new();
+    for c in &report.charts {
+        let batches = run(ctx, report, &c.sql).await?.collect().await?;
+        let Some(first) = batches.first() else { continue };
+        let schema = first.schema();
+        anyhow::ensure!(schema.fields().len() >= 3, "报表 {}：charts 的 SQL 应返回 file_code, category 和至少一列数值", report.key);
+        let series: Vec<String> = schema.fields()[2..].iter().map(|f| c.labels.get(f.name()).cloned().unwrap_or_else(|| f.name().clone())).collect();
+        let mut data: BTreeMap<String, Vec<(String, Vec<f64>)>> = BTreeMap::new();
+        for b in &batches {
+            let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
+            for i in 0..b.num_rows() {
+                let values = cols[2..].iter().map(|c| c[i].parse::<f64>().unwrap_or(0.0)).collect();
+                data.entry(cols[0][i].clone()).or_default().push((cols[1][i].clone(), values));
+            }
+        }
+        for (code, rows) in data {
+            charts.entry(code).or_default().push(Chart { title: c.title.clone(), svg: chart::bars(&series, &rows) });
+        }
+    }
+    Ok(Extras { facts, charts })
+}
+
+/// The template environment: HTML escaped as HTML, Typst markup escaped as Typst.
+pub fn environment() -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| if name.ends_with(".typ") { AutoEscape::Custom("typst".into()) } else { AutoEscape::Html });
+    env.set_formatter(|out, state, value| {
+        if *state.auto_escape() == AutoEscape::Custom("typst".into()) && !value.is_safe() {
+            let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+            out.write_str(&pdf::escape(&text)).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    // A Typst string literal (for SVG handed to `image`): quotes and backslashes escaped.
+    env.add_filter("typst_str", |v: String| Value::from_safe_string(format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))));
+    for (name, text) in TEMPLATES {
+        env.add_template(name, text)?;
+    }
+    Ok(env)
+}
+
+/// File name of a unit's documents: its code, with what a file system refuses replaced.
+fn file_stem(code: &str) -> String {
+    let base = code.rsplit(['/', '\\']).next().unwrap_or(code);
+    let s: String = base.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
+    if s.is_empty() || s == "." || s == ".." { "_".into() } else { s }
+}
+
+/// Write one document in every asked format; the files written.
+pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
+    let stem = file_stem(&doc.unit_code);
+    let mut files = Vec::new();
+    for f in formats {
+        let path = dir.join(format!("{stem}.{}", match f { Format::Html => "html", Format::Pdf => "pdf", Format::Xlsx => "xlsx" }));
+        match f {
+            Format::Html => {
+                let html = env.get_template("document.html")?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
+                std::fs::write(&path, html).with_context(|| format!("无法写入 {}", path.display()))?;
+            }
+            Format::Pdf => {
+                let markup = env.get_template("document.typ")?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
+                let bytes = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date)).with_context(|| format!("{} 的 PDF", path.display()))?;
+                std::fs::write(&path, bytes).with_context(|| format!("无法写入 {}", path.display()))?;
+            }
+            Format::Xlsx => xlsx::write(doc, &path)?,
+        }
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Column widths from the longest label or value (CJK counts double), capped so that one
+/// long address cannot squeeze the other columns.
+fn fit_widths(t: &mut Table) {
+    let w = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
+    for (i, c) in t.columns.iter_mut().enumerate() {
+        let longest = t.rows.iter().map(|r| w(&r[i])).max().unwrap_or(0).max(t.total.as_ref().map_or(0, |r| w(&r[i])));
+        c.fr = longest.max(w(&c.label).min(8)).clamp(4, 40);
+    }
+}
+
+/// The 合计 row: the named columns summed, the first cell saying what the row is.
+fn totals(t: &Table, summed: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if summed.contains(&c.name) { number(t.rows.iter().map(|r| r[i].parse::<f64>().unwrap_or(0.0)).sum()) } else { String::new() })
+        .collect();
+    if let Some(first) = out.first_mut() {
+        *first = if first.is_empty() { "合计".into() } else { format!("合计 {first}") };
+    }
+    out
+}
+
+fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec<(Option<PartRows>, &PartShape, &PartDef)>, extras: &Extras) -> Document {
+    let mut unit_name = String::new();
+    let mut tables = Vec::new();
+    for (rows, shape, def) in parts {
+        let Some(rows) = rows else { continue };
+        if unit_name.is_empty() {
+            unit_name = rows.file_name.clone();
+        }
+        for (section, rows) in rows.sections {
+            let mut t = Table { title: def.title.clone(), section, new_page: def.new_page, columns: shape.columns.clone(), rows, total: None };
+            if !def.total.is_empty() {
+                t.total = Some(totals(&t, &def.total));
+            }
+            fit_widths(&mut t);
+            tables.push(t);
+        }
+    }
+    Document {
+        report: report.key.clone(),
+        title: report.title.clone(),
+        level: report.level.clone(),
+        unit_code: code.to_string(),
+        unit_name,
+        date: date.to_string(),
+        landscape: report.landscape,
+        masked,
+        note: report.note.clone(),
+        facts: extras.facts.get(code).cloned().unwrap_or_default(),
+        charts: extras.charts.get(code).cloned().unwrap_or_default(),
+        tables,
+        signatures: report.signatures.clone(),
+    }
+}
+
+#[derive(Serialize)]
+struct IndexEntry {
+    code: String,
+    name: String,
+    stem: String,
+    rows: usize,
+}
+
+/// Render every report (or those `o.only` names) of the night into `o.out`.
+pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
+    let reports = catalog()?;
+    for k in o.only.iter().chain(&o.unmask) {
+        anyhow::ensure!(reports.iter().any(|r| &r.key == k), "没有名为 {k} 的报表；可用：{}", reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    let formats: Vec<Format> = if o.formats.is_empty() { vec![Format::Html, Format::Pdf, Format::Xlsx] } else { o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
+    let wh = Warehouse::open(&o.warehouse)?;
+    let ctx = warehouse::session(o.threads, o.memory_mb)?;
+    let reg = warehouse::register_all(&wh, &ctx, o.date).await?;
+    anyhow::ensure!(!reg.tables.is_empty(), "仓库 {} 中还没有已提交的数据：请先运行 xueji ingest 和 xueji run", o.warehouse);
+    let date = {
+        let b = ctx.sql("SELECT CAST(MAX(snapshot_date) AS VARCHAR) FROM nights").await?.collect().await?;
+        crate::pipeline::text_rows(&b)?.1.into_iter().flatten().next().unwrap_or_default()
+    };
+    let env = Arc::new(environment()?);
+    let units: BTreeSet<&str> = o.units.iter().map(String::as_str).collect();
+    let mut out = RenderOutcome { snapshot_date: date.clone(), ..Default::default() };
+    let mut index = Vec::new();
+    for report in reports.iter().filter(|r| o.only.is_empty() || o.only.contains(&r.key)) {
+        let masked = report.mask && !o.unmask.contains(&report.key);
+        let dir = o.out.join(&report.dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
+        let extras = extras(&ctx, report).await?;
+        let mut rest = Vec::new();
+        for part in &report.parts[1..] {
+            rest.push(keyed(&ctx, report, part, !masked).await?);
+        }
+        // The first part streams: a document is finished when its file_code changes, and at most
+        // `threads` documents are being typeset while the next is read.
+        let mut stream = run(&ctx, report, &report.parts[0].sql).await?.execute_stream().await?;
+        let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
+        let mut jobs = tokio::task::JoinSet::new();
+        let mut entries = Vec::new();
+        let mut shape0: Option<PartShape> = None;
+        let mut current: Option<(String, PartRows)> = None;
+        let mut seen = BTreeSet::new();
+        let mut finish = |code: String, rows: PartRows, shape0: &PartShape, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<Vec<PathBuf>>>, permit: tokio::sync::OwnedSemaphorePermit| {
+            let mut parts = vec![(Some(rows), shape0, &report.parts[0])];
+            for ((shape, map), def) in rest.iter_mut().zip(&report.parts[1..]) {
+                parts.push((map.remove(&code), &*shape, def));
+            }
+            let doc = assemble(report, &code, &date, masked, parts, &extras);
+            entries.push(IndexEntry { code: code.clone(), name: doc.unit_name.clone(), stem: file_stem(&code), rows: doc.rows() });
+            let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
+            jobs.spawn_blocking(move || {
+                let r = write_document(&env, &doc, &dir, &formats);
+                drop(permit);
+                r
+            });
+        };
+        while let Some(batch) = stream.next().await {
+            let batch = batch.with_context(|| format!("报表 {} 的 SQL 执行失败", report.key))?;
+            if shape0.is_none() {
+                shape0 = Some(shape(report, &report.parts[0], &batch.schema(), !masked)?);
+            }
+            let s = shape0.as_ref().expect("set above");
+            for (code, name, section, values) in batch_rows(&batch, s)? {
+                if !units.is_empty() && !units.contains(code.as_str()) {
+                    continue;
+                }
+                if current.as_ref().is_none_or(|(c, _)| *c != code) {
+                    if let Some((c, rows)) = current.take() {
+                        let permit = permits.clone().acquire_owned().await?;
+                        finish(c, rows, s, &mut entries, &mut jobs, permit);
+                    }
+                    if !seen.insert(code.clone()) {
+                        bail!("报表 {}：SQL 结果未按 file_code 排序（{code} 出现了两次）", report.key);
+                    }
+                    current = Some((code.clone(), PartRows { file_name: name, sections: Vec::new() }));
+                }
+                push_row(&mut current.as_mut().expect("set above").1, section, values);
+            }
+            // Collect finished documents as they come, so an error stops the night early.
+            while let Some(done) = jobs.try_join_next() {
+                out.files.extend(done??.into_iter().map(|p| p.display().to_string()));
+            }
+        }
+        if let (Some((c, rows)), Some(s)) = (current.take(), shape0.as_ref()) {
+            let permit = permits.clone().acquire_owned().await?;
+            finish(c, rows, s, &mut entries, &mut jobs, permit);
+        }
+        while let Some(done) = jobs.join_next().await {
+            out.files.extend(done??.into_iter().map(|p| p.display().to_string()));
+        }
+        let page = env.get_template("index.html")?.render(minijinja::context! {
+            title => &report.title, level => &report.level, date => &date, masked => masked,
+            entries => Value::from(minijinja::value::Serde(&entries)), formats => Value::from(minijinja::value::Serde(&formats)),
+        })?;
+        let path = dir.join("index.html");
+        std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
+        out.files.push(path.display().to_string());
+        out.documents.insert(report.key.clone(), entries.len());
+        index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => entries.len(), masked => masked });
+    }
+    let page = env.get_template("index.html")?.render(minijinja::context! { title => "报表目录", date => &date, reports => index })?;
+    let path = o.out.join("index.html");
+    std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
+    out.index = path.display().to_string();
+    out.files.push(out.index.clone());
+    out.files.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_what_identifies_the_region_only() {
+        assert_eq!(mask(MaskKind::Id, "52010220120304123X"), "520102********123X");
+        assert_eq!(mask(MaskKind::Phone, "13812345678"), "138****5678");
+        assert_eq!(mask(MaskKind::Address, "贵州省贵阳市南明区花果园街道1号"), "贵州省贵阳市****");
+    }
+
+    #[test]
+    fn numbers_print_as_written() {
+        assert_eq!(number(1250.0), "1250");
+        assert_eq!(number(12.5), "12.5");
+        assert_eq!(number(0.333333), "0.33");
+    }
+
+    #[test]
+    fn every_report_is_well_formed() {
+        let reports = catalog().unwrap();
+        assert!(reports.len() >= 10);
+        for r in &reports {
+            for p in &r.parts {
+                if let Some(m) = &p.model {
+                    crate::models::out_schema(m).unwrap_or_else(|e| panic!("{}: {e}", r.key));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn file_stems_are_safe() {
+        assert_eq!(file_stem("a/b/学校.xlsx"), "学校.xlsx");
+        assert_eq!(file_stem(".."), "_");
+        assert_eq!(file_stem("x:y"), "x_y");
+    }
+}

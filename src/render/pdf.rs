@@ -1,0 +1,128 @@
+//! PDF through Typst as a library: the markup that `reports/*.typ` renders to is compiled in
+//! memory with one embedded CJK font, so a fresh machine prints Chinese without installing fonts.
+
+use std::sync::LazyLock;
+
+use anyhow::{Result, anyhow};
+use typst::diag::{FileError, FileResult};
+use typst::foundations::{Bytes, Datetime, Smart};
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
+
+/// Noto Sans CJK SC Regular (SIL OFL 1.1), cut to Latin, punctuation, the CJK Unified
+/// Ideographs block and full-width forms: every character of a name in the basic block prints.
+const FONT: &[u8] = include_bytes!("../../assets/fonts/NotoSansCJKsc-Regular-subset.otf");
+
+struct Shared {
+    library: LazyHash<Library>,
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+    main: FileId,
+}
+
+static SHARED: LazyLock<Shared> = LazyLock::new(|| {
+    let fonts: Vec<Font> = Font::iter(Bytes::new(FONT)).collect();
+    Shared {
+        library: LazyHash::new(Library::default()),
+        book: LazyHash::new(FontBook::from_fonts(&fonts)),
+        fonts,
+        // One id for every document: ids are interned for the life of the process.
+        main: RootedPath::new(VirtualRoot::Project, VirtualPath::new("/main.typ").expect("a valid path")).intern(),
+    }
+});
+
+struct Doc {
+    source: Source,
+}
+
+impl World for Doc {
+    fn library(&self) -> &LazyHash<Library> {
+        &SHARED.library
+    }
+    fn book(&self) -> &LazyHash<FontBook> {
+        &SHARED.book
+    }
+    fn main(&self) -> FileId {
+        SHARED.main
+    }
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        if id == SHARED.main { Ok(self.source.clone()) } else { Err(FileError::AccessDenied) }
+    }
+    fn file(&self, _id: FileId) -> FileResult<Bytes> {
+        // Reports embed everything (charts as inline SVG); nothing is read from disk.
+        Err(FileError::AccessDenied)
+    }
+    fn font(&self, index: usize) -> Option<Font> {
+        SHARED.fonts.get(index).cloned()
+    }
+    fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
+        // Reports print the snapshot date, never the clock: same inputs, same bytes.
+        None
+    }
+}
+
+/// Compile Typst markup into PDF bytes. `ident` names the document stably (same ident and
+/// markup, same bytes).
+pub fn pdf(markup: String, ident: &str) -> Result<Vec<u8>> {
+    let doc = Doc { source: Source::new(SHARED.main, markup) };
+    let compiled = typst::compile::<PagedDocument>(&doc);
+    let document = compiled.output.map_err(|errs| diagnose(&doc, &errs))?;
+    let options = typst_pdf::PdfOptions { ident: Smart::Custom(ident.to_string()), ..Default::default() };
+    let bytes = typst_pdf::pdf(&document, &options).map_err(|errs| diagnose(&doc, &errs))?;
+    // Each document is different; keep the memo cache from growing over thousands of them.
+    typst::comemo::evict(2);
+    Ok(bytes)
+}
+
+fn diagnose(doc: &Doc, errs: &[typst::diag::SourceDiagnostic]) -> anyhow::Error {
+    use typst::WorldExt;
+    let text = doc.source.text();
+    let msgs: Vec<String> = errs
+        .iter()
+        .map(|e| {
+            let at = doc.range(e.span).map(|r| text[r.start.saturating_sub(40)..(r.end + 40).min(text.len())].to_string());
+            format!("{}{}", e.message, at.map(|a| format!("（位于 …{a}…）")).unwrap_or_default())
+        })
+        .collect();
+    anyhow!("PDF 排版失败 / typesetting failed: {}", msgs.join("；"))
+}
+
+/// Escape text for Typst markup: every ASCII symbol behind a backslash (Typst reads `\` and any
+/// non-space character as that character), line breaks as spaces.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_text_prints_as_itself() {
+        // Markup characters in a value (an address with #, a name with *) must not become markup.
+        let tricky = "1#楼*302_室 [A] $5 <x> @y // z \\ `q` ~ -- =";
+        let markup = format!("#set text(font: \"Noto Sans CJK SC\")\n{}", escape(tricky));
+        let pdf = pdf(markup, "t").expect("compiles");
+        assert!(pdf.starts_with(b"%PDF"));
+    }
+
+    #[test]
+    fn bad_markup_is_an_error_not_a_panic() {
+        let e = pdf("#table(".to_string(), "t").unwrap_err().to_string();
+        assert!(e.contains("PDF 排版失败"), "{e}");
+    }
+}
