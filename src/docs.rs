@@ -145,7 +145,13 @@ fn marts_page() -> Result<String> {
                 c.name,
                 out_type(c.col_type),
                 cell(&c.label),
-                if c.sensitive { "是" } else { "" },
+                match (c.sensitive, c.mask) {
+                    (_, Some(crate::models::MaskKind::Id)) => "是；出校报表遮蔽（保留前 6 位与后 4 位）",
+                    (_, Some(crate::models::MaskKind::Phone)) => "是；出校报表遮蔽（保留前 3 位与后 4 位）",
+                    (_, Some(crate::models::MaskKind::Address)) => "是；出校报表只留前 6 个字",
+                    (true, None) => "是",
+                    (false, None) => "",
+                },
                 cell(&c.doc)
             )?;
         }

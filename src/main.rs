@@ -158,6 +158,9 @@ enum Command {
         /// 不遮蔽此报表的证件号、电话、住址（接收方有权查看完整信息时）/ print this report unmasked
         #[arg(long)]
         unmask: Vec<String>,
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         #[arg(long, default_value_t = 4096)]
@@ -192,12 +195,16 @@ enum BenchWhat {
     /// 统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致
     /// / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory
     Marts(BenchArgs),
+    /// 花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存
+    /// / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory
+    Rosters(BenchArgs),
 }
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    #[arg(long, default_value_t = 1_000_000)]
-    pupils: u64,
+    /// 学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)
+    #[arg(long)]
+    pupils: Option<u64>,
     /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
     #[arg(long, default_value = "target/bench")]
     work: PathBuf,
@@ -212,7 +219,11 @@ struct BenchArgs {
 
 impl BenchArgs {
     fn options(self) -> xueji::bench::BenchOptions {
-        xueji::bench::BenchOptions { pupils: self.pupils, work: self.work, threads: self.threads, seed: self.seed, memory_mb: self.memory_mb }
+        self.options_or(1_000_000)
+    }
+
+    fn options_or(self, pupils: u64) -> xueji::bench::BenchOptions {
+        xueji::bench::BenchOptions { pupils: self.pupils.unwrap_or(pupils), work: self.work, threads: self.threads, seed: self.seed, memory_mb: self.memory_mb }
     }
 }
 
@@ -299,6 +310,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { what: BenchWhat::Rosters(a) } => {
+            xueji::bench::rosters(&a.options_or(100_000)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { what: BenchWhat::Marts(a) } => {
             xueji::bench::marts(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
@@ -307,9 +322,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             tokio::task::block_in_place(|| xueji::bench::ingest(&a.options()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { warehouse, date, out, reports, units, formats, unmask, threads, memory_mb } => {
+        Command::Render { warehouse, date, out, reports, units, formats, unmask, json, threads, memory_mb } => {
             let o = xueji::render::RenderOptions { warehouse, date, out, threads, memory_mb, formats, only: reports, unmask, units };
-            print_render(Some(&xueji::render::render(&o).await?));
+            let r = xueji::render::render(&o).await?;
+            if json {
+                let mut v = serde_json::to_value(&r)?;
+                v["peak_rss_mb"] = serde_json::json!(xueji::bench::peak_rss_mb());
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_render(Some(&r));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {

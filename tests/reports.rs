@@ -106,7 +106,7 @@ async fn every_report_renders_and_prints_what_the_marts_hold() {
     let full = rows(&wh, &format!("SELECT id_number FROM list_roster WHERE school_id = '{id}' AND id_number IS NOT NULL AND id_number <> ''")).await;
     assert!(full.iter().all(|x| html.contains(&x[0])));
 
-    // 寄宿生名单 leaves the school: masked by default.
+    // 寄宿生名单 leaves the school: masked by default (the 学籍号 too: it is G + the ID number).
     let boarders = rows(&wh, "SELECT b.school_id, r.id_number FROM list_boarders b JOIN list_roster r ON r.registration_no = b.registration_no WHERE length(r.id_number) = 18").await;
     let school = &boarders[0][0];
     let ids: Vec<&str> = boarders.iter().filter(|b| &b[0] == school).map(|b| b[1].as_str()).collect();

@@ -82,8 +82,17 @@ pub struct RenderOutcome {
     pub documents: BTreeMap<String, usize>,
     /// Every file written, sorted.
     pub files: Vec<String>,
+    /// PDF pages written.
+    pub pages: usize,
     /// The page that lists every report.
     pub index: String,
+}
+
+impl RenderOutcome {
+    fn add(&mut self, (files, pages): (Vec<PathBuf>, usize)) {
+        self.files.extend(files.into_iter().map(|p| p.display().to_string()));
+        self.pages += pages;
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,8 +342,8 @@ fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String,
 }
 
 /// Run a statement whole: rows keyed by file_code.
-async fn keyed(ctx: &SessionContext, report: &ReportDef, part: &PartDef, unmasked: bool) -> Result<(PartShape, HashMap<String, PartRows>)> {
-    let batches = run(ctx, report, &part.sql).await?.collect().await?;
+async fn keyed(ctx: &SessionContext, report: &ReportDef, part: &PartDef, unmasked: bool, units: &[String]) -> Result<(PartShape, HashMap<String, PartRows>)> {
+    let batches = run(ctx, report, &part.sql, units).await?.collect().await?;
     let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
     let mut map: HashMap<String, PartRows> = HashMap::new();
     if batches.is_empty() {
@@ -356,8 +365,18 @@ fn push_row(p: &mut PartRows, section: String, values: Vec<String>) {
     }
 }
 
-async fn run(ctx: &SessionContext, report: &ReportDef, sql: &str) -> Result<datafusion::prelude::DataFrame> {
-    ctx.sql(sql).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))
+/// A report statement limited to some units: the filter is pushed down to the mart scan, so one
+/// school's roster reads that school's rows, not the county's.
+fn scoped(sql: &str, units: &[String]) -> String {
+    if units.is_empty() {
+        return sql.to_string();
+    }
+    let list: Vec<String> = units.iter().map(|u| format!("'{}'", u.replace('\'', "''"))).collect();
+    format!("SELECT * FROM (\n{sql}\n) AS scoped_ WHERE file_code IN ({})", list.join(", "))
+}
+
+async fn run(ctx: &SessionContext, report: &ReportDef, sql: &str, units: &[String]) -> Result<datafusion::prelude::DataFrame> {
+    ctx.sql(&scoped(sql, units)).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))
 }
 
 /// The figures and charts of every document of a report, read whole (they are small).
@@ -366,10 +385,10 @@ struct Extras {
     charts: HashMap<String, Vec<Chart>>,
 }
 
-async fn extras(ctx: &SessionContext, report: &ReportDef) -> Result<Extras> {
+async fn extras(ctx: &SessionContext, report: &ReportDef, units: &[String]) -> Result<Extras> {
     let mut facts: HashMap<String, Vec<Fact>> = HashMap::new();
     for f in &report.facts {
-        let batches = run(ctx, report, &f.sql).await?.collect().await?;
+        let batches = run(ctx, report, &f.sql, units).await?.collect().await?;
         for b in &batches {
             let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
             anyhow::ensure!(cols.len() == 3, "报表 {}：facts 的 SQL 应返回 file_code, fact, value 三列", report.key);
@@ -380,7 +399,7 @@ async fn extras(ctx: &SessionContext, report: &ReportDef) -> Result<Extras> {
     }
     let mut charts: HashMap<String, Vec<Chart>> = HashMap::new();
     for c in &report.charts {
-        let batches = run(ctx, report, &c.sql).await?.collect().await?;
+        let batches = run(ctx, report, &c.sql, units).await?.collect().await?;
         let Some(first) = batches.first() else { continue };
         let schema = first.schema();
         anyhow::ensure!(schema.fields().len() >= 3, "报表 {}：charts 的 SQL 应返回 file_code, category 和至少一列数值", report.key);
@@ -427,10 +446,11 @@ fn file_stem(code: &str) -> String {
     if s.is_empty() || s == "." || s == ".." { "_".into() } else { s }
 }
 
-/// Write one document in every asked format; the files written.
-pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
+/// Write one document in every asked format; the files written and the PDF's pages.
+pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[Format]) -> Result<(Vec<PathBuf>, usize)> {
     let stem = file_stem(&doc.unit_code);
     let mut files = Vec::new();
+    let mut pages = 0;
     for f in formats {
         let path = dir.join(format!("{stem}.{}", match f { Format::Html => "html", Format::Pdf => "pdf", Format::Xlsx => "xlsx" }));
         match f {
@@ -440,14 +460,15 @@ pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[
             }
             Format::Pdf => {
                 let markup = env.get_template("document.typ")?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
-                let bytes = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date)).with_context(|| format!("{} 的 PDF", path.display()))?;
+                let (bytes, n) = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date)).with_context(|| format!("{} 的 PDF", path.display()))?;
+                pages = n;
                 std::fs::write(&path, bytes).with_context(|| format!("无法写入 {}", path.display()))?;
             }
             Format::Xlsx => xlsx::write(doc, &path)?,
         }
         files.push(path);
     }
-    Ok(files)
+    Ok((files, pages))
 }
 
 /// Column widths from the longest label or value (CJK counts double), capped so that one
@@ -532,28 +553,27 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         crate::pipeline::text_rows(&b)?.1.into_iter().flatten().next().unwrap_or_default()
     };
     let env = Arc::new(environment()?);
-    let units: BTreeSet<&str> = o.units.iter().map(String::as_str).collect();
     let mut out = RenderOutcome { snapshot_date: date.clone(), ..Default::default() };
     let mut index = Vec::new();
     for report in reports.iter().filter(|r| o.only.is_empty() || o.only.contains(&r.key)) {
         let masked = report.mask && !o.unmask.contains(&report.key);
         let dir = o.out.join(&report.dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
-        let extras = extras(&ctx, report).await?;
+        let extras = extras(&ctx, report, &o.units).await?;
         let mut rest = Vec::new();
         for part in &report.parts[1..] {
-            rest.push(keyed(&ctx, report, part, !masked).await?);
+            rest.push(keyed(&ctx, report, part, !masked, &o.units).await?);
         }
         // The first part streams: a document is finished when its file_code changes, and at most
         // `threads` documents are being typeset while the next is read.
-        let mut stream = run(&ctx, report, &report.parts[0].sql).await?.execute_stream().await?;
+        let mut stream = run(&ctx, report, &report.parts[0].sql, &o.units).await?.execute_stream().await?;
         let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
         let mut jobs = tokio::task::JoinSet::new();
         let mut entries = Vec::new();
         let mut shape0: Option<PartShape> = None;
         let mut current: Option<(String, PartRows)> = None;
         let mut seen = BTreeSet::new();
-        let mut finish = |code: String, rows: PartRows, shape0: &PartShape, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<Vec<PathBuf>>>, permit: tokio::sync::OwnedSemaphorePermit| {
+        let mut finish = |code: String, rows: PartRows, shape0: &PartShape, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>, permit: tokio::sync::OwnedSemaphorePermit| {
             let mut parts = vec![(Some(rows), shape0, &report.parts[0])];
             for ((shape, map), def) in rest.iter_mut().zip(&report.parts[1..]) {
                 parts.push((map.remove(&code), &*shape, def));
@@ -574,9 +594,6 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             }
             let s = shape0.as_ref().expect("set above");
             for (code, name, section, values) in batch_rows(&batch, s)? {
-                if !units.is_empty() && !units.contains(code.as_str()) {
-                    continue;
-                }
                 if current.as_ref().is_none_or(|(c, _)| *c != code) {
                     if let Some((c, rows)) = current.take() {
                         let permit = permits.clone().acquire_owned().await?;
@@ -591,7 +608,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             }
             // Collect finished documents as they come, so an error stops the night early.
             while let Some(done) = jobs.try_join_next() {
-                out.files.extend(done??.into_iter().map(|p| p.display().to_string()));
+                out.add(done??);
             }
         }
         if let (Some((c, rows)), Some(s)) = (current.take(), shape0.as_ref()) {
@@ -599,7 +616,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             finish(c, rows, s, &mut entries, &mut jobs, permit);
         }
         while let Some(done) = jobs.join_next().await {
-            out.files.extend(done??.into_iter().map(|p| p.display().to_string()));
+            out.add(done??);
         }
         let page = env.get_template("index.html")?.render(minijinja::context! {
             title => &report.title, level => &report.level, date => &date, masked => masked,

@@ -64,17 +64,19 @@ impl World for Doc {
     }
 }
 
-/// Compile Typst markup into PDF bytes. `ident` names the document stably (same ident and
-/// markup, same bytes).
-pub fn pdf(markup: String, ident: &str) -> Result<Vec<u8>> {
+/// Compile Typst markup into PDF bytes and the page count. `ident` names the document stably
+/// (same ident and markup, same bytes).
+pub fn pdf(markup: String, ident: &str) -> Result<(Vec<u8>, usize)> {
     let doc = Doc { source: Source::new(SHARED.main, markup) };
     let compiled = typst::compile::<PagedDocument>(&doc);
     let document = compiled.output.map_err(|errs| diagnose(&doc, &errs))?;
-    let options = typst_pdf::PdfOptions { ident: Smart::Custom(ident.to_string()), ..Default::default() };
+    // Untagged: tagging (PDF/UA structure) costs a third of the time of a long roster, and
+    // these are printed, not read aloud; the HTML is the accessible form.
+    let options = typst_pdf::PdfOptions { ident: Smart::Custom(ident.to_string()), tagged: false, ..Default::default() };
     let bytes = typst_pdf::pdf(&document, &options).map_err(|errs| diagnose(&doc, &errs))?;
     // Each document is different; keep the memo cache from growing over thousands of them.
     typst::comemo::evict(2);
-    Ok(bytes)
+    Ok((bytes, document.pages().len()))
 }
 
 fn diagnose(doc: &Doc, errs: &[typst::diag::SourceDiagnostic]) -> anyhow::Error {
@@ -116,7 +118,8 @@ mod tests {
         // Markup characters in a value (an address with #, a name with *) must not become markup.
         let tricky = "1#楼*302_室 [A] $5 <x> @y // z \\ `q` ~ -- =";
         let markup = format!("#set text(font: \"Noto Sans CJK SC\")\n{}", escape(tricky));
-        let pdf = pdf(markup, "t").expect("compiles");
+        let (pdf, pages) = pdf(markup, "t").expect("compiles");
+        assert_eq!(pages, 1);
         assert!(pdf.starts_with(b"%PDF"));
     }
 
