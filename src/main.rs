@@ -134,7 +134,8 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
-    /// 生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因）
+    /// 生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因；
+    /// 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号）
     /// / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them.
     Render {
         /// 仓库位置 / warehouse location
@@ -149,7 +150,8 @@ enum Command {
         /// 只生成这些报表（可重复，如 --report roster）/ only these reports (repeatable)
         #[arg(long = "report")]
         reports: Vec<String>,
-        /// 只生成这些单位（学校标识码、区县代码等，可重复）/ only these units' documents (repeatable)
+        /// 只生成这些单位（学校标识码、区县代码等；按学生出具的报表还可给学籍号、身份证件号；可重复）
+        /// / only these units' documents; for per-pupil reports also a 学籍号 or ID number (repeatable)
         #[arg(long = "unit")]
         units: Vec<String>,
         /// 输出格式（可重复；默认全部）/ formats (repeatable; default all)
@@ -448,6 +450,9 @@ fn print_render(r: Option<&xueji::render::RenderOutcome>) {
         Some(r) => {
             let docs: Vec<String> = r.documents.iter().map(|(k, n)| format!("{k} {n}")).collect();
             println!("报表 / reports（快照日期 {}）：{} 个文件（{}），目录 / index {}", r.snapshot_date, r.files.len(), docs.join("，"), r.index);
+            if !r.issued.is_empty() {
+                println!("已登记的证明编号 / numbers issued：{}", r.issued.join("、"));
+            }
         }
         None => println!("仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"),
     }

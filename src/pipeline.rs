@@ -116,16 +116,23 @@ pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads
 /// Run several statements in one session: the warehouse is opened and its views registered
 /// once, not once per statement.
 pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<Vec<RecordBatch>>> {
-    let wh = Warehouse::open(warehouse)?;
-    let ctx = warehouse::session(threads, memory_mb)?;
-    let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
-    anyhow::ensure!(!reg.tables.is_empty(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
+    let (ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
     let mut out = Vec::with_capacity(queries.len());
     for query in queries {
         let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
         out.push(df.collect().await?);
     }
     Ok(out)
+}
+
+/// A session over the warehouse with every table registered as of `as_of` (default: the latest
+/// night); an error when nothing has been committed yet.
+pub async fn open_session(warehouse: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<(datafusion::prelude::SessionContext, warehouse::Registered)> {
+    let wh = Warehouse::open(warehouse)?;
+    let ctx = warehouse::session(threads, memory_mb)?;
+    let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
+    anyhow::ensure!(reg.latest.is_some(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
+    Ok((ctx, reg))
 }
 
 /// Every value of `batches` as text (null as empty), one `Vec` per row, with the column names.

@@ -13,6 +13,22 @@ pub fn date(s: &str) -> NaiveDate {
 
 pub const NIGHT1: &str = "2026-10-15";
 
+/// The committed sample (`xueji gen` output).
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
+}
+
+/// Every input of the sample, the pupils as the CSV folder.
+pub fn sample_sources() -> Vec<PathBuf> {
+    let d = samples();
+    let mut v: Vec<PathBuf> = ["schools", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"]
+        .iter()
+        .map(|f| d.join(format!("{f}.csv")))
+        .collect();
+    v.push(d.join("students-csv"));
+    v
+}
+
 /// A small two-province world: ~20 schools, every planted kind at least once.
 pub fn gen_world(out: &Path, seed: u64, pupils: u64, formats: &str) {
     let f: Vec<&str> = formats.split(',').collect();

@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use common::*;
 use xueji::models::{self, RunOptions};
 
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
-}
 
 fn sources() -> Vec<PathBuf> {
     let d = samples();

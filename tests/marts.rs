@@ -6,25 +6,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use xueji::models::{self, RunOptions};
 use xueji::pipeline;
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
-}
-
-fn sources() -> Vec<PathBuf> {
-    let d = samples();
-    let mut v: Vec<PathBuf> = ["schools", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"]
-        .iter()
-        .map(|f| d.join(format!("{f}.csv")))
-        .collect();
-    v.push(d.join("students-csv"));
-    v
-}
 
 /// Rows of a truth CSV as maps from header to value.
 fn read(file: &str) -> Vec<BTreeMap<String, String>> {
@@ -85,7 +71,7 @@ fn world() -> World {
 async fn prepared() -> (tempfile::TempDir, World) {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
-    let out = ingest(&wh, NIGHT1, sources(), 2).await;
+    let out = ingest(&wh, NIGHT1, sample_sources(), 2).await;
     assert_eq!(out.metrics.file_errors, 0, "every sample file is a template");
     let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024 };
     models::run(&o).await.unwrap();

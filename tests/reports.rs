@@ -14,19 +14,9 @@ use common::*;
 use xueji::models::{self, RunOptions};
 use xueji::render::{self, Format, RenderOptions};
 
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")
-}
-
 async fn warehouse(dir: &Path) -> PathBuf {
     let wh = dir.join("wh");
-    let d = samples();
-    let mut sources: Vec<PathBuf> = ["schools", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"]
-        .iter()
-        .map(|f| d.join(format!("{f}.csv")))
-        .collect();
-    sources.push(d.join("students-csv"));
-    ingest(&wh, NIGHT1, sources, 2).await;
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
     models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024 }).await.unwrap();
     wh
 }
@@ -72,6 +62,10 @@ async fn every_report_renders_and_prints_what_the_marts_hold() {
     let out = dir.path().join("reports");
     let r = render::render(&options(&wh, &out, 2)).await.unwrap();
     for def in render::catalog().unwrap() {
+        if def.on_demand {
+            assert!(!r.documents.contains_key(&def.key) && !out.join(&def.dir).exists(), "{} is made only when asked for", def.key);
+            continue;
+        }
         assert!(r.documents.get(&def.key).copied().unwrap_or(0) > 0, "report {} has documents on the samples: {:?}", def.key, r.documents);
         for f in ["html", "pdf", "xlsx"] {
             assert!(r.files.iter().any(|p| p.contains(&format!("/{}/", def.dir)) && p.ends_with(f)), "{} has a {f} file", def.key);
@@ -146,6 +140,76 @@ async fn every_report_renders_and_prints_what_the_marts_hold() {
     let yuan: f64 = subsidy[1].parse().unwrap();
     assert!(pdf.contains(&format!("合计 {}", xueji_number(yuan))) || pdf.contains(&xueji_number(yuan)), "subsidy total {yuan} printed");
     assert!(pdf.contains("经办人") && pdf.contains("校长"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_pupil_documents_and_numbered_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = warehouse(dir.path()).await;
+    let pupil = rows(&wh, "SELECT st.registration_no, s.name, s.id_number, st.school_id, s.m1_name FROM student_status st JOIN students s ON s.record_key = st.record_key WHERE st.status = '在校' AND length(s.id_number) = 18 AND s.m1_name IS NOT NULL ORDER BY st.registration_no LIMIT 1").await.remove(0);
+    let (reg, name, id, school) = (&pupil[0], &pupil[1], &pupil[2], &pupil[3]);
+    let out = dir.path().join("out");
+    let mut o = options(&wh, &out, 2);
+    o.only = vec!["card".into(), "info_sheet".into()];
+    // A pupil is named by 学籍号 or by ID number.
+    o.units = vec![id.clone()];
+    let r = render::render(&o).await.unwrap();
+    assert_eq!((r.documents["card"], r.documents["info_sheet"]), (1, 1));
+    assert!(!r.files.iter().any(|f| f.ends_with(".xlsx")), "no workbook for a one-pupil form");
+    for (dir_name, title) in [("学籍卡片", "学籍卡片"), ("学生基本信息表", "学生基本信息表")] {
+        let pdf = pdf_pages(&out.join(format!("{dir_name}/{reg}.pdf")));
+        assert_eq!(pdf.len(), 1, "{title} fits one page");
+        let text: String = pdf[0].chars().filter(|c| !c.is_whitespace()).collect();
+        // Kept by the school or handed to the parents: printed in full.
+        for want in [title, name.as_str(), reg.as_str(), id.as_str(), pupil[4].as_str(), "第1页共1页"] {
+            assert!(text.contains(want), "{title} shows {want}: {text}");
+        }
+        let html = std::fs::read_to_string(out.join(format!("{dir_name}/{reg}.html"))).unwrap();
+        assert!(html.contains(name) && html.contains(id));
+    }
+    // Family members in their order (成员1 first).
+    let text = pdf_pages(&out.join(format!("学生基本信息表/{reg}.pdf"))).concat();
+    assert!(text.find(&pupil[4]).unwrap() < text.find("说明").unwrap());
+
+    // A school's code prints a card for each of its registrations but those transferred out.
+    let mut o = options(&wh, &out, 2);
+    (o.only, o.units, o.formats) = (vec!["card".into()], vec![school.clone()], vec![Format::Html]);
+    let r = render::render(&o).await.unwrap();
+    let n = rows(&wh, &format!("SELECT COUNT(DISTINCT registration_no) FROM student_status WHERE school_id = '{school}' AND status <> '转出'")).await;
+    assert_eq!(r.documents["card"].to_string(), n[0][0]);
+
+    // Without a unit, or with one that matches nobody, nothing is printed and the user is told.
+    o.units = vec![];
+    assert!(render::render(&o).await.unwrap_err().to_string().contains("--unit"));
+    o.units = vec!["G000000000000000000".into()];
+    assert!(render::render(&o).await.unwrap_err().to_string().contains("G000000000000000000"));
+    let moved = rows(&wh, "SELECT registration_no FROM student_status WHERE status = '转出' AND registration_no NOT IN (SELECT registration_no FROM student_status WHERE status <> '转出') LIMIT 1").await;
+    o.only = vec!["info_sheet".into()];
+    o.units = vec![moved[0][0].clone()];
+    assert!(render::render(&o).await.is_err(), "no 学生基本信息表 for a pupil transferred out");
+
+    // 学籍证明: each issue takes the school's next number; stub and certificate carry it; the
+    // register lists every number once, even when two renders race.
+    let mut o = options(&wh, &out, 2);
+    (o.only, o.units) = (vec!["certificate".into()], vec![reg.clone()]);
+    let first = render::render(&o).await.unwrap();
+    let (a, b) = tokio::join!(render::render(&o), render::render(&o));
+    let mut serials: Vec<String> = first.issued.iter().chain(&a.unwrap().issued).chain(&b.unwrap().issued).cloned().collect();
+    let year = chrono::Datelike::year(&chrono::Local::now());
+    assert_eq!(serials[0], format!("{school}-{year}-00001"));
+    serials.sort();
+    assert_eq!(serials, (1..=3).map(|k| format!("{school}-{year}-{k:05}")).collect::<Vec<_>>());
+    let pages = pdf_pages(&out.join(format!("学籍证明/{}.pdf", serials[0])));
+    assert_eq!(pages.len(), 1);
+    // Spaced titles (学 籍 证 明) read as words.
+    let text: String = pages[0].chars().filter(|c| !c.is_whitespace()).collect();
+    assert_eq!(text.matches(&serials[0]).count(), 2, "stub and certificate: {text}");
+    for want in ["学籍证明存根", "兹有我校学生", "身份证号码为", "学籍号码为", "特此证明", "公章", "盖骑缝章", "现在我校就读", id.as_str(), reg.as_str(), name.as_str()] {
+        assert!(text.contains(want), "the certificate says {want}: {text}");
+    }
+    let register = rows(&wh, "SELECT serial, registration_no, name FROM certificates ORDER BY serial").await;
+    assert_eq!(register.iter().map(|r| r[0].clone()).collect::<Vec<_>>(), serials);
+    assert!(register.iter().all(|r| &r[1] == reg && &r[2] == name));
 }
 
 /// How reports print a number (whole numbers without ".0").

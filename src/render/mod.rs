@@ -23,18 +23,20 @@ use minijinja::{AutoEscape, Environment, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::models::MaskKind;
-use crate::warehouse::{self, Warehouse};
+use crate::warehouse;
 
 const CATALOG: &str = include_str!("../../reports/reports.toml");
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("layout.html", include_str!("../../reports/layout.html")),
     ("document.html", include_str!("../../reports/document.html")),
     ("index.html", include_str!("../../reports/index.html")),
     ("document.typ", include_str!("../../reports/document.typ")),
+    ("certificate.html", include_str!("../../reports/certificate.html")),
+    ("certificate.typ", include_str!("../../reports/certificate.typ")),
 ];
 
 /// Output formats of `xueji render`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Html,
@@ -54,7 +56,8 @@ pub struct RenderOptions {
     pub only: Vec<String>,
     /// Report keys printed without masking (for a recipient entitled to the full list).
     pub unmask: Vec<String>,
-    /// Render only the documents of these units (school, county, … codes; empty: all).
+    /// Render only the documents of these units (school, county, … codes; for the per-pupil
+    /// reports also 学籍号 or 身份证件号; empty: all).
     pub units: Vec<String>,
 }
 
@@ -86,6 +89,8 @@ pub struct RenderOutcome {
     pub pages: usize,
     /// The page that lists every report.
     pub index: String,
+    /// The register numbers given out (学籍证明).
+    pub issued: Vec<String>,
 }
 
 impl RenderOutcome {
@@ -117,6 +122,23 @@ pub struct ReportDef {
     pub note: String,
     #[serde(default)]
     pub signatures: Vec<String>,
+    /// The templates `<template>.html` and `<template>.typ` (default: document).
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Made only when asked for by name, for the units given (per-pupil documents).
+    #[serde(default)]
+    pub on_demand: bool,
+    /// SQL returning `file_code` and the columns that `--unit` may name (school, 学籍号, ID
+    /// number): `--unit` picks the documents whose row matches in any column.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The formats the report is made in (default: all).
+    #[serde(default)]
+    pub formats: Option<Vec<Format>>,
+    /// Every document gets the next number of the register (学籍证明); the SQL's first part
+    /// must return `school_id` and `registration_no`.
+    #[serde(default)]
+    pub serial: bool,
     pub parts: Vec<PartDef>,
     #[serde(default)]
     pub facts: Vec<FactsDef>,
@@ -137,8 +159,15 @@ pub struct PartDef {
     pub total: Vec<String>,
     #[serde(default)]
     pub new_page: bool,
+    /// Shown as a form (label, value, label, value …) instead of a table: one per row.
+    #[serde(default)]
+    pub form: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+fn default_template() -> String {
+    "document".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +192,8 @@ pub fn catalog() -> Result<Vec<ReportDef>> {
     for r in &c.report {
         anyhow::ensure!(keys.insert(r.key.as_str()), "reports/reports.toml：报表 {} 重复", r.key);
         anyhow::ensure!(!r.parts.is_empty(), "reports/reports.toml：报表 {} 没有 parts", r.key);
+        anyhow::ensure!(TEMPLATES.iter().any(|(n, _)| *n == format!("{}.typ", r.template)), "reports/reports.toml：报表 {} 的模板 {} 不存在", r.key, r.template);
+        anyhow::ensure!(!r.serial || r.on_demand, "reports/reports.toml：编号报表 {} 只能按需出具（on_demand = true）", r.key);
     }
     Ok(c.report)
 }
@@ -183,6 +214,7 @@ pub struct Table {
     pub title: String,
     pub section: String,
     pub new_page: bool,
+    pub form: bool,
     pub columns: Vec<Column>,
     pub rows: Vec<Vec<String>>,
     pub total: Option<Vec<String>>,
@@ -216,11 +248,23 @@ pub struct Document {
     pub charts: Vec<Chart>,
     pub tables: Vec<Table>,
     pub signatures: Vec<String>,
+    /// `reports/<template>.html|typ`.
+    pub template: String,
+    /// The first row of the first table by column name, for templates that place values one by
+    /// one (a certificate's sentence).
+    pub fields: BTreeMap<String, String>,
+    /// The register's number (numbered reports), else empty.
+    pub serial: String,
 }
 
 impl Document {
     pub fn rows(&self) -> usize {
         self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+
+    /// The file name without extension: the number of a numbered document, else the unit's code.
+    pub fn stem(&self) -> String {
+        file_stem(if self.serial.is_empty() { &self.unit_code } else { &self.serial })
     }
 }
 
@@ -245,7 +289,9 @@ fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Sc
         report.key
     );
     let has_section = fields[2].name() == "section";
-    let model_schema = part.model.as_deref().map(crate::models::out_schema).transpose()?;
+    // Labels: a model's schema, or an input table's template headers (students, movements, …).
+    let input = part.model.as_deref().and_then(|m| crate::schema::catalog().table(m));
+    let model_schema = if input.is_some() { None } else { part.model.as_deref().map(crate::models::out_schema).transpose()? };
     let masks_by_name = crate::models::mask_kinds();
     let mut columns = Vec::new();
     let mut masks = Vec::new();
@@ -256,6 +302,7 @@ fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Sc
             .get(name)
             .cloned()
             .or_else(|| model_schema.as_ref().and_then(|s| s.columns.iter().find(|c| &c.name == name).map(|c| c.label.clone())))
+            .or_else(|| input.and_then(|t| t.column(name)).map(|c| c.header.clone()))
             .with_context(|| format!("报表 {}：列 {name} 没有中文标题（在 labels 中给出）", report.key))?;
         let numeric = f.data_type().is_numeric();
         columns.push(Column { name: name.clone(), label, numeric, fr: 1 });
@@ -365,18 +412,17 @@ fn push_row(p: &mut PartRows, section: String, values: Vec<String>) {
     }
 }
 
-/// A report statement limited to some units: the filter is pushed down to the mart scan, so one
-/// school's roster reads that school's rows, not the county's.
-fn scoped(sql: &str, units: &[String]) -> String {
-    if units.is_empty() {
-        return sql.to_string();
-    }
-    let list: Vec<String> = units.iter().map(|u| format!("'{}'", u.replace('\'', "''"))).collect();
-    format!("SELECT * FROM (\n{sql}\n) AS scoped_ WHERE file_code IN ({})", list.join(", "))
-}
-
+/// A report statement limited to some units. The filter sits above the statement's ORDER BY in
+/// the plan (the optimizer pushes it down to the mart scan, so one school's roster reads that
+/// school's rows), and the order the statement asks for is kept: wrapping the SQL in a
+/// subquery would let the planner drop an inner ORDER BY.
 async fn run(ctx: &SessionContext, report: &ReportDef, sql: &str, units: &[String]) -> Result<datafusion::prelude::DataFrame> {
-    ctx.sql(&scoped(sql, units)).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))
+    use datafusion::prelude::{col, lit};
+    let df = ctx.sql(sql).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))?;
+    if units.is_empty() {
+        return Ok(df);
+    }
+    Ok(df.filter(col("file_code").in_list(units.iter().map(|u| lit(u.as_str())).collect(), false))?)
 }
 
 /// The figures and charts of every document of a report, read whole (they are small).
@@ -389,11 +435,15 @@ async fn extras(ctx: &SessionContext, report: &ReportDef, units: &[String]) -> R
     let mut facts: HashMap<String, Vec<Fact>> = HashMap::new();
     for f in &report.facts {
         let batches = run(ctx, report, &f.sql, units).await?.collect().await?;
+        // One row per document, one column per figure: the order of the figures is the
+        // statement's column order, whatever order the rows come in.
         for b in &batches {
+            let schema = b.schema();
+            anyhow::ensure!(schema.fields().len() >= 2 && schema.field(0).name() == "file_code", "报表 {}：facts 的 SQL 应返回 file_code 和至少一列数值（列名即标签）", report.key);
             let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
-            anyhow::ensure!(cols.len() == 3, "报表 {}：facts 的 SQL 应返回 file_code, fact, value 三列", report.key);
             for i in 0..b.num_rows() {
-                facts.entry(cols[0][i].clone()).or_default().push(Fact { label: cols[1][i].clone(), value: cols[2][i].clone() });
+                let list = facts.entry(cols[0][i].clone()).or_default();
+                list.extend(schema.fields().iter().zip(&cols).skip(1).map(|(f, c)| Fact { label: f.name().clone(), value: c[i].clone() }));
             }
         }
     }
@@ -448,18 +498,18 @@ fn file_stem(code: &str) -> String {
 
 /// Write one document in every asked format; the files written and the PDF's pages.
 pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[Format]) -> Result<(Vec<PathBuf>, usize)> {
-    let stem = file_stem(&doc.unit_code);
+    let stem = doc.stem();
     let mut files = Vec::new();
     let mut pages = 0;
     for f in formats {
         let path = dir.join(format!("{stem}.{}", match f { Format::Html => "html", Format::Pdf => "pdf", Format::Xlsx => "xlsx" }));
         match f {
             Format::Html => {
-                let html = env.get_template("document.html")?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
+                let html = env.get_template(&format!("{}.html", doc.template))?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
                 std::fs::write(&path, html).with_context(|| format!("无法写入 {}", path.display()))?;
             }
             Format::Pdf => {
-                let markup = env.get_template("document.typ")?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
+                let markup = env.get_template(&format!("{}.typ", doc.template))?.render(minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) })?;
                 let (bytes, n) = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date)).with_context(|| format!("{} 的 PDF", path.display()))?;
                 pages = n;
                 std::fs::write(&path, bytes).with_context(|| format!("无法写入 {}", path.display()))?;
@@ -504,7 +554,7 @@ fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec
             unit_name = rows.file_name.clone();
         }
         for (section, rows) in rows.sections {
-            let mut t = Table { title: def.title.clone(), section, new_page: def.new_page, columns: shape.columns.clone(), rows, total: None };
+            let mut t = Table { title: def.title.clone(), section, new_page: def.new_page, form: def.form, columns: shape.columns.clone(), rows, total: None };
             if !def.total.is_empty() {
                 t.total = Some(totals(&t, &def.total));
             }
@@ -512,6 +562,10 @@ fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec
             tables.push(t);
         }
     }
+    let fields = match tables.first() {
+        Some(t) if report.template != "document" => t.columns.iter().zip(t.rows.first().into_iter().flatten()).map(|(c, v)| (c.name.clone(), v.clone())).collect(),
+        _ => BTreeMap::new(),
+    };
     Document {
         report: report.key.clone(),
         title: report.title.clone(),
@@ -526,6 +580,9 @@ fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec
         charts: extras.charts.get(code).cloned().unwrap_or_default(),
         tables,
         signatures: report.signatures.clone(),
+        template: report.template.clone(),
+        fields,
+        serial: String::new(),
     }
 }
 
@@ -537,55 +594,102 @@ struct IndexEntry {
     rows: usize,
 }
 
-/// Render every report (or those `o.only` names) of the night into `o.out`.
+/// The documents that `--unit` names through a report's `scope`: the file codes of the rows
+/// that hold one of the units in any column. A unit that matches nothing is an error, so that a
+/// mistyped 学籍号 is not taken for "nothing to print".
+async fn resolve(ctx: &SessionContext, report: &ReportDef, scope: &str, units: &[String]) -> Result<Vec<String>> {
+    use datafusion::prelude::{cast, ident, lit};
+    let err = || format!("报表 {} 的 scope SQL 无法执行", report.key);
+    let df = ctx.sql(scope).await.with_context(err)?;
+    let columns: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+    anyhow::ensure!(columns.first().is_some_and(|c| c == "file_code"), "报表 {}：scope 的 SQL 第一列应为 file_code", report.key);
+    let values: Vec<_> = units.iter().map(|u| lit(u.as_str())).collect();
+    let any = columns.iter().map(|c| cast(ident(c), DataType::Utf8).in_list(values.clone(), false)).reduce(|a, b| a.or(b)).expect("file_code is a column");
+    let batches = df.filter(any)?.collect().await.with_context(err)?;
+    let mut codes = BTreeSet::new();
+    let mut matched = BTreeSet::new();
+    for b in &batches {
+        let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
+        for i in 0..b.num_rows() {
+            codes.insert(cols[0][i].clone());
+            matched.extend(cols.iter().map(|c| &c[i]).filter(|v| units.contains(v)).cloned());
+        }
+    }
+    let missing: Vec<&str> = units.iter().filter(|u| !matched.contains(*u)).map(String::as_str).collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "报表 {}：--unit 给出的 {} 没有找到可出具的学生（应为学校标识码、学籍号或身份证件号；已转出等状态的学籍不能出具）",
+        report.title,
+        missing.join("、")
+    );
+    Ok(codes.into_iter().collect())
+}
+
+/// Render every report (or those `o.only` names) of the night into `o.out`. Reports made on
+/// demand (per pupil) are made only when named, for the units given.
 pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
     let reports = catalog()?;
     for k in o.only.iter().chain(&o.unmask) {
         anyhow::ensure!(reports.iter().any(|r| &r.key == k), "没有名为 {k} 的报表；可用：{}", reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", "));
     }
-    let formats: Vec<Format> = if o.formats.is_empty() { vec![Format::Html, Format::Pdf, Format::Xlsx] } else { o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
-    let wh = Warehouse::open(&o.warehouse)?;
-    let ctx = warehouse::session(o.threads, o.memory_mb)?;
-    let reg = warehouse::register_all(&wh, &ctx, o.date).await?;
-    anyhow::ensure!(!reg.tables.is_empty(), "仓库 {} 中还没有已提交的数据：请先运行 xueji ingest 和 xueji run", o.warehouse);
-    let date = {
-        let b = ctx.sql("SELECT CAST(MAX(snapshot_date) AS VARCHAR) FROM nights").await?.collect().await?;
-        crate::pipeline::text_rows(&b)?.1.into_iter().flatten().next().unwrap_or_default()
-    };
+    let asked: Vec<Format> = if o.formats.is_empty() { vec![Format::Html, Format::Pdf, Format::Xlsx] } else { o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
+    let (ctx, reg) = crate::pipeline::open_session(&o.warehouse, o.date, o.threads, o.memory_mb).await?;
+    let wh = warehouse::Warehouse::open(&o.warehouse)?;
+    // The date the views show: the one asked for, else the latest night.
+    let date = reg.as_of.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
     let env = Arc::new(environment()?);
     let mut out = RenderOutcome { snapshot_date: date.clone(), ..Default::default() };
     let mut index = Vec::new();
-    for report in reports.iter().filter(|r| o.only.is_empty() || o.only.contains(&r.key)) {
+    for report in reports.iter().filter(|r| if o.only.is_empty() { !r.on_demand } else { o.only.contains(&r.key) }) {
         let masked = report.mask && !o.unmask.contains(&report.key);
+        let formats: Vec<Format> = asked.iter().copied().filter(|f| report.formats.as_ref().is_none_or(|l| l.contains(f))).collect();
+        if formats.is_empty() {
+            anyhow::ensure!(o.only.is_empty(), "报表 {} 没有所要的格式；它的格式：{:?}", report.key, report.formats.as_deref().unwrap_or_default());
+            continue;
+        }
+        let units = match &report.scope {
+            Some(scope) if !o.units.is_empty() => resolve(&ctx, report, scope, &o.units).await?,
+            _ if report.on_demand && o.units.is_empty() => bail!("报表 {}（{}）按学生出具：请用 --unit 给出学校标识码、学籍号或身份证件号", report.key, report.title),
+            _ => o.units.clone(),
+        };
         let dir = o.out.join(&report.dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
-        let extras = extras(&ctx, report, &o.units).await?;
+        let extras = extras(&ctx, report, &units).await?;
         let mut rest = Vec::new();
         for part in &report.parts[1..] {
-            rest.push(keyed(&ctx, report, part, !masked, &o.units).await?);
+            rest.push(keyed(&ctx, report, part, !masked, &units).await?);
         }
         // The first part streams: a document is finished when its file_code changes, and at most
         // `threads` documents are being typeset while the next is read.
-        let mut stream = run(&ctx, report, &report.parts[0].sql, &o.units).await?.execute_stream().await?;
+        let mut stream = run(&ctx, report, &report.parts[0].sql, &units).await?.execute_stream().await?;
         let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
         let mut jobs = tokio::task::JoinSet::new();
         let mut entries = Vec::new();
         let mut shape0: Option<PartShape> = None;
         let mut current: Option<(String, PartRows)> = None;
         let mut seen = BTreeSet::new();
-        let mut finish = |code: String, rows: PartRows, shape0: &PartShape, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>, permit: tokio::sync::OwnedSemaphorePermit| {
+        let mut build = |code: String, rows: PartRows, shape0: &PartShape| {
             let mut parts = vec![(Some(rows), shape0, &report.parts[0])];
             for ((shape, map), def) in rest.iter_mut().zip(&report.parts[1..]) {
                 parts.push((map.remove(&code), &*shape, def));
             }
-            let doc = assemble(report, &code, &date, masked, parts, &extras);
-            entries.push(IndexEntry { code: code.clone(), name: doc.unit_name.clone(), stem: file_stem(&code), rows: doc.rows() });
+            assemble(report, &code, &date, masked, parts, &extras)
+        };
+        let issue = async |doc: Document, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>| -> Result<()> {
+            let mut doc = doc;
+            let permit = permits.clone().acquire_owned().await?;
+            if report.serial {
+                let field = |k: &str| doc.fields.get(k).cloned().with_context(|| format!("报表 {}：编号报表的 SQL 应返回 {k} 列", report.key));
+                doc.serial = warehouse::certificates::issue(&wh, &report.key, &field("school_id")?, &field("registration_no")?, &doc.unit_name, &date).await?.serial;
+            }
+            entries.push(IndexEntry { code: doc.unit_code.clone(), name: doc.unit_name.clone(), stem: doc.stem(), rows: doc.rows() });
             let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
             jobs.spawn_blocking(move || {
                 let r = write_document(&env, &doc, &dir, &formats);
                 drop(permit);
                 r
             });
+            Ok(())
         };
         while let Some(batch) = stream.next().await {
             let batch = batch.with_context(|| format!("报表 {} 的 SQL 执行失败", report.key))?;
@@ -596,8 +700,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             for (code, name, section, values) in batch_rows(&batch, s)? {
                 if current.as_ref().is_none_or(|(c, _)| *c != code) {
                     if let Some((c, rows)) = current.take() {
-                        let permit = permits.clone().acquire_owned().await?;
-                        finish(c, rows, s, &mut entries, &mut jobs, permit);
+                        issue(build(c, rows, s), &mut entries, &mut jobs).await?;
                     }
                     if !seen.insert(code.clone()) {
                         bail!("报表 {}：SQL 结果未按 file_code 排序（{code} 出现了两次）", report.key);
@@ -612,8 +715,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             }
         }
         if let (Some((c, rows)), Some(s)) = (current.take(), shape0.as_ref()) {
-            let permit = permits.clone().acquire_owned().await?;
-            finish(c, rows, s, &mut entries, &mut jobs, permit);
+            issue(build(c, rows, s), &mut entries, &mut jobs).await?;
         }
         while let Some(done) = jobs.join_next().await {
             out.add(done??);
@@ -626,6 +728,9 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
         out.files.push(path.display().to_string());
         out.documents.insert(report.key.clone(), entries.len());
+        if report.serial {
+            out.issued.extend(entries.iter().map(|e| e.stem.clone()));
+        }
         index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => entries.len(), masked => masked });
     }
     let page = env.get_template("index.html")?.render(minijinja::context! { title => "报表目录", date => &date, reports => index })?;
@@ -661,10 +766,14 @@ mod tests {
         assert!(reports.len() >= 10);
         for r in &reports {
             for p in &r.parts {
-                if let Some(m) = &p.model {
+                if let Some(m) = &p.model
+                    && crate::schema::catalog().table(m).is_none()
+                {
                     crate::models::out_schema(m).unwrap_or_else(|e| panic!("{}: {e}", r.key));
                 }
             }
+            assert!(!r.serial || r.template == "certificate", "{}: a numbered report prints its number", r.key);
+            assert!(r.scope.is_none() || r.on_demand, "{}: scope is for on-demand reports", r.key);
         }
     }
 

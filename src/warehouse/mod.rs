@@ -14,6 +14,7 @@
 //! previous night); the next run first restores every table to its committed version. Re-running
 //! a night recomputes the same diff against the same earlier state, so the tables come out equal.
 
+pub mod certificates;
 mod commit;
 pub mod s3;
 mod views;
@@ -32,7 +33,7 @@ use url::Url;
 
 pub use commit::{NightCommit, commit_night};
 pub use commit::{days, log_schema, write_partition};
-pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference, REFERENCE_TABLES};
+pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference, Registered, REFERENCE_TABLES};
 
 /// The tables of a night, in commit order; `_nights` comes last.
 pub const HISTORY_TABLES: [&str; 8] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"];
@@ -246,7 +247,9 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
         .with_target_partitions(threads.max(1))
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", true);
+        .set_bool("datafusion.execution.parquet.schema_force_view_types", true)
+        // The certificate register keeps a folder per school and year (certificates.rs).
+        .set_bool("datafusion.execution.listing_table_ignore_subdirectory", false);
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
     // delta-rs plans its writes with its own extension nodes: the session needs its planner.
     let state = datafusion::execution::SessionStateBuilder::new()

@@ -52,6 +52,8 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     }
     register_reference(ctx)?;
     tables.extend(REFERENCE_TABLES.iter().map(|t| t.to_string()));
+    super::certificates::register(wh, ctx)?;
+    tables.push("certificates".into());
     crate::udf::register_stable_id(ctx, wh.secret(false).await?);
     // Model outputs: each at the version of the last committed run; `<model>` shows the run of
     // the as-of date (or the latest before it), `<model>_all` every date.
