@@ -116,7 +116,7 @@ pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads
 /// Run several statements in one session: the warehouse is opened and its views registered
 /// once, not once per statement.
 pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<Vec<RecordBatch>>> {
-    let (ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
+    let (_, ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
     let mut out = Vec::with_capacity(queries.len());
     for query in queries {
         let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
@@ -127,12 +127,12 @@ pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>
 
 /// A session over the warehouse with every table registered as of `as_of` (default: the latest
 /// night); an error when nothing has been committed yet.
-pub async fn open_session(warehouse: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<(datafusion::prelude::SessionContext, warehouse::Registered)> {
+pub async fn open_session(warehouse: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
     let wh = Warehouse::open(warehouse)?;
     let ctx = warehouse::session(threads, memory_mb)?;
     let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
     anyhow::ensure!(reg.latest.is_some(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
-    Ok((ctx, reg))
+    Ok((wh, ctx, reg))
 }
 
 /// Every value of `batches` as text (null as empty), one `Vec` per row, with the column names.

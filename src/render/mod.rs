@@ -7,7 +7,7 @@
 
 pub mod chart;
 pub mod pdf;
-mod xlsx;
+pub(crate) mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -633,8 +633,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         anyhow::ensure!(reports.iter().any(|r| &r.key == k), "没有名为 {k} 的报表；可用：{}", reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", "));
     }
     let asked: Vec<Format> = if o.formats.is_empty() { vec![Format::Html, Format::Pdf, Format::Xlsx] } else { o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
-    let (ctx, reg) = crate::pipeline::open_session(&o.warehouse, o.date, o.threads, o.memory_mb).await?;
-    let wh = warehouse::Warehouse::open(&o.warehouse)?;
+    let (wh, ctx, reg) = crate::pipeline::open_session(&o.warehouse, o.date, o.threads, o.memory_mb).await?;
     // The date the views show: the one asked for, else the latest night.
     let date = reg.as_of.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
     let env = Arc::new(environment()?);

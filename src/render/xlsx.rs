@@ -8,7 +8,8 @@ use rust_xlsxwriter::{DocProperties, Format, FormatAlign, IntoCustomDateTime, Wo
 
 use super::{Document, Table};
 
-/// A fixed creation time: the same night gives byte-identical workbooks.
+/// A fixed creation time: otherwise a workbook records "now", and the same input would not give
+/// byte-identical files (reports here, the generator's samples in synth).
 struct Fixed;
 impl IntoCustomDateTime for Fixed {
     fn utc_datetime(self) -> String {
@@ -16,9 +17,13 @@ impl IntoCustomDateTime for Fixed {
     }
 }
 
+pub(crate) fn fixed_properties() -> DocProperties {
+    DocProperties::new().set_creation_datetime(Fixed)
+}
+
 pub fn write(doc: &Document, path: &Path) -> Result<()> {
     let mut wb = Workbook::new();
-    wb.set_properties(&DocProperties::new().set_creation_datetime(Fixed).set_title(&format!("{} · {}", doc.title, doc.unit_name)));
+    wb.set_properties(&fixed_properties().set_title(&format!("{} · {}", doc.title, doc.unit_name)));
     let head = Format::new().set_bold().set_background_color("#EEF1F5").set_align(FormatAlign::Center).set_text_wrap();
     let text = Format::new().set_num_format("@");
     let title = Format::new().set_bold().set_font_size(14);

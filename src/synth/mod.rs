@@ -434,17 +434,9 @@ fn emit_school(o: &GenOptions, school: &School, rows: &[Row], files: &mut County
 
 /// A national-template workbook: one sheet, header row, every cell written as text.
 pub fn write_xlsx<'a>(path: &Path, headers: &[&str], rows: impl Iterator<Item = &'a Vec<String>>) -> Result<()> {
-    use rust_xlsxwriter::{DocProperties, Format, IntoCustomDateTime, Workbook};
-    /// A fixed creation time: otherwise the file records "now" and the same seed would not give
-    /// byte-identical workbooks.
-    struct Fixed;
-    impl IntoCustomDateTime for Fixed {
-        fn utc_datetime(self) -> String {
-            "2000-01-01T00:00:00Z".into()
-        }
-    }
+    use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
-    wb.set_properties(&DocProperties::new().set_creation_datetime(Fixed));
+    wb.set_properties(&crate::render::xlsx::fixed_properties());
     let ws = wb.add_worksheet();
     ws.set_name("学生信息")?;
     let text = Format::new().set_num_format("@");
