@@ -12,7 +12,7 @@ use crate::schema::{Check, ColType, ColumnDef, Required, TableSchema, catalog};
 
 /// The pages, as (file name under `docs/`, text).
 pub fn pages() -> Result<Vec<(&'static str, String)>> {
-    Ok(vec![("marts.md", marts_page()?), ("tables.md", tables_page())])
+    Ok(vec![("marts.md", marts_page()?), ("tables.md", tables_page()), ("openapi.json", crate::serve::openapi::document()?)])
 }
 
 /// The pages whose file in `dir` differs from what they should be: (path, text they should have).
@@ -68,7 +68,7 @@ fn group_of(name: &str) -> usize {
     GROUPS.iter().position(|(p, _)| !p.is_empty() && name.starts_with(p)).unwrap_or(GROUPS.len() - 1)
 }
 
-fn out_type(t: OutType) -> &'static str {
+pub fn out_type(t: OutType) -> &'static str {
     match t {
         OutType::Utf8 => "utf8",
         OutType::Int64 => "int64",

@@ -16,5 +16,6 @@ pub mod pipeline;
 pub mod pipeline_config;
 pub mod render;
 pub mod schema;
+pub mod serve;
 pub mod udf;
 pub mod warehouse;

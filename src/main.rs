@@ -168,6 +168,53 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         memory_mb: usize,
     },
+    /// 名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志
+    /// / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited.
+    Serve {
+        /// 仓库位置 / warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 监听地址 / address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// 令牌文件（xueji token 生成）/ token file (made by xueji token)
+        #[arg(long)]
+        tokens: PathBuf,
+        /// 审计日志（JSON Lines，追加写入）/ audit log (JSON lines, appended)
+        #[arg(long, default_value = "xueji-audit.jsonl")]
+        audit: PathBuf,
+        /// 每隔多少秒检查一次新提交的模型运行 / seconds between looks for a newly committed run
+        #[arg(long, default_value_t = 5.0)]
+        refresh_seconds: f64,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 2048)]
+        memory_mb: usize,
+    },
+    /// 生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed).
+    Token {
+        /// 令牌文件（不存在则创建）/ token file (created if missing)
+        #[arg(long)]
+        tokens: PathBuf,
+        /// 编号（写入审计日志）/ short id, written to the audit log
+        #[arg(long)]
+        id: String,
+        /// 持有单位 / holder, e.g. 黟县学生资助管理中心
+        #[arg(long)]
+        name: String,
+        /// 管辖范围：* 全国，2/4/6 位行政区划代码，或 10 位学校标识码 / jurisdiction
+        #[arg(long)]
+        jurisdiction: String,
+        /// 可读的清单（可重复；* 为全部）/ lists it may read (repeatable; * for all)
+        #[arg(long = "list", required = true)]
+        lists: Vec<String>,
+        /// 可看完整的证件号、电话、住址 / may see ID numbers, phones and addresses in full
+        #[arg(long)]
+        unmask: bool,
+        /// 有效期至（含当天）/ last valid day
+        #[arg(long)]
+        expires: Option<NaiveDate>,
+    },
     /// 对仓库执行 SQL 查询 / Run SQL over the warehouse.
     Sql {
         #[arg(long)]
@@ -200,6 +247,9 @@ enum BenchWhat {
     /// 花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存
     /// / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory
     Rosters(BenchArgs),
+    /// 数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数
+    /// / the API: time to first byte and total for a county's beneficiary list as CSV; requests per second with 50 clients
+    Serve(BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -316,6 +366,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             xueji::bench::rosters(&a.options_or(100_000)).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench { what: BenchWhat::Serve(a) } => {
+            xueji::bench::serve(&a.options()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { what: BenchWhat::Marts(a) } => {
             xueji::bench::marts(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
@@ -334,6 +388,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print_render(Some(&r));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { warehouse, listen, tokens, audit, refresh_seconds, threads, memory_mb } => {
+            anyhow::ensure!(refresh_seconds > 0.0, "--refresh-seconds 应大于 0");
+            let o = xueji::serve::ServeOptions { warehouse, listen, tokens, audit, refresh: std::time::Duration::from_secs_f64(refresh_seconds), threads, memory_mb };
+            xueji::serve::serve(&o).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { tokens, id, name, jurisdiction, lists, unmask, expires } => {
+            let grant = xueji::serve::access::Grant { id: id.clone(), name, sha256: String::new(), jurisdiction, lists, unmask, expires };
+            let token = xueji::serve::access::add_token(&tokens, grant)?;
+            println!("{token}");
+            eprintln!("已把令牌 {id} 的散列写入 {}；上面的令牌只显示这一次，请安全地交给持有单位 / token {id} added; it is shown only this once", tokens.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {

@@ -204,6 +204,22 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
         }
     }
     assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_boarders GROUP BY 1").await, boarders);
+    // 需要资助: pupils in school whose record says 是否需要申请资助 = 是, read from the sample's CSV.
+    let mut sheets: BTreeMap<String, (usize, Vec<csv::StringRecord>)> = BTreeMap::new();
+    let mut aid = BTreeMap::new();
+    for r in &w.in_school {
+        let (col, rows) = sheets.entry(r["csv_file"].clone()).or_insert_with(|| {
+            let mut rd = csv::Reader::from_path(samples().join(&r["csv_file"])).unwrap();
+            let col = rd.headers().unwrap().iter().position(|h| h.trim_start_matches('\u{feff}') == "是否需要申请资助").unwrap();
+            (col, rd.into_records().map(Result::unwrap).collect())
+        });
+        // csv_row counts the header as row 1.
+        if &rows[r["csv_row"].parse::<usize>().unwrap() - 2][*col] == "是" {
+            bump(&mut aid, &[&r["school_id"]]);
+        }
+    }
+    assert!(aid.values().sum::<i64>() > 50, "the sample has pupils who need aid");
+    assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_aid_applicants GROUP BY 1").await, aid);
     assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_yibu GROUP BY 1").await, yibu);
     assert_eq!(counts(&wh, "SELECT school_id, SUM(amount_yuan_per_year) FROM list_yibu GROUP BY 1").await, yuan);
 }

@@ -41,6 +41,7 @@ pub const SQL_FILES: &[(&str, &str)] = &[
     ("list_migrant_contradictions.sql", include_str!("../../sql/list_migrant_contradictions.sql")),
     ("list_boarders.sql", include_str!("../../sql/list_boarders.sql")),
     ("list_yibu.sql", include_str!("../../sql/list_yibu.sql")),
+    ("list_aid_applicants.sql", include_str!("../../sql/list_aid_applicants.sql")),
     ("list_transfers_pending.sql", include_str!("../../sql/list_transfers_pending.sql")),
     ("list_movement_violations.sql", include_str!("../../sql/list_movement_violations.sql")),
     ("stats_school_form.sql", include_str!("../../sql/stats_school_form.sql")),
@@ -65,6 +66,7 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("list_migrant_contradictions.toml", include_str!("../../schemas/models/list_migrant_contradictions.toml")),
     ("list_boarders.toml", include_str!("../../schemas/models/list_boarders.toml")),
     ("list_yibu.toml", include_str!("../../schemas/models/list_yibu.toml")),
+    ("list_aid_applicants.toml", include_str!("../../schemas/models/list_aid_applicants.toml")),
     ("list_transfers_pending.toml", include_str!("../../schemas/models/list_transfers_pending.toml")),
     ("list_movement_violations.toml", include_str!("../../schemas/models/list_movement_violations.toml")),
     ("stats_school_form.toml", include_str!("../../schemas/models/stats_school_form.toml")),
@@ -163,6 +165,24 @@ pub enum MaskKind {
     Id,
     Phone,
     Address,
+}
+
+impl MaskKind {
+    /// The value as a list that leaves the school shows it.
+    pub fn apply(self, v: &str) -> String {
+        match self {
+            MaskKind::Id => crate::udf::mask_id(v),
+            MaskKind::Phone => {
+                let c: Vec<char> = v.chars().collect();
+                if c.len() < 7 { "*".repeat(c.len()) } else { c[..3].iter().chain(std::iter::repeat_n(&'*', c.len() - 7)).chain(&c[c.len() - 4..]).collect() }
+            }
+            // The first six characters (province and city, usually) and nothing of the street or house.
+            MaskKind::Address => {
+                let c: Vec<char> = v.chars().collect();
+                if c.is_empty() { String::new() } else { c.iter().take(6).collect::<String>() + "****" }
+            }
+        }
+    }
 }
 
 /// Every model column that declares a mask, by column name (one name, one kind everywhere).

@@ -315,7 +315,7 @@ fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Sc
 }
 
 /// A value as printed: dates as YYYY-MM-DD, booleans as 是/否, whole floats without ".0".
-fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
+pub(crate) fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
     let n = a.len();
     let mut out = Vec::with_capacity(n);
     match a.data_type() {
@@ -353,22 +353,6 @@ fn number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{:.2}", v).trim_end_matches('0').trim_end_matches('.').to_string() }
 }
 
-/// Mask a value of a column that leaves the school.
-pub fn mask(kind: MaskKind, v: &str) -> String {
-    match kind {
-        MaskKind::Id => crate::udf::mask_id(v),
-        MaskKind::Phone => {
-            let c: Vec<char> = v.chars().collect();
-            if c.len() < 7 { "*".repeat(c.len()) } else { c[..3].iter().chain(std::iter::repeat_n(&'*', c.len() - 7)).chain(&c[c.len() - 4..]).collect() }
-        }
-        // The first six characters (province and city, usually) and nothing of the street or house.
-        MaskKind::Address => {
-            let c: Vec<char> = v.chars().collect();
-            if c.is_empty() { String::new() } else { c.iter().take(6).collect::<String>() + "****" }
-        }
-    }
-}
-
 /// Text rows of a batch: (file_code, file_name, section, shown values), masked as the shape says.
 fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String, String, Vec<String>)>> {
     let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
@@ -379,7 +363,7 @@ fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String,
             .iter()
             .zip(&shape.masks)
             .map(|(c, m)| match m {
-                Some(k) if !c[i].is_empty() => mask(*k, &c[i]),
+                Some(k) if !c[i].is_empty() => k.apply(&c[i]),
                 _ => c[i].clone(),
             })
             .collect();
@@ -747,9 +731,9 @@ mod tests {
 
     #[test]
     fn masks_keep_what_identifies_the_region_only() {
-        assert_eq!(mask(MaskKind::Id, "52010220120304123X"), "520102********123X");
-        assert_eq!(mask(MaskKind::Phone, "13812345678"), "138****5678");
-        assert_eq!(mask(MaskKind::Address, "贵州省贵阳市南明区花果园街道1号"), "贵州省贵阳市****");
+        assert_eq!(MaskKind::Id.apply("52010220120304123X"), "520102********123X");
+        assert_eq!(MaskKind::Phone.apply("13812345678"), "138****5678");
+        assert_eq!(MaskKind::Address.apply("贵州省贵阳市南明区花果园街道1号"), "贵州省贵阳市****");
     }
 
     #[test]

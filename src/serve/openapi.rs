@@ -1,0 +1,153 @@
+//! The OpenAPI 3.1 document of `xueji serve`, made from the list table and the schema files, so
+//! that the served document, the checked-in `docs/openapi.json` (a test compares them) and the
+//! server cannot drift apart.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::{LISTS, output::Format};
+use crate::models::{OutType, out_schema};
+
+/// The type of a column as `/v1/lists` names it (as in docs/marts.md).
+pub fn type_name(t: OutType) -> &'static str {
+    crate::docs::out_type(t)
+}
+
+fn json_type(t: OutType) -> Value {
+    match t {
+        OutType::Utf8 => json!({ "type": ["string", "null"] }),
+        OutType::Int64 => json!({ "type": ["integer", "null"], "format": "int64" }),
+        OutType::Float64 => json!({ "type": ["number", "null"] }),
+        OutType::Date => json!({ "type": ["string", "null"], "format": "date" }),
+        OutType::Bool => json!({ "type": ["boolean", "null"] }),
+    }
+}
+
+fn param(name: &str, required: bool, schema: Value, zh: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "schema": schema, "description": zh })
+}
+
+fn error_responses() -> Value {
+    let e = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    json!({
+        "400": e("参数错误（中英文说明）/ bad parameters"),
+        "401": e("缺少、无效或过期的令牌 / missing, invalid or expired token"),
+        "403": e("清单未授权，或筛选条件超出管辖范围 / list not granted, or filter outside the jurisdiction"),
+        "404": e("没有该清单、学校或日期 / no such list, school or date"),
+        "503": e("仓库暂时无法读取，可重试 / the warehouse could not be read; retry"),
+    })
+}
+
+fn list_parameters(changes: bool) -> Vec<Value> {
+    let mut v = vec![json!({ "name": "list", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/ListName" } })];
+    if changes {
+        v.push(param("since", true, json!({ "type": "string", "format": "date" }), "与这一天（或之前最近一次运行）的名单比较 / compare with the list as of this date"));
+    }
+    v.extend([
+        param("date", false, json!({ "type": "string", "format": "date" }), "快照日期：这一天或之前最近一次运行；默认最近一次 / snapshot date: the latest run on or before it; default the latest"),
+        param("region", false, json!({ "type": "string", "pattern": "^([0-9]{2}|[0-9]{4}|[0-9]{6})$" }), "只看这个省、地市或区县（在令牌的管辖范围内）/ only this province, city or county, inside the jurisdiction"),
+        param("school", false, json!({ "type": "string", "pattern": "^[0-9]{10}$" }), "只看这所学校 / only this school"),
+        param("format", false, json!({ "type": "string", "enum": Format::NAMES, "default": "json" }), "输出格式 / output format"),
+        param("encoding", false, json!({ "type": "string", "enum": ["utf-8", "gbk"], "default": "utf-8" }), "CSV 的编码：utf-8（带 BOM，Excel 可直接打开）或 gbk（按 GB18030 编码，生僻字不丢）/ CSV encoding"),
+        param("header", false, json!({ "type": "string", "enum": ["name", "label"], "default": "name" }), "CSV 表头用英文列名或中文标签 / CSV header: column names or Chinese labels"),
+        param("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": super::MAX_PAGE }), "分页：每页行数；不给则整表流式输出 / page size; without it the whole list streams"),
+        param("offset", false, json!({ "type": "integer", "minimum": 0, "default": 0 }), "分页：跳过的行数（见响应头 X-Xueji-Next-Offset）/ rows to skip"),
+    ]);
+    v
+}
+
+fn rows_response(changes: bool) -> Value {
+    let one_of: Vec<Value> = LISTS.iter().filter(|l| l.pupils || !changes).map(|l| json!({ "$ref": format!("#/components/schemas/{}", l.name) })).collect();
+    let items = if changes {
+        json!({ "allOf": [{ "type": "object", "properties": { "change": { "type": "string", "enum": ["entered", "left"] } } }, { "oneOf": one_of }] })
+    } else {
+        json!({ "oneOf": one_of })
+    };
+    let headers = json!({
+        "X-Xueji-Snapshot-Date": { "description": "返回数据的快照日期 / the snapshot date served", "schema": { "type": "string", "format": "date" } },
+        "X-Xueji-Run": { "description": "模型运行序号 / the model run served", "schema": { "type": "integer" } },
+        "X-Xueji-Masked": { "description": "证件号、电话、住址是否已遮蔽 / whether ID numbers, phones and addresses are masked", "schema": { "type": "boolean" } },
+        "X-Xueji-Next-Offset": { "description": "分页时下一页的 offset / the next page's offset", "schema": { "type": "integer" } },
+    });
+    json!({
+        "description": if changes { "变动名单：change = entered（新进入）或 left（已离开），其余列同清单 / who entered and who left" } else { "清单的行，按所有列排序 / the list's rows, ordered by every column" },
+        "headers": headers,
+        "content": {
+            "application/json": { "schema": {
+                "type": "object",
+                "properties": {
+                    "list": { "type": "string" }, "snapshot_date": { "type": "string", "format": "date" }, "masked": { "type": "boolean" },
+                    "columns": { "type": "array", "items": { "type": "object", "properties": { "name": { "type": "string" }, "label": { "type": "string" } } } },
+                    "rows": { "type": "array", "items": items },
+                    "next_offset": { "type": "integer" }, "row_count": { "type": "integer" }
+                }
+            } },
+            "application/x-ndjson": { "schema": { "type": "string", "description": "每行一个 JSON 对象 / one JSON object per line" } },
+            "text/csv": { "schema": { "type": "string" } },
+            "application/vnd.apache.parquet": { "schema": { "type": "string", "format": "binary" } },
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "format": "binary" } }
+        }
+    })
+}
+
+/// The document, as served at `/openapi.json` and checked in as `docs/openapi.json`.
+pub fn document() -> Result<String> {
+    let mut schemas = serde_json::Map::new();
+    schemas.insert("ListName".into(), json!({ "type": "string", "enum": LISTS.iter().map(|l| l.name).collect::<Vec<_>>() }));
+    schemas.insert("Error".into(), json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": { "error": { "type": "object", "required": ["code", "message", "message_en"], "properties": {
+            "code": { "type": "string" }, "message": { "type": "string", "description": "中文说明" }, "message_en": { "type": "string" } } } }
+    }));
+    for l in LISTS {
+        let s = out_schema(l.name)?;
+        let mut props = serde_json::Map::new();
+        for c in &s.columns {
+            let mut t = json_type(c.col_type);
+            let masked = if c.mask.is_some() { "；默认遮蔽 / masked unless the token's grant lifts it" } else { "" };
+            t["description"] = format!("{}{masked}", c.label).into();
+            props.insert(c.name.clone(), t);
+        }
+        schemas.insert(l.name.into(), json!({ "type": "object", "title": s.table.label, "description": s.table.grain, "properties": props }));
+    }
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "xueji serve：学籍数据接口 / registration data API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、电话、住址默认遮蔽；每个请求都记入审计日志。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, phones and addresses are masked unless granted; every request is audited."
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "由 xueji token 生成 / made by xueji token" } },
+            "schemas": schemas
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/healthz": { "get": { "summary": "服务状态 / health", "security": [], "responses": { "200": { "description": "当前提供的模型运行 / the run being served" } } } },
+            "/openapi.json": { "get": { "summary": "本文档 / this document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+            "/v1/lists": { "get": {
+                "summary": "令牌可读的清单、列、中文标签和可用日期 / the lists a token may read",
+                "responses": { "200": { "description": "清单目录 / catalog", "content": { "application/json": { "schema": { "type": "object" } } } }, "401": error_responses()["401"] }
+            } },
+            "/v1/lists/{list}": { "get": {
+                "summary": "清单的行（管辖范围内）/ a list's rows inside the jurisdiction",
+                "parameters": list_parameters(false),
+                "responses": merge(json!({ "200": rows_response(false) }), error_responses())
+            } },
+            "/v1/lists/{list}/changes": { "get": {
+                "summary": "两次快照之间新进入和已离开名单的学生（仅学生名单）/ pupils who entered or left a list between two nights",
+                "parameters": list_parameters(true),
+                "responses": merge(json!({ "200": rows_response(true) }), error_responses())
+            } }
+        }
+    });
+    Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
