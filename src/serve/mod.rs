@@ -86,6 +86,8 @@ struct Snapshot {
     runs: BTreeMap<String, ModelRun>,
     /// The `_runs` version it was read at.
     version: Option<i64>,
+    /// Each school's county (its latest), for requests that name a school.
+    counties: std::collections::HashMap<String, String>,
 }
 
 impl Snapshot {
@@ -96,7 +98,14 @@ impl Snapshot {
         for (m, run) in &runs {
             warehouse::register_model(wh, &ctx, m, run.version, None).await?;
         }
-        Ok(Snapshot { ctx, runs, version })
+        let mut counties = std::collections::HashMap::new();
+        if runs.contains_key(SCHOOL_REGIONS) {
+            let b = ctx.sql(&format!("SELECT school_id, county_code FROM {SCHOOL_REGIONS}_all ORDER BY snapshot_date")).await?.collect().await?;
+            for (school, county) in crate::pipeline::text_rows(&b)?.1.into_iter().map(|r| (r[0].clone(), r[1].clone())) {
+                counties.insert(school, county);
+            }
+        }
+        Ok(Snapshot { ctx, runs, version, counties })
     }
 
     /// The run's seq (the largest of the served models').
@@ -287,6 +296,15 @@ impl Request {
         }
     }
 
+    /// The grant of the request's token and the list it names, if that token may read it.
+    fn admit(&mut self, app: &App, headers: &HeaderMap, list: &str) -> Result<(Grant, &'static ServedList), ApiError> {
+        let grant = authorize(app, headers)?;
+        self.grant = Some(grant.clone());
+        let l = served_list(list, &grant)?;
+        self.served.list = Some(l.name.to_string());
+        Ok((grant, l))
+    }
+
     /// Audit the outcome, then answer.
     async fn finish(self, app: Arc<App>, outcome: Result<Reply, ApiError>) -> Response {
         match outcome {
@@ -469,6 +487,10 @@ fn served_list(name: &str, grant: &Grant) -> Result<&'static ServedList, ApiErro
     Ok(l)
 }
 
+fn run_of<'a>(snap: &'a Snapshot, l: &ServedList) -> Result<&'a ModelRun, ApiError> {
+    snap.runs.get(l.name).ok_or_else(|| err(StatusCode::NOT_FOUND, "not_run", format!("清单 {} 还没有运行过", l.name), format!("{} has not been run yet", l.name)))
+}
+
 /// The run date a request reads: the latest on or before `want` (default: the latest).
 fn pick_date(list: &str, run: &ModelRun, want: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
     let found = run.dates.iter().copied().filter(|d| want.is_none_or(|w| *d <= w)).max();
@@ -478,21 +500,9 @@ fn pick_date(list: &str, run: &ModelRun, want: Option<NaiveDate>) -> Result<Naiv
     })
 }
 
-/// The county of a school, from the served run of `school_regions`.
-async fn county_of(snap: &Snapshot, school: &str) -> Result<Option<String>, ApiError> {
-    if !snap.runs.contains_key(SCHOOL_REGIONS) {
-        return Ok(None);
-    }
-    // `school` is 10 digits (checked), so it can stand in the statement.
-    let sql = format!("SELECT county_code FROM {SCHOOL_REGIONS}_all WHERE school_id = '{school}' ORDER BY snapshot_date DESC LIMIT 1");
-    let batches = snap.ctx.sql(&sql).await.map_err(unavailable)?.collect().await.map_err(unavailable)?;
-    let (_, rows) = crate::pipeline::text_rows(&batches).map_err(unavailable)?;
-    Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()))
-}
-
 /// The `WHERE` conditions of a request: its jurisdiction, and the filters it asked for inside
 /// it. Filters outside the jurisdiction are refused (403); wider ones are cut to it.
-async fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>, ApiError> {
+fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>, ApiError> {
     let j = grant.jurisdiction();
     let outside = |zh: String, en: String| err(StatusCode::FORBIDDEN, "outside_jurisdiction", format!("{zh} 不在令牌 {} 的管辖范围 {} 内", grant.id, grant.jurisdiction), format!("{en} is outside the jurisdiction {} of token {}", grant.jurisdiction, grant.id));
     let mut conds = match &j {
@@ -504,7 +514,7 @@ async fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>
         let fits = match &j {
             Jurisdiction::All => true,
             Jurisdiction::Region(own) => r.starts_with(own.as_str()) || own.starts_with(r.as_str()),
-            Jurisdiction::School(s) => county_of(snap, s).await?.is_some_and(|c| c.starts_with(r.as_str())),
+            Jurisdiction::School(s) => snap.counties.get(s).is_some_and(|c| c.starts_with(r.as_str())),
         };
         if !fits {
             return Err(outside(format!("地区 {r}"), format!("region {r}")));
@@ -512,12 +522,12 @@ async fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>
         conds.push(format!("county_code LIKE '{r}%'"));
     }
     if let Some(s) = &p.school {
-        let Some(county) = county_of(snap, s).await? else {
+        let Some(county) = snap.counties.get(s) else {
             return Err(err(StatusCode::NOT_FOUND, "unknown_school", format!("没有学校标识码为 {s} 的学校"), format!("no school {s}")));
         };
         let fits = match &j {
             Jurisdiction::School(own) => own == s,
-            _ => j.holds_county(&county),
+            _ => j.holds_county(county),
         };
         if !fits {
             return Err(outside(format!("学校 {s}"), format!("school {s}")));
@@ -600,17 +610,14 @@ fn shape_input(batches: &[arrow::array::RecordBatch], shape: &Shape) -> arrow::d
 async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, Path(list): Path<String>, RawQuery(q): RawQuery, uri: Uri, headers: HeaderMap) -> Response {
     let mut req = Request::new(&app, Method::GET, &uri, remote);
     let outcome = async {
-        req.grant = Some(authorize(&app, &headers)?);
-        let grant = req.grant.clone().expect("set");
-        let l = served_list(&list, &grant)?;
-        req.served.list = Some(l.name.to_string());
+        let (grant, l) = req.admit(&app, &headers, &list)?;
         let p = params(q.as_deref().unwrap_or(""), &["date", "region", "school", "format", "encoding", "header", "limit", "offset"])?;
         let snap = app.snapshot();
-        let run = snap.runs.get(l.name).ok_or_else(|| err(StatusCode::NOT_FOUND, "not_run", format!("清单 {} 还没有运行过", l.name), format!("{} has not been run yet", l.name)))?;
+        let run = run_of(&snap, l)?;
         let date = pick_date(l.name, run, p.date)?;
         req.served.date = Some(date);
         req.served.masked = Some(!grant.unmask);
-        let mut conds = scope(&snap, &grant, &p).await?;
+        let mut conds = scope(&snap, &grant, &p)?;
         conds.insert(0, format!("snapshot_date = DATE '{date}'"));
         let schema = out_schema(l.name).map_err(unavailable)?;
         let cols = columns(&schema).join(", ");
@@ -625,10 +632,7 @@ async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<Sock
 async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, Path(list): Path<String>, RawQuery(q): RawQuery, uri: Uri, headers: HeaderMap) -> Response {
     let mut req = Request::new(&app, Method::GET, &uri, remote);
     let outcome = async {
-        req.grant = Some(authorize(&app, &headers)?);
-        let grant = req.grant.clone().expect("set");
-        let l = served_list(&list, &grant)?;
-        req.served.list = Some(l.name.to_string());
+        let (grant, l) = req.admit(&app, &headers, &list)?;
         if !l.pupils {
             return Err(bad("no_changes", format!("{} 是统计表，没有按学生的变动；变动只用于学生名单", l.name), format!("{} is a statistics table; changes apply to pupil lists", l.name)));
         }
@@ -637,7 +641,7 @@ async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
             return Err(bad("no_since", "缺少参数 since（YYYY-MM-DD）：与哪一天的名单比较", "missing since=YYYY-MM-DD"));
         };
         let snap = app.snapshot();
-        let run = snap.runs.get(l.name).ok_or_else(|| err(StatusCode::NOT_FOUND, "not_run", format!("清单 {} 还没有运行过", l.name), format!("{} has not been run yet", l.name)))?;
+        let run = run_of(&snap, l)?;
         let date = pick_date(l.name, run, p.date)?;
         let base = pick_date(l.name, run, Some(since))?;
         if since >= date {
@@ -645,7 +649,7 @@ async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
         }
         req.served.date = Some(date);
         req.served.masked = Some(!grant.unmask);
-        let conds = scope(&snap, &grant, &p).await?;
+        let conds = scope(&snap, &grant, &p)?;
         let schema = out_schema(l.name).map_err(unavailable)?;
         let cols = columns(&schema);
         let side = |d: NaiveDate| {
