@@ -729,6 +729,14 @@ pub async fn serve(o: &ServeOptions) -> Result<()> {
     println!("xueji serve 正在监听 http://{}（仓库 {}，审计日志 {}）/ listening", server.addr, o.warehouse, o.audit.display());
     println!("接口说明 / API: http://{}/openapi.json；按 Ctrl-C 停止", server.addr);
     tokio::signal::ctrl_c().await?;
-    println!("正在停止 / stopping");
-    server.stop().await
+    println!("正在停止：等待进行中的请求，最多 30 秒 / stopping: waiting up to 30 s for requests in flight");
+    // A client that never reads would hold a graceful stop for ever; each request's audit line
+    // is on disk already, so cutting it off loses no record of what was asked.
+    match tokio::time::timeout(Duration::from_secs(30), server.stop()).await {
+        Ok(r) => r,
+        Err(_) => {
+            eprintln!("警告：仍有未结束的连接，已停止 / connections still open were cut off");
+            Ok(())
+        }
+    }
 }
