@@ -115,10 +115,6 @@ impl Tokens {
         self.by_hash.get(&hash_token(token))
     }
 
-    pub fn len(&self) -> usize {
-        self.by_hash.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }

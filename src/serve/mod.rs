@@ -560,10 +560,11 @@ fn columns(schema: &OutSchema) -> Vec<String> {
 }
 
 /// Answer a list query: streamed, or one page when `limit` is given.
-async fn answer(snap: &Snapshot, req: &Request, list: &str, sql: String, p: &Params, extra: Vec<(&'static str, String)>) -> Result<Reply, ApiError> {
-    let schema = out_schema(list).map_err(unavailable)?;
+async fn answer(snap: &Snapshot, req: &Request, schema: &OutSchema, sql: String, p: &Params, extra: Vec<(&'static str, String)>) -> Result<Reply, ApiError> {
+    let list = schema.table.name.as_str();
     let df = snap.ctx.sql(&sql).await.map_err(unavailable)?;
-    let shape = shape_of(&schema, df.schema().as_arrow(), req.served.masked == Some(false));
+    let input_schema = Arc::new(df.schema().as_arrow().clone());
+    let shape = shape_of(schema, &input_schema, req.served.masked == Some(false));
     let date = req.served.date.map(|d| d.to_string()).unwrap_or_default();
     let mut headers = vec![("x-xueji-snapshot-date", date.clone()), ("x-xueji-run", snap.seq().to_string()), ("x-xueji-masked", req.served.masked.unwrap_or(true).to_string())];
     headers.extend(extra);
@@ -588,7 +589,7 @@ async fn answer(snap: &Snapshot, req: &Request, list: &str, sql: String, p: &Par
     };
     // One more row than asked tells whether there is a next page.
     let batches = df.limit(p.offset as usize, Some(limit as usize + 1)).map_err(unavailable)?.collect().await.map_err(unavailable)?;
-    let all = arrow::compute::concat_batches(&Arc::new(shape_input(&batches, &shape)), &batches).map_err(unavailable)?;
+    let all = arrow::compute::concat_batches(&input_schema, &batches).map_err(unavailable)?;
     let more = all.num_rows() as u64 > limit;
     let page = all.slice(0, all.num_rows().min(limit as usize));
     if more {
@@ -600,11 +601,6 @@ async fn answer(snap: &Snapshot, req: &Request, list: &str, sql: String, p: &Par
     body.extend(enc.batch(&page).map_err(unavailable)?);
     body.extend(enc.finish().map_err(unavailable)?);
     Ok(Reply::Full { body, content_type, headers, rows: Some(enc.rows()) })
-}
-
-/// The schema of the query's own batches (before masking), for concatenating them.
-fn shape_input(batches: &[arrow::array::RecordBatch], shape: &Shape) -> arrow::datatypes::Schema {
-    batches.first().map(|b| b.schema().as_ref().clone()).unwrap_or_else(|| shape.schema.as_ref().clone())
 }
 
 async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, Path(list): Path<String>, RawQuery(q): RawQuery, uri: Uri, headers: HeaderMap) -> Response {
@@ -622,7 +618,7 @@ async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<Sock
         let schema = out_schema(l.name).map_err(unavailable)?;
         let cols = columns(&schema).join(", ");
         let sql = format!("SELECT {cols} FROM {}_all WHERE {} ORDER BY {cols}", l.name, conds.join(" AND "));
-        answer(&snap, &req, l.name, sql, &p, vec![]).await
+        answer(&snap, &req, &schema, sql, &p, vec![]).await
     }
     .await;
     req.finish(app, outcome).await
@@ -670,7 +666,7 @@ async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
             side(base),
             side(date)
         );
-        answer(&snap, &req, l.name, sql, &p, vec![("x-xueji-since-date", base.to_string())]).await
+        answer(&snap, &req, &schema, sql, &p, vec![("x-xueji-since-date", base.to_string())]).await
     }
     .await;
     req.finish(app, outcome).await
@@ -687,7 +683,7 @@ async fn catalog(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
         for l in LISTS.iter().filter(|l| grant.may_read(l.name)) {
             let s = out_schema(l.name).map_err(unavailable)?;
             let dates: Vec<String> = snap.runs.get(l.name).map(|r| r.dates.iter().map(|d| d.to_string()).collect()).unwrap_or_default();
-            let cols: Vec<_> = s.columns.iter().map(|c| serde_json::json!({ "name": c.name, "label": c.label, "type": openapi::type_name(c.col_type), "masked": c.mask.is_some() && !grant.unmask })).collect();
+            let cols: Vec<_> = s.columns.iter().map(|c| serde_json::json!({ "name": c.name, "label": c.label, "type": crate::docs::out_type(c.col_type), "masked": c.mask.is_some() && !grant.unmask })).collect();
             lists.push(serde_json::json!({ "name": l.name, "label": s.table.label, "grain": s.table.grain, "kind": if l.pupils { "pupils" } else { "statistics" }, "dates": dates, "columns": cols }));
         }
         let body = serde_json::json!({ "token": grant.id, "holder": grant.name, "jurisdiction": grant.jurisdiction, "unmasked": grant.unmask, "run": snap.seq(), "lists": lists });

@@ -8,11 +8,6 @@ use serde_json::{Value, json};
 use super::{LISTS, output::Format};
 use crate::models::{OutType, out_schema};
 
-/// The type of a column as `/v1/lists` names it (as in docs/marts.md).
-pub fn type_name(t: OutType) -> &'static str {
-    crate::docs::out_type(t)
-}
-
 fn json_type(t: OutType) -> Value {
     match t {
         OutType::Utf8 => json!({ "type": ["string", "null"] }),
