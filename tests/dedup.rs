@@ -5,14 +5,11 @@
 //! the model runner's guarantees (same output whatever the thread count, stable group ids across
 //! nights, a re-run replaces its date, `xueji check` passes).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use xueji::models::{self, RunOptions};
-
 
 fn sources() -> Vec<PathBuf> {
     let d = samples();
@@ -20,7 +17,7 @@ fn sources() -> Vec<PathBuf> {
 }
 
 async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcome {
-    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(common::date), only: vec![], threads, memory_mb: 1024 };
+    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(crate::common::date), only: vec![], threads, memory_mb: 1024 };
     models::run(&o).await.unwrap()
 }
 

@@ -1,9 +1,7 @@
 //! Files that are not a usable template get one clear file-level error each; the other files of
 //! the night still load, and the import report lists the failure.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_broken_file_gets_one_file_level_error_and_the_rest_loads() {

@@ -2,11 +2,9 @@
 //! row and column with its reason, and nothing else is; planted ID defects and warnings are
 //! reported and accepted; input rows = accepted + rejected for several seeds.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 
 #[derive(serde::Deserialize)]
 struct Truth {

@@ -3,12 +3,10 @@
 //! outcome and the pupil's status after it; truth/exams.csv, truth/meal_ledger.csv and the
 //! nutrition input files): per school, every count a statistician reads must be the planted one.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use xueji::models::{self, RunOptions};
 use xueji::pipeline;
 

@@ -3,14 +3,12 @@
 //! school are masked unless told otherwise; the figures equal the marts; the output is the same
 //! whatever the thread count; golden snapshots of one statistics report.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use calamine::{Reader, Xlsx};
-use common::*;
+use crate::common::*;
 use xueji::models::{self, RunOptions};
 use xueji::render::{self, Format, RenderOptions};
 

@@ -2,13 +2,11 @@
 //! are idempotent, and reports are uploaded. Runs against moto (`pip install 'moto[server]'`,
 //! installed by .ci/run) on loopback; outside CI it is skipped when moto is not installed.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 struct Moto(Child);
 

@@ -2,11 +2,9 @@
 //! agrees with its own ground truth. Set UPDATE_GOLDEN=1 to rewrite the golden files after a
 //! deliberate change, then read the diff.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);

@@ -3,13 +3,11 @@
 //! a real reader, pages, the audit log, the OpenAPI document; `changes since` against the
 //! generator's truth; and a load of pulls while a nightly commits: no errors, no torn reads.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use xueji::models::{self, RunOptions};
 use xueji::serve::access::{Grant, add_token};
 use xueji::serve::{ServeOptions, Server, start};

@@ -2,12 +2,10 @@
 //! re-running a night changes nothing; a second night stores only changes and the first night
 //! stays queryable; a crash in the middle of a commit leaves the previous night readable.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn csv_sources(data: &Path, dir: &str) -> Vec<std::path::PathBuf> {
     vec![data.join("schools.csv"), data.join("movements.csv"), data.join(dir)]

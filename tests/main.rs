@@ -1,0 +1,16 @@
+//! The integration tests, as one test binary: each group below was its own binary, and every
+//! binary links DataFusion, delta-rs and Typst again (~0.8 GB each in a debug build), which
+//! filled CI's disk. Run one group with `cargo test --test integration marts::`.
+
+mod common;
+
+mod dedup;
+mod docs;
+mod file_errors;
+mod ingest_truth;
+mod marts;
+mod reports;
+mod s3;
+mod samples;
+mod serve;
+mod warehouse;
