@@ -16,6 +16,54 @@ use typst_layout::PagedDocument;
 /// Ideographs block and full-width forms: every character of a name in the basic block prints.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/NotoSansCJKsc-Regular-subset.otf");
 
+/// Sizes of `reports/document.typ` that the one-line check below relies on; the template reads
+/// them from the `pdf` global, so the two cannot drift apart.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sizes {
+    pub body_pt: f64,
+    pub inset_x_pt: f64,
+    pub inset_y_pt: f64,
+    pub margin_x_mm: f64,
+    /// The height of a table row of one line: the text's cap height (Typst's default top edge)
+    /// down to the baseline, plus the cell insets.
+    pub line_row_pt: f64,
+}
+
+pub static SIZES: LazyLock<Sizes> = LazyLock::new(|| {
+    let (body_pt, inset_y_pt) = (8.0, 2.4);
+    let cap = FACE.capital_height().map_or(0.75, |h| f64::from(h) / f64::from(FACE.units_per_em()));
+    // Typst's own height to a thousandth of a point: a hair more would move a row to the next page.
+    let line_row_pt = ((cap * body_pt + 2.0 * inset_y_pt) * 1000.0).round() / 1000.0;
+    Sizes { body_pt, inset_x_pt: 2.5, inset_y_pt, margin_x_mm: 12.0, line_row_pt }
+});
+
+static FACE: LazyLock<ttf_parser::Face<'static>> = LazyLock::new(|| ttf_parser::Face::parse(FONT, 0).expect("the embedded font parses"));
+
+/// Width of the text block of a page, in points.
+pub fn text_width_pt(landscape: bool) -> f64 {
+    let paper_mm = if landscape { 297.0 } else { 210.0 };
+    (paper_mm - 2.0 * SIZES.margin_x_mm) * 72.0 / 25.4
+}
+
+/// Width of `text` in the body size, in points, at least what Typst sets: the glyphs' advances
+/// (a missing glyph as a full em), plus the quarter em Typst puts between Chinese and Latin.
+pub fn body_width_pt(text: &str) -> f64 {
+    let upem = f64::from(FACE.units_per_em());
+    let mut em = 0.0;
+    let mut prev_cjk = None;
+    for c in text.chars() {
+        em += FACE.glyph_index(c).and_then(|g| FACE.glyph_hor_advance(g)).map_or(1.0, |a| f64::from(a) / upem);
+        let cjk = !c.is_ascii();
+        if c.is_alphanumeric() {
+            if prev_cjk.is_some_and(|p| p != cjk) {
+                em += 0.25;
+            }
+            prev_cjk = Some(cjk);
+        }
+    }
+    em * SIZES.body_pt
+}
+
 struct Shared {
     library: LazyHash<Library>,
     book: LazyHash<FontBook>,
@@ -121,6 +169,16 @@ mod tests {
         let (pdf, pages) = pdf(markup, "t").expect("compiles");
         assert_eq!(pages, 1);
         assert!(pdf.starts_with(b"%PDF"));
+    }
+
+    #[test]
+    fn widths_are_the_fonts() {
+        // Ideographs are one em; Latin digits narrower; a switch between them adds a quarter em.
+        assert_eq!(body_width_pt("学籍"), 2.0 * SIZES.body_pt);
+        let digits = body_width_pt("2026");
+        assert!(digits > 0.0 && digits < 4.0 * SIZES.body_pt, "{digits}");
+        assert!((body_width_pt("学2026") - (body_width_pt("学") + digits + 0.25 * SIZES.body_pt)).abs() < 1e-9);
+        assert!((10.0..11.5).contains(&SIZES.line_row_pt), "{}", SIZES.line_row_pt);
     }
 
     #[test]
