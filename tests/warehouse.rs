@@ -60,12 +60,17 @@ async fn rerunning_a_night_gives_identical_tables_and_later_nights_store_only_ch
     let mut f: Vec<String> = lines[target].split(',').map(str::to_string).collect();
     f[phone] = "13900000000".into();
     lines[target] = f.join(",");
-    let removed = lines.pop().unwrap();
+    // Remove the last pupil whose row was accepted on night 1 (Excel row = line index + 1).
+    let file = format!("students-csv/{}", county.file_name().unwrap().to_str().unwrap());
+    let rows = dump(&wh, &format!("SELECT source_row, record_key FROM students WHERE source_file = '{file}'"), None).await;
+    let (last_row, removed_key) = rows[1..].iter().map(|l| l.split_once(',').unwrap()).map(|(r, k)| (r.parse::<usize>().unwrap(), k.to_string())).filter(|(r, _)| r - 1 != target).max().unwrap();
+    lines.remove(last_row - 1);
     std::fs::write(&county, lines.join("\n") + "\n").unwrap();
     let n2 = ingest(&wh, "2026-10-16", src.clone(), 2).await;
     let [ins, upd, del] = n2.commit.changes["students"];
-    assert_eq!((ins, upd), (0, 1), "only the changed pupil is written again");
-    assert!(del <= 1, "the removed pupil is deleted unless its row was rejected: {removed}");
+    assert_eq!((ins, upd, del), (0, 1, 1), "only the changed pupil is written again, and the removed one deleted");
+    let q = format!("SELECT COUNT(*) FROM students WHERE record_key = '{removed_key}'");
+    assert_eq!((dump(&wh, &q, None).await[1].as_str(), dump(&wh, &q, Some(NIGHT1)).await[1].as_str()), ("0", "1"), "deleted tonight, there on night 1");
     assert_eq!(dump(&wh, "SELECT phone FROM students WHERE phone = '13900000000'", None).await.len(), 2);
     // The first night is still there, as it was.
     assert_eq!(dump(&wh, "SELECT * EXCEPT (as_of_date) FROM students", Some(NIGHT1)).await, first_state);

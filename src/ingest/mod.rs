@@ -159,10 +159,16 @@ fn run_phase(files: &[SourceFile], dir: &Path, date: NaiveDate, schools: Arc<Has
                 let worker = ids.fetch_add(1, Ordering::SeqCst);
                 let res = (|| -> Result<()> {
                     let mut w = Worker::new(dir, worker, date, schools.clone())?;
-                    loop {
+                    let cat = catalog();
+                    let take = || {
                         let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(f) = files.get(i) else { break };
-                        let rep = w.process(f)?;
+                        files.get(i).map(|f| (f, source::open_ahead(&f.path, cat)))
+                    };
+                    // The next file is opened before this one is processed: see `Opening`.
+                    let mut ahead = take();
+                    while let Some((f, opening)) = ahead.take() {
+                        ahead = take();
+                        let rep = w.process(f, opening)?;
                         out.lock().expect("lock").0.push(rep);
                     }
                     let found = w.finish()?;
@@ -204,11 +210,11 @@ impl Worker {
         })
     }
 
-    fn process(&mut self, f: &SourceFile) -> Result<FileReport> {
+    fn process(&mut self, f: &SourceFile, opening: source::Opening) -> Result<FileReport> {
         let t0 = Instant::now();
         let cat = catalog();
         let mut rep = FileReport { file: f.name.clone(), ..Default::default() };
-        let mut src = match source::open(&f.path, cat) {
+        let mut src = match opening.wait(cat) {
             Ok(s) => s,
             Err(e) => {
                 self.file_error(&mut rep, "", e.rule, &e.detail)?;

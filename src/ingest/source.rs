@@ -3,7 +3,8 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender};
 
 use calamine::{Data, Reader, open_workbook_auto};
 
@@ -25,10 +26,18 @@ impl FileError {
 pub type Row = (u64, Vec<String>);
 
 /// Where the data rows come from. CSV rows are read into one reused record, so a row costs no
-/// allocation per cell; workbook rows arrive as owned cells from the reader thread.
+/// allocation per cell. Workbook rows come in blocks: a legacy .xls sheet as one block, an .xlsx
+/// sheet from its reader thread, to which each block goes back once read so that its cells'
+/// strings are written again rather than allocated anew.
 enum Rows {
     Csv { reader: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord, next_no: u64 },
-    Owned { iter: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>, cells: Vec<String> },
+    Blocks { block: Vec<Row>, pos: usize, feed: Option<Feed> },
+}
+
+/// The two ends of an .xlsx reader thread's channels, on the worker's side.
+struct Feed {
+    rx: Receiver<Msg>,
+    back: Sender<Vec<Row>>,
 }
 
 /// An opened, recognised source.
@@ -42,8 +51,16 @@ pub struct Source {
 }
 
 impl Source {
-    fn owned(table: &'static TableSchema, encoding: &'static str, sheet: String, mapping: Vec<Option<usize>>, iter: Box<dyn Iterator<Item = Result<Row, FileError>> + Send>) -> Self {
-        Source { table, encoding, sheet, mapping, rows: Rows::Owned { iter, cells: Vec::new() } }
+    fn blocks(table: &'static TableSchema, encoding: &'static str, sheet: String, mapping: Vec<Option<usize>>, block: Vec<Row>, feed: Option<Feed>) -> Self {
+        // `pos` is one before the first row: `next_row` advances first.
+        Source { table, encoding, sheet, mapping, rows: Rows::Blocks { block, pos: usize::MAX, feed } }
+    }
+
+    fn current(&self) -> &[String] {
+        match &self.rows {
+            Rows::Blocks { block, pos, .. } => block.get(*pos).map_or(&[][..], |r| &r.1[..]),
+            Rows::Csv { .. } => &[],
+        }
     }
 
     /// Advance to the next data row; returns its row number as Excel shows it.
@@ -59,13 +76,19 @@ impl Source {
                     Err(e) => Some(Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}")))),
                 }
             }
-            Rows::Owned { iter, cells } => match iter.next()? {
-                Ok((row_no, c)) => {
-                    *cells = c;
-                    Some(Ok(row_no))
+            Rows::Blocks { block, pos, feed } => {
+                *pos = pos.wrapping_add(1);
+                while *pos >= block.len() {
+                    let f = feed.as_ref()?;
+                    let _ = f.back.send(std::mem::take(block));
+                    match f.rx.recv().ok()? {
+                        Msg::Rows(b) => (*block, *pos) = (b, 0),
+                        Msg::Failed(e) => return Some(Err(e)),
+                        Msg::Header(..) => return Some(Err(FileError::new("F_BAD_WORKBOOK", "bug: a second header"))),
+                    }
                 }
-                Err(e) => Some(Err(e)),
-            },
+                Some(Ok(block[*pos].0))
+            }
         }
     }
 
@@ -73,7 +96,7 @@ impl Source {
     pub fn cell(&self, k: usize) -> &str {
         match &self.rows {
             Rows::Csv { record, .. } => record.get(k).unwrap_or(""),
-            Rows::Owned { cells, .. } => cells.get(k).map_or("", String::as_str),
+            Rows::Blocks { .. } => self.current().get(k).map_or("", String::as_str),
         }
     }
 
@@ -81,7 +104,7 @@ impl Source {
     pub fn row_is_blank(&self) -> bool {
         match &self.rows {
             Rows::Csv { record, .. } => record.iter().all(|c| c.trim().is_empty()),
-            Rows::Owned { cells, .. } => cells.iter().all(|c| c.trim().is_empty()),
+            Rows::Blocks { .. } => self.current().iter().all(|c| c.trim().is_empty()),
         }
     }
 }
@@ -186,7 +209,9 @@ fn recognise(header: &[String], cat: &'static Catalog) -> Result<(&'static Table
     ))
 }
 
-fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+/// Refuse a file whose first bytes are not the workbook its extension names (an encrypted
+/// .xlsx is a compound file); returns whether it is a legacy .xls.
+fn check_workbook(path: &Path) -> Result<bool, FileError> {
     let mut magic = [0u8; 8];
     let mut f = File::open(path).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
     let n = read_full(&mut f, &mut magic).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
@@ -204,11 +229,51 @@ fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError
     if (ext == "xls" && !is_cfb) || (ext != "xls" && !is_zip) {
         return Err(FileError::new("F_BAD_WORKBOOK", "文件头不是 Excel 格式"));
     }
-    if ext == "xls" {
+    Ok(ext == "xls")
+}
+
+fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
+    if check_workbook(path)? {
         // Legacy .xls sheets hold at most 65,536 rows: reading one whole is bounded.
         return open_xls(path, cat);
     }
-    open_xlsx_streaming(path, cat)
+    let (rx, back) = spawn_xlsx_reader(path, cat);
+    xlsx_source(rx, back)
+}
+
+/// A source being opened. An .xlsx file's reader thread starts at once, so that it opens the
+/// workbook, reads the shared strings and the first rows while the worker still validates the
+/// previous file; other files are opened when their turn comes.
+pub enum Opening {
+    Later(PathBuf),
+    Xlsx(Receiver<Msg>, Sender<Vec<Row>>),
+    Failed(FileError),
+}
+
+pub fn open_ahead(path: &Path, cat: &'static Catalog) -> Opening {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if !matches!(ext.as_str(), "xlsx" | "xlsm") {
+        return Opening::Later(path.to_path_buf());
+    }
+    match check_workbook(path) {
+        Ok(false) => {
+            let (rx, back) = spawn_xlsx_reader(path, cat);
+            Opening::Xlsx(rx, back)
+        }
+        Ok(true) => Opening::Later(path.to_path_buf()),
+        Err(e) => Opening::Failed(e),
+    }
+}
+
+impl Opening {
+    /// The opened source, once its header is known.
+    pub fn wait(self, cat: &'static Catalog) -> Result<Source, FileError> {
+        match self {
+            Opening::Later(p) => open(&p, cat),
+            Opening::Xlsx(rx, back) => xlsx_source(rx, back),
+            Opening::Failed(e) => Err(e),
+        }
+    }
 }
 
 fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
@@ -238,7 +303,7 @@ fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
                     .map(|(i, r)| (r0 + i as u64 + 1, r.iter().map(cell_text).collect::<Vec<_>>()))
                     .filter(|(_, v)| v.iter().any(|s| !s.trim().is_empty()))
                     .collect();
-                return Ok(Source::owned(table, "XLS", name.clone(), mapping, Box::new(data.into_iter().map(Ok))));
+                return Ok(Source::blocks(table, "XLS", name.clone(), mapping, data, None));
             }
             Err(e) => {
                 first_err.get_or_insert(e);
@@ -270,6 +335,7 @@ fn find_header(head: &[(u64, Vec<String>)], cat: &'static Catalog, sheet: &str) 
 fn read_rows<RS: std::io::Read + std::io::Seek>(
     wb: &mut calamine::Xlsx<RS>,
     sheet: &str,
+    mut fresh: impl FnMut() -> Vec<String>,
     mut emit: impl FnMut(u64, Vec<String>) -> bool,
 ) -> Result<(), FileError> {
     let mut reader = wb.worksheet_cells_reader(sheet).map_err(|e| classify_calamine(&e.to_string()))?;
@@ -287,12 +353,12 @@ fn read_rows<RS: std::io::Read + std::io::Seek>(
                 return Ok(());
             }
         }
-        let entry = cur.get_or_insert_with(|| (r, Vec::new()));
+        let entry = cur.get_or_insert_with(|| (r, fresh()));
         let c = c as usize;
         if entry.1.len() <= c {
             entry.1.resize(c + 1, String::new());
         }
-        entry.1[c] = dataref_text(cell.get_value());
+        push_dataref(&mut entry.1[c], cell.get_value());
     }
     if let Some((row, cells)) = cur {
         emit(row as u64 + 1, cells);
@@ -300,18 +366,58 @@ fn read_rows<RS: std::io::Read + std::io::Seek>(
     Ok(())
 }
 
-/// What the reader thread of an .xlsx file sends: first the recognised header, then rows.
-enum Msg {
+/// What the reader thread of an .xlsx file sends: first the recognised header, then rows in
+/// blocks (one message per row would cost two thread wake-ups per row).
+pub enum Msg {
     Header(&'static TableSchema, Vec<Option<usize>>, String),
-    Row(Row),
+    Rows(Vec<Row>),
     Failed(FileError),
+}
+
+/// Rows per message from the reader thread.
+const BLOCK: usize = 256;
+
+/// On the reader thread: the blocks the worker has read and sent back, emptied for reuse. A row
+/// vector keeps its length and its strings their capacity, cleared: an empty cell reads as a
+/// missing one.
+struct Recycler {
+    returned: Receiver<Vec<Row>>,
+    rows: Vec<Vec<String>>,
+    blocks: Vec<Vec<Row>>,
+}
+
+impl Recycler {
+    fn collect(&mut self) {
+        while let Ok(mut b) = self.returned.try_recv() {
+            for (_, mut cells) in b.drain(..) {
+                cells.iter_mut().for_each(String::clear);
+                self.rows.push(cells);
+            }
+            self.blocks.push(b);
+        }
+    }
+
+    fn row(&mut self) -> Vec<String> {
+        if self.rows.is_empty() {
+            self.collect();
+        }
+        self.rows.pop().unwrap_or_default()
+    }
+
+    fn block(&mut self) -> Vec<Row> {
+        self.collect();
+        self.blocks.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK))
+    }
 }
 
 /// An .xlsx sheet streamed cell by cell on a reader thread through a bounded channel: the workbook
 /// is opened once, the header found among the first rows, and memory stays bounded whatever the
 /// sheet size.
-fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(512);
+fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Sender<Vec<Row>>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    // Read blocks come back here; their row vectors and cell strings are reused.
+    let (back, returned) = std::sync::mpsc::channel::<Vec<Row>>();
+    let rec = std::cell::RefCell::new(Recycler { returned, rows: Vec::new(), blocks: Vec::new() });
     let p = path.to_path_buf();
     std::thread::spawn(move || {
         let mut wb = match calamine::open_workbook::<calamine::Xlsx<_>, _>(&p) {
@@ -333,8 +439,9 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
                         if tx.send(Msg::Header(t, m, name.clone())).is_err() {
                             return None;
                         }
-                        for (r, cells) in head.drain(..).filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty())) {
-                            let _ = tx.send(Msg::Row((r, cells)));
+                        let rows: Vec<Row> = head.drain(..).filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty())).collect();
+                        if !rows.is_empty() && tx.send(Msg::Rows(rows)).is_err() {
+                            return None;
                         }
                         Some(hr)
                     }
@@ -344,13 +451,15 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
                     }
                 }
             };
-            let res = read_rows(&mut wb, name, |r, cells| {
+            let mut block: Vec<Row> = rec.borrow_mut().block();
+            let mut res = read_rows(&mut wb, name, || rec.borrow_mut().row(), |r, cells| {
                 if header_row.is_some() {
                     if cells.iter().all(|x| x.trim().is_empty()) {
                         return true;
                     }
+                    block.push((r, cells));
                     // A closed receiver means the reader was dropped: stop.
-                    return tx.send(Msg::Row((r, cells))).is_ok();
+                    return block.len() < BLOCK || tx.send(Msg::Rows(std::mem::replace(&mut block, rec.borrow_mut().block()))).is_ok();
                 }
                 head.push((r, cells));
                 if head.len() < 5 {
@@ -361,6 +470,9 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
             });
             if header_row.is_none() && !head.is_empty() && head.len() < 5 {
                 header_row = decide(&mut head, &mut first_err);
+            }
+            if !block.is_empty() && tx.send(Msg::Rows(block)).is_err() {
+                res = Ok(());
             }
             match res {
                 Err(e) if header_row.is_some() => {
@@ -378,17 +490,15 @@ fn open_xlsx_streaming(path: &Path, cat: &'static Catalog) -> Result<Source, Fil
         }
         let _ = tx.send(Msg::Failed(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", ""))));
     });
+    (rx, back)
+}
+
+/// The source of a reader thread, once it has sent the header (or failed).
+fn xlsx_source(rx: Receiver<Msg>, back: Sender<Vec<Row>>) -> Result<Source, FileError> {
     match rx.recv() {
-        Ok(Msg::Header(table, mapping, sheet)) => {
-            let rows = rx.into_iter().map(|m| match m {
-                Msg::Row(r) => Ok(r),
-                Msg::Failed(e) => Err(e),
-                Msg::Header(..) => Err(FileError::new("F_BAD_WORKBOOK", "bug: a second header")),
-            });
-            Ok(Source::owned(table, "XLSX", sheet, mapping, Box::new(rows)))
-        }
+        Ok(Msg::Header(table, mapping, sheet)) => Ok(Source::blocks(table, "XLSX", sheet, mapping, Vec::new(), Some(Feed { rx, back }))),
         Ok(Msg::Failed(e)) => Err(e),
-        Ok(Msg::Row(_)) | Err(_) => Err(FileError::new("F_BAD_WORKBOOK", "读取线程意外结束")),
+        Ok(Msg::Rows(_)) | Err(_) => Err(FileError::new("F_BAD_WORKBOOK", "读取线程意外结束")),
     }
 }
 
@@ -397,6 +507,18 @@ fn classify_calamine(msg: &str) -> FileError {
     // Everything but encryption is a damaged or unreadable workbook to the user.
     let rule = if lower.contains("password") || lower.contains("encrypt") { "F_ENCRYPTED" } else { "F_BAD_WORKBOOK" };
     FileError::new(rule, msg)
+}
+
+/// Append a cell's text (see [`cell_text`]) to `out`; text cells, nearly all of a template, are
+/// copied without an allocation.
+fn push_dataref(out: &mut String, c: &calamine::DataRef<'_>) {
+    use calamine::DataRef as D;
+    match c {
+        D::Empty => {}
+        D::String(s) => out.push_str(s),
+        D::SharedString(s) => out.push_str(s),
+        other => out.push_str(&dataref_text(other)),
+    }
 }
 
 fn dataref_text(c: &calamine::DataRef<'_>) -> String {

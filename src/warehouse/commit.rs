@@ -107,44 +107,90 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     Ok((n, version))
 }
 
+/// The CTEs shared by the change SQL and [`register_change_inputs`]: `new` (tonight's rows with
+/// their record keys) and `prev` (the committed state before tonight).
+///
+/// Record keys number the rows of one base key in file and row order. Only the few base keys
+/// that repeat tonight (`dups`, collected beforehand) need the window; the rest are `#1`. A
+/// window partitioned by base key over every row would cut each batch into one slice per row.
+/// The previous state is the log less what later changes superseded, as in the views.
+fn change_ctes(d: &str, failed: &[String]) -> String {
+    format!(
+        "stg_ AS (SELECT * FROM stg s WHERE s.source_file NOT IN ({failed})),
+         new AS (
+            SELECT s.*, s.base_key || '#1' AS record_key
+            FROM stg_ s WHERE NOT EXISTS (SELECT 1 FROM dups d WHERE d.base_key = s.base_key)
+            UNION ALL
+            SELECT s.*, s.base_key || '#' || CAST(ROW_NUMBER() OVER (PARTITION BY s.base_key ORDER BY s.source_file, s.source_row) AS VARCHAR) AS record_key
+            FROM stg_ s WHERE EXISTS (SELECT 1 FROM dups d WHERE d.base_key = s.base_key)
+         ),
+         prev AS (
+            SELECT l.* FROM prev_log l
+            WHERE l.snapshot_date < DATE '{d}' AND l.change <> 'delete'
+              AND NOT EXISTS (SELECT 1 FROM prev_superseded_ x WHERE x.k_ = l.record_key AND x.d_ = l.snapshot_date)
+         )",
+        failed = failed_list(failed)
+    )
+}
+
 /// The change-log SQL of one history table: inserts and updates from staging, deletes of
-/// registrations of submitted schools that are absent tonight (not when the row was only rejected).
+/// registrations of submitted schools that are absent tonight (`gone`, see
+/// [`register_change_inputs`]).
 fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String], with_scope: bool) -> String {
     let data: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
     let data_n = data.iter().map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
     let data_p = data.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
-    let d = date.format("%Y-%m-%d");
-    let failed_list = if failed.is_empty() { "''".to_string() } else { failed.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ") };
+    let d = date.format("%Y-%m-%d").to_string();
     let deleted = if with_scope {
         format!(
             "UNION ALL
              SELECT {data_p}, p.record_key, 'delete' AS change, p.base_key, p.row_hash, p.source_file, p.source_row, DATE '{d}' AS snapshot_date
-             FROM prev p
-             WHERE p.school_id IN (SELECT school_id FROM scope)
-               AND NOT EXISTS (SELECT 1 FROM new n WHERE n.record_key = p.record_key)
-               AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{name}' AND f.severity = '错误' AND f.base_key = p.base_key)",
-            name = t.table.name
+             FROM prev p WHERE EXISTS (SELECT 1 FROM gone g WHERE g.record_key = p.record_key)"
         )
     } else {
         String::new()
     };
+    // The join reads only key and hash of `prev`, so its build side stays narrow.
     format!(
-        "WITH new AS (
-            SELECT s.*, s.base_key || '#' || CAST(ROW_NUMBER() OVER (PARTITION BY s.base_key ORDER BY s.source_file, s.source_row) AS VARCHAR) AS record_key
-            FROM stg s WHERE s.source_file NOT IN ({failed_list})
-         ),
-         prev AS (
-            SELECT * FROM (
-                SELECT l.*, ROW_NUMBER() OVER (PARTITION BY l.record_key ORDER BY l.snapshot_date DESC) AS rn_
-                FROM prev_log l WHERE l.snapshot_date < DATE '{d}'
-            ) WHERE rn_ = 1 AND change <> 'delete'
-         )
+        "WITH {ctes}
          SELECT {data_n}, n.record_key, CASE WHEN p.record_key IS NULL THEN 'insert' ELSE 'update' END AS change,
                 n.base_key, n.row_hash, n.source_file, n.source_row, DATE '{d}' AS snapshot_date
          FROM new n LEFT JOIN prev p ON n.record_key = p.record_key
          WHERE p.record_key IS NULL OR p.row_hash <> n.row_hash
-         {deleted}"
+         {deleted}",
+        ctes = change_ctes(&d, failed)
     )
+}
+
+/// Register the small in-memory inputs of [`change_sql`]: `dups` (base keys staged more than
+/// once tonight, outside refused files), `prev_superseded_` (see
+/// [`super::views::register_superseded`]) and, for a table with a scope, `gone` (record keys of
+/// the submitted schools' registrations absent tonight, not when the row was only rejected).
+/// `gone` is found from keys alone and kept apart so that the deletes read whole previous rows
+/// through a semi-join on a small table, not by holding every previous row in a hash table.
+async fn register_change_inputs(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, failed: &[String]) -> Result<()> {
+    let d = date.format("%Y-%m-%d").to_string();
+    let dups = format!("SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1", failed_list(failed));
+    super::views::register_collected(ctx, "dups", &dups).await?;
+    super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
+    if t.table.scope.is_some() {
+        let gone = format!(
+            "WITH {ctes}
+             SELECT p.record_key FROM prev p
+             WHERE p.school_id IN (SELECT school_id FROM scope)
+               AND NOT EXISTS (SELECT 1 FROM new n WHERE n.record_key = p.record_key)
+               AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{name}' AND f.severity = '错误' AND f.base_key = p.base_key)",
+            ctes = change_ctes(&d, failed),
+            name = t.table.name
+        );
+        super::views::register_collected(ctx, "gone", &gone).await?;
+    }
+    Ok(())
+}
+
+/// Files refused at file level, as an SQL list (`''` when none, so that `NOT IN` keeps every row).
+fn failed_list(failed: &[String]) -> String {
+    if failed.is_empty() { "''".to_string() } else { failed.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ") }
 }
 
 /// Commit one night from a staging directory. Refuses a date earlier than the last committed
@@ -173,6 +219,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
             None => Arc::new(MemTable::try_new(log_schema(t), vec![vec![]])?),
         };
         ctx.register_table("prev_log", prev)?;
+        register_change_inputs(ctx, t, date, &metrics.failed_files).await?;
         let sql = change_sql(t, date, &metrics.failed_files, t.table.scope.is_some());
         let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), false).await?;
         out.tables.insert(name.to_string(), (n, v));
@@ -201,7 +248,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     }
 
     // Rejects: every finding of the night, except rows staged from a file refused at file level.
-    let failed_list = if metrics.failed_files.is_empty() { "''".to_string() } else { metrics.failed_files.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ") };
+    let failed_list = failed_list(&metrics.failed_files);
     let d = date.format("%Y-%m-%d");
     let rejects_sql = format!("SELECT *, DATE '{d}' AS snapshot_date FROM stg_findings WHERE row_no IS NULL OR source_file NOT IN ({failed_list})");
     let r = write_partition(wh, ctx, "rejects", &rejects_sql, date, committed.get("rejects").copied(), false).await?;

@@ -77,29 +77,42 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
 pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -> Result<()> {
     let t = catalog().table(name).expect("input table");
     let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let d = d.format("%Y-%m-%d");
-    let superseded = ctx
-        .sql(&format!(
-            "SELECT l.record_key AS k_, l.snapshot_date AS d_
-             FROM {name}_log l
-             JOIN (SELECT record_key, MAX(snapshot_date) AS last_ FROM {name}_log WHERE snapshot_date <= DATE '{d}'
-                   GROUP BY record_key HAVING COUNT(*) > 1) m
-               ON l.record_key = m.record_key AND l.snapshot_date < m.last_"
-        ))
-        .await?;
-    let schema = Arc::new(superseded.schema().as_arrow().clone());
-    let batches = superseded.collect().await?;
     let table = format!("{name}_superseded_");
-    ctx.deregister_table(table.as_str())?;
-    ctx.register_table(table.as_str(), Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    let cond = format!("<= DATE '{}'", d.format("%Y-%m-%d"));
+    register_superseded(ctx, &format!("{name}_log"), &cond, &table).await?;
     let sql = format!(
         "CREATE OR REPLACE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
          FROM {name}_log l
-         WHERE l.snapshot_date <= DATE '{d}' AND l.change <> 'delete'
+         WHERE l.snapshot_date {cond} AND l.change <> 'delete'
            AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.k_ = l.record_key AND s.d_ = l.snapshot_date)",
         cols = cols.join(", "),
+        d = d.format("%Y-%m-%d"),
     );
     ctx.sql(&sql).await?;
+    Ok(())
+}
+
+/// Register as `table` (in memory) the (record_key `k_`, snapshot_date `d_`) of the rows of the
+/// change log `log` that a later change with `snapshot_date <cond>` supersedes.
+pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, table: &str) -> Result<()> {
+    let sql = format!(
+        "SELECT l.record_key AS k_, l.snapshot_date AS d_
+         FROM {log} l
+         JOIN (SELECT record_key, MAX(snapshot_date) AS last_ FROM {log} WHERE snapshot_date {cond}
+               GROUP BY record_key HAVING COUNT(*) > 1) m
+           ON l.record_key = m.record_key AND l.snapshot_date < m.last_"
+    );
+    register_collected(ctx, table, &sql).await
+}
+
+/// Run `sql` and register its (small) result in memory as `table`, replacing an earlier one: a
+/// table with exact statistics, which the planner puts on the build side of a join.
+pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) -> Result<()> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    ctx.deregister_table(table)?;
+    ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     Ok(())
 }
 
