@@ -136,12 +136,12 @@ fn change_ctes(d: &str, failed: &[String]) -> String {
 /// The change-log SQL of one history table: inserts and updates from staging, deletes of
 /// registrations of submitted schools that are absent tonight (`gone`, see
 /// [`register_change_inputs`]).
-fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String], with_scope: bool) -> String {
+fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String]) -> String {
     let data: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
     let data_n = data.iter().map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
     let data_p = data.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
     let d = date.format("%Y-%m-%d").to_string();
-    let deleted = if with_scope {
+    let deleted = if t.table.scope.is_some() {
         format!(
             "UNION ALL
              SELECT {data_p}, p.record_key, 'delete' AS change, p.base_key, p.row_hash, p.source_file, p.source_row, DATE '{d}' AS snapshot_date
@@ -220,7 +220,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
         };
         ctx.register_table("prev_log", prev)?;
         register_change_inputs(ctx, t, date, &metrics.failed_files).await?;
-        let sql = change_sql(t, date, &metrics.failed_files, t.table.scope.is_some());
+        let sql = change_sql(t, date, &metrics.failed_files);
         let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), false).await?;
         out.tables.insert(name.to_string(), (n, v));
         crate::faults::hit(&format!("after_{name}"));

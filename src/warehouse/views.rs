@@ -78,7 +78,8 @@ pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -
     let t = catalog().table(name).expect("input table");
     let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
     let table = format!("{name}_superseded_");
-    let cond = format!("<= DATE '{}'", d.format("%Y-%m-%d"));
+    let d = d.format("%Y-%m-%d");
+    let cond = format!("<= DATE '{d}'");
     register_superseded(ctx, &format!("{name}_log"), &cond, &table).await?;
     let sql = format!(
         "CREATE OR REPLACE VIEW {name} AS SELECT record_key, {cols}, snapshot_date AS changed_on, source_file, source_row, DATE '{d}' AS as_of_date
@@ -86,7 +87,6 @@ pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -
          WHERE l.snapshot_date {cond} AND l.change <> 'delete'
            AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.k_ = l.record_key AND s.d_ = l.snapshot_date)",
         cols = cols.join(", "),
-        d = d.format("%Y-%m-%d"),
     );
     ctx.sql(&sql).await?;
     Ok(())
