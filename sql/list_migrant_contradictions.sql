@@ -11,16 +11,17 @@
 --   M4 既填报留守儿童又填报随迁子女            (left at home and moved with the parents)
 --   M5 按定义为随迁子女，但未填报              (rural household elsewhere, urban school)
 --   M6 高中学生填写了义务教育阶段字段          (留守, 随迁, 一补 are for 小学 and 初中)
--- Only the rows that can contradict are carried (one narrow scan of student_status), and the
--- registrations table is joined to those alone: at provincial scale a join of student_status
--- with itself or with students would hold millions of rows in a hash table.
-WITH st AS (
+-- Only the rows that can contradict are carried (one narrow scan of student_status, held as
+-- MATERIALIZED), and the registrations table is joined to the contradictions alone: at provincial
+-- scale a join of student_status with itself or with students would hold millions of rows in a
+-- hash table.
+WITH st AS MATERIALIZED (
     SELECT record_key, school_id, county_code, grade_label, class_code, registration_no, urban_rural,
            migrant_reported, migrant_derived, outside_county, school_urban, hukou_rural, left_behind, stage, yibu
     FROM student_status
     WHERE in_school AND (migrant_reported OR migrant_derived OR (stage = 3 AND (left_behind > 0 OR yibu)))
 ),
-c AS (
+c AS MATERIALIZED (
     SELECT st.*, 'M1' AS kind_code, '填报随迁子女，但户口在学校所在县' AS kind FROM st WHERE migrant_reported AND NOT outside_county
     UNION ALL
     SELECT st.*, 'M2', '填报随迁子女，但学校在乡村' FROM st WHERE migrant_reported AND NOT school_urban

@@ -4,18 +4,25 @@
 -- grain:  学校 × 性别 / school and gender
 --
 -- Nutrition screening of the examinations of the current school year (from 1 September; the
--- latest exam of each pupil): age in whole half-years at the exam date picks the row of the
--- tables for the pupil's sex (schemas/reference/ws_t_*.csv), BMI = kg / m².
+-- latest exam of each pupil; of two on one date, the first record): age in whole half-years at
+-- the exam date picks the row of the tables for the pupil's sex (schemas/reference/ws_t_*.csv),
+-- BMI = kg / m². The latest exam is kept by an anti-join, not a window partitioned by pupil,
+-- which would cut every batch into one slice per pupil.
 --   WS/T 456-2014 营养不良: 生长迟缓 height ≤ the cut-off; otherwise 消瘦 BMI ≤ the mild
 --                 wasting maximum, of which 中重度 BMI ≤ the moderate-severe maximum;
 --   WS/T 586-2018 超重 overweight minimum ≤ BMI < obesity minimum; 肥胖 BMI ≥ obesity minimum.
 -- Exams outside the tables' ages (under 6) are counted as `unscreened`.
-WITH e AS (
-    SELECT * FROM (
-        SELECT x.*, ROW_NUMBER() OVER (PARTITION BY registration_no ORDER BY exam_date DESC) AS rn
-        FROM exams x
-        WHERE x.exam_date >= make_date(CASE WHEN date_part('month', x.as_of_date) >= 9 THEN date_part('year', x.as_of_date) ELSE date_part('year', x.as_of_date) - 1 END, 9, 1)
-    ) WHERE rn = 1
+WITH cur AS (
+    SELECT x.*
+    FROM exams x
+    WHERE x.exam_date >= make_date(CASE WHEN date_part('month', x.as_of_date) >= 9 THEN date_part('year', x.as_of_date) ELSE date_part('year', x.as_of_date) - 1 END, 9, 1)
+),
+e AS (
+    SELECT x.*
+    FROM cur x
+    WHERE NOT EXISTS (SELECT 1 FROM cur y
+                      WHERE y.registration_no = x.registration_no
+                        AND (y.exam_date > x.exam_date OR (y.exam_date = x.exam_date AND y.record_key < x.record_key)))
 ),
 a AS (
     SELECT e.*, CASE e.gender WHEN '男' THEN 'M' WHEN '女' THEN 'F' END AS sex,

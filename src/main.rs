@@ -110,6 +110,9 @@ enum Command {
         /// 内存上限（MB），超出则落盘 / memory limit in MB before spilling
         #[arg(long, default_value_t = 4096)]
         memory_mb: usize,
+        /// 同时运行的模型数（互不读取的模型）/ models run at once (those that do not read each other)
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -321,8 +324,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { warehouse, date, models, threads, memory_mb, json } => {
-            let o = xueji::models::RunOptions { warehouse, date, only: models, threads, memory_mb };
+        Command::Run { warehouse, date, models, threads, memory_mb, jobs, json } => {
+            let o = xueji::models::RunOptions { warehouse, date, only: models, threads, memory_mb, jobs };
             let out = xueji::models::run(&o).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -470,6 +473,7 @@ fn print_run(out: &xueji::models::RunOutcome) {
     for m in &out.models {
         println!("  {:<24} {:>10} 行  {:>6.1} 秒", m.model, m.rows, m.millis as f64 / 1000.0);
     }
+    println!("  共用时 / models took {:.1} 秒（互不依赖的模型同时运行 / independent models overlap）", out.models_millis as f64 / 1000.0);
 }
 
 fn show_ingest(out: &pipeline::IngestOutcome, json: bool) -> Result<()> {

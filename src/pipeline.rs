@@ -119,8 +119,12 @@ pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>
     let (_, ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
     let mut out = Vec::with_capacity(queries.len());
     for query in queries {
-        let df = ctx.sql(query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
+        let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
+        let df = ctx.sql(&query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
         out.push(df.collect().await?);
+        for t in held {
+            ctx.deregister_table(t.as_str())?;
+        }
     }
     Ok(out)
 }

@@ -17,7 +17,7 @@ fn sources() -> Vec<PathBuf> {
 }
 
 async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcome {
-    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(crate::common::date), only: vec![], threads, memory_mb: 1024 };
+    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(crate::common::date), only: vec![], threads, memory_mb: 1024, jobs: threads };
     models::run(&o).await.unwrap()
 }
 

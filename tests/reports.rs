@@ -15,7 +15,7 @@ use xueji::render::{self, Format, RenderOptions};
 async fn warehouse(dir: &Path) -> PathBuf {
     let wh = dir.join("wh");
     ingest(&wh, NIGHT1, sample_sources(), 2).await;
-    models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024 }).await.unwrap();
+    models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024, jobs: 2 }).await.unwrap();
     wh
 }
 

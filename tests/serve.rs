@@ -15,7 +15,7 @@ use xueji::serve::{ServeOptions, Server, start};
 const NIGHT2: &str = "2026-10-16";
 
 async fn run_models(wh: &Path) {
-    models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024 }).await.unwrap();
+    models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024, jobs: 2 }).await.unwrap();
 }
 
 fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Option<&str>) -> Grant {

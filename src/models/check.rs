@@ -77,7 +77,9 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
             }
         };
         let state = ctx.state();
-        match state.sql_to_statement(&m.sql, &datafusion::config::Dialect::Generic).and_then(|st| state.resolve_table_references(&st)) {
+        // `AS MATERIALIZED` is checked as the inline statement it computes the same result as.
+        let sql = super::materialize::inline(&m.sql);
+        match state.sql_to_statement(&sql, &datafusion::config::Dialect::Generic).and_then(|st| state.resolve_table_references(&st)) {
             Ok(refs) => {
                 let read: BTreeSet<String> = refs.iter().map(|r| r.table().to_string()).collect();
                 let declared: BTreeSet<String> = m.inputs.iter().cloned().collect();
@@ -93,7 +95,7 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
             Err(e) => bad.push(format!("SQL 无法解析 / does not parse: {e}")),
         }
         if bad.is_empty() {
-            match ctx.sql(&m.sql).await {
+            match ctx.sql(&sql).await {
                 Ok(df) => {
                     if let Some(why) = schema.as_ref().and_then(|s| s.mismatch(df.schema().as_arrow())) {
                         bad.push(format!("结果与 schemas/models/{}.toml 不符 / result differs from its schema: {why}", m.schema));

@@ -14,6 +14,7 @@
 //! result columns with its schema file.
 
 mod check;
+mod materialize;
 mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,9 +25,11 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 pub use check::{CheckReport, check, check_files};
+pub use materialize::materialize;
 pub use run::{ModelOutcome, RunOptions, RunOutcome, run};
 
 /// The models, embedded so that the binary runs anywhere. A test keeps this list equal to `sql/`.
+/// On a warehouse's first run, models ready together start in this order (the long ones early).
 pub const SQL_FILES: &[(&str, &str)] = &[
     ("dedup_members.sql", include_str!("../../sql/dedup_members.sql")),
     ("dedup_groups.sql", include_str!("../../sql/dedup_groups.sql")),

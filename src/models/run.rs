@@ -1,5 +1,6 @@
 //! `xueji run`: every model over the warehouse as of a date, committed as one run.
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,9 +10,12 @@ use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use deltalake_core::protocol::SaveMode;
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
+use tokio::task::JoinSet;
 
-use super::{models, out_schema};
+use super::materialize::materialize;
+use super::{Model, SQL_FILES, models, out_schema};
 use crate::warehouse::{self, RUNS, Warehouse};
 
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct RunOptions {
     pub only: Vec<String>,
     pub threads: usize,
     pub memory_mb: usize,
+    /// Models run at once (those that do not read each other).
+    pub jobs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +44,8 @@ pub struct RunOutcome {
     pub snapshot_date: String,
     pub seq: i64,
     pub models: Vec<ModelOutcome>,
+    /// Wall time from the first model's start to the last one's end (models overlap).
+    pub models_millis: u64,
     /// Peak resident memory of the process, in MiB (Linux), when the run ended.
     pub peak_rss_mb: Option<f64>,
 }
@@ -59,29 +67,45 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     for n in &o.only {
         anyhow::ensure!(all.iter().any(|m| &m.name == n), "没有名为 {n} 的模型；可用：{}", all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "));
     }
-    let mut out = Vec::new();
+    // What reads a model that runs tonight runs too, so no output is left stale.
+    let mut pending: Vec<Model> = Vec::new();
     for m in &all {
-        // What reads a model that runs tonight runs too, so no output is left stale.
         if m.inputs.iter().any(|i| selected.contains(i)) {
             selected.insert(m.name.clone());
         }
-        if !selected.contains(&m.name) {
-            continue;
+        if selected.contains(&m.name) {
+            pending.push(m.clone());
         }
-        let t0 = Instant::now();
-        let schema = out_schema(&m.schema)?;
-        let df = ctx.sql(&m.sql).await.with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
-        if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
-            anyhow::bail!("模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}", m.name, m.file, m.schema);
-        }
-        let committed = runs.get(&m.name).map(|r| r.version);
-        let (rows, version) = warehouse::write_partition(&wh, &ctx, &m.name, &schema.storing_sql(&m.sql, date), date, committed, true)
-            .await
-            .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
-        // Later models read this one as just written.
-        warehouse::register_model(&wh, &ctx, &m.name, version, Some(date)).await?;
-        out.push(ModelOutcome { model: m.name.clone(), rows, version, millis: t0.elapsed().as_millis() as u64 });
     }
+
+    // Up to `jobs` models at once, each as soon as the models it reads are written: one model
+    // leaves a core idle while it writes its single file or commits, another computes meanwhile.
+    // Of the models ready, the one that wrote the most rows last time starts first, so that the
+    // longest (the roster) does not start last. Every model reads only finished inputs, so the
+    // outputs do not depend on the order.
+    let t_models = Instant::now();
+    let mut running: JoinSet<Result<ModelOutcome>> = JoinSet::new();
+    let mut busy: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    loop {
+        while running.len() < o.jobs.max(1) {
+            let ready = |m: &Model| !m.inputs.iter().any(|inp| busy.contains(inp) || pending.iter().any(|p| &p.name == inp));
+            // Without a last run (a new warehouse), the order of SQL_FILES, which lists the roster early.
+            let first = |m: &Model| (runs.get(&m.name).map_or(0, |r| r.rows), Reverse(SQL_FILES.iter().position(|(f, _)| *f == m.file)));
+            let Some(i) = pending.iter().enumerate().filter(|(_, m)| ready(m)).max_by_key(|(_, m)| first(m)).map(|(i, _)| i) else { break };
+            let m = pending.remove(i);
+            busy.insert(m.name.clone());
+            let committed = runs.get(&m.name).map(|r| r.version);
+            running.spawn(run_model(wh.clone(), ctx.clone(), m, date, committed));
+        }
+        let Some(done) = running.join_next().await else { break };
+        // An error ends the run; the models still running are aborted with the set.
+        let done = done.context("模型任务中止 / a model task stopped")??;
+        busy.remove(&done.model);
+        out.push(done);
+    }
+    let models_millis = t_models.elapsed().as_millis() as u64;
+    out.sort_by_key(|m| all.iter().position(|a| a.name == m.model));
 
     // The run becomes visible here, in one append to `_runs`.
     // Every row of `_runs` names a model, so the last run is the latest of any model's.
@@ -110,7 +134,28 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
     let written: Vec<(&str, i64)> = out.iter().map(|m| (m.model.as_str(), m.version)).collect();
     publish(&wh, &ctx, &written, date).await?;
-    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, peak_rss_mb: crate::bench::peak_rss_mb() })
+    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, models_millis, peak_rss_mb: crate::bench::peak_rss_mb() })
+}
+
+/// One model: its materialized parts, its statement, its night's partition written and
+/// registered for the models that read it.
+async fn run_model(wh: Warehouse, ctx: SessionContext, m: Model, date: NaiveDate, committed: Option<i64>) -> Result<ModelOutcome> {
+    let t0 = Instant::now();
+    let schema = out_schema(&m.schema)?;
+    let (sql, held) = materialize(&ctx, &m.name, &m.sql).await.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    let df = ctx.sql(&sql).await.with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
+    if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
+        anyhow::bail!("模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}", m.name, m.file, m.schema);
+    }
+    let (rows, version) = warehouse::write_partition(&wh, &ctx, &m.name, &schema.storing_sql(&sql, date), date, committed, true)
+        .await
+        .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    for t in held {
+        ctx.deregister_table(t.as_str())?;
+    }
+    // Later models read this one as just written.
+    warehouse::register_model(&wh, &ctx, &m.name, version, Some(date)).await?;
+    Ok(ModelOutcome { model: m.name, rows, version, millis: t0.elapsed().as_millis() as u64 })
 }
 
 /// Plain Parquet copies of a run's outputs for readers that do not speak Delta (DuckDB, Polars,

@@ -17,6 +17,7 @@
 pub mod certificates;
 mod commit;
 pub mod s3;
+mod collected;
 mod views;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ use url::Url;
 
 pub use commit::{NightCommit, commit_night};
 pub use commit::{days, log_schema, write_partition};
-pub use views::{create_as_of_view, create_model_view, register_all, register_model, register_reference, Registered, REFERENCE_TABLES};
+pub use views::{create_as_of_view, create_model_view, register_all, register_collected, register_model, register_reference, Registered, REFERENCE_TABLES};
 
 /// The tables of a night, in commit order; `_nights` comes last.
 pub const HISTORY_TABLES: [&str; 8] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"];
@@ -48,6 +49,8 @@ pub struct ModelRun {
     /// The run's number in `_runs`.
     pub seq: i64,
     pub version: i64,
+    /// Rows the model wrote in that run.
+    pub rows: i64,
     /// Every snapshot date the model has a committed partition for.
     pub dates: Vec<NaiveDate>,
 }
@@ -173,16 +176,18 @@ impl Warehouse {
             let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?.clone();
             let date = col("snapshot_date")?.as_any().downcast_ref::<Date32Array>().context("snapshot_date")?.clone();
             let version = col("version")?.as_any().downcast_ref::<Int64Array>().context("version")?.clone();
+            let rows = col("rows")?.as_any().downcast_ref::<Int64Array>().context("rows")?.clone();
             let model = strings(col("model")?)?;
             for i in 0..b.num_rows() {
                 let d = date.value_as_date(i).context("date")?;
-                let e = last.entry(model.value(i).to_string()).or_insert(ModelRun { seq: i64::MIN, version: 0, dates: Vec::new() });
+                let e = last.entry(model.value(i).to_string()).or_insert(ModelRun { seq: i64::MIN, version: 0, rows: 0, dates: Vec::new() });
                 if !e.dates.contains(&d) {
                     e.dates.push(d);
                 }
                 if seq.value(i) > e.seq {
                     e.seq = seq.value(i);
                     e.version = version.value(i);
+                    e.rows = rows.value(i);
                 }
             }
         }
@@ -243,7 +248,9 @@ pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> 
 
 /// A DataFusion session for the warehouse: `threads` partitions, spilling under `memory_mb`.
 pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
-    let cfg = SessionConfig::new()
+    // DATAFUSION_* environment variables (e.g. DATAFUSION_EXPLAIN_SHOW_STATISTICS=true) tune a
+    // session the way DataFusion documents; the settings below are what xueji needs regardless.
+    let cfg = SessionConfig::from_env()?
         .with_target_partitions(threads.max(1))
         .with_information_schema(true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)

@@ -94,25 +94,39 @@ pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -
 
 /// Register as `table` (in memory) the (record_key `k_`, snapshot_date `d_`) of the rows of the
 /// change log `log` that a later change with `snapshot_date <cond>` supersedes.
+///
+/// A record with more than one row has a row after the log's first date, so only the keys
+/// changed after that date are gathered: the first night, every record once, is read for its keys
+/// only where they changed later, not aggregated whole (at five million pupils that aggregation
+/// took 1.3 s and 1.4 GB each time a session opened). The first date is read from the log's
+/// metadata, and as a literal it prunes the first night's files from the gathering scan.
 pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, table: &str) -> Result<()> {
+    let first = ctx.sql(&format!("SELECT MIN(snapshot_date) FROM {log}")).await?.collect().await?;
+    let first = match first.first().filter(|b| b.num_rows() == 1) {
+        Some(b) => Some(datafusion::common::ScalarValue::try_from_array(b.column(0), 0)?).filter(|v| !v.is_null()),
+        None => None,
+    };
+    // An empty log supersedes nothing; the query still runs, for the table's shape.
+    let after = first.map_or_else(|| "FALSE".to_string(), |f| format!("snapshot_date > DATE '{f}'"));
     let sql = format!(
         "SELECT l.record_key AS k_, l.snapshot_date AS d_
          FROM {log} l
-         JOIN (SELECT record_key, MAX(snapshot_date) AS last_ FROM {log} WHERE snapshot_date {cond}
-               GROUP BY record_key HAVING COUNT(*) > 1) m
+         JOIN (SELECT record_key, MAX(snapshot_date) AS last_ FROM {log} WHERE snapshot_date {cond} AND {after}
+               GROUP BY record_key) m
            ON l.record_key = m.record_key AND l.snapshot_date < m.last_"
     );
     register_collected(ctx, table, &sql).await
 }
 
 /// Run `sql` and register its (small) result in memory as `table`, replacing an earlier one: a
-/// table with exact statistics, which the planner puts on the build side of a join.
+/// table with an exact row count, which the planner puts on the build side of a join
+/// (collected.rs says why rows, not bytes).
 pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) -> Result<()> {
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     ctx.deregister_table(table)?;
-    ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    ctx.register_table(table, Arc::new(super::collected::Collected::new(MemTable::try_new(schema, vec![batches])?)))?;
     Ok(())
 }
 

@@ -1,0 +1,113 @@
+//! `WITH x AS MATERIALIZED (…)` in a model or a `xueji sql` query: the CTE is computed first, held
+//! in memory, and the rest of the statement planned against its exact size.
+//!
+//! The keyword is PostgreSQL's and DuckDB's, and DuckDB honours it, so the cross-check still runs
+//! the file as it is. DataFusion's own dialect does not accept it, and DataFusion cannot know how
+//! many rows a filter keeps: it guesses from the unfiltered table, and a join may then hold a
+//! million rows in its hash table to probe seventy thousand. A model marks the small, selective
+//! part it joins the rest to; that part must stay small at provincial scale, as it is held in
+//! memory outside the memory pool.
+
+use anyhow::{Context, Result};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{CteAsMaterialized, Query, Statement, With};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::warehouse::register_collected;
+
+/// Whether `sql` may use the keyword; statements without it are left exactly as written.
+pub fn marks_materialized(sql: &str) -> bool {
+    sql.to_ascii_uppercase().contains("MATERIALIZED")
+}
+
+fn parse_statement(sql: &str) -> Result<Statement> {
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)?;
+    match (statements.pop(), statements.is_empty()) {
+        (Some(st), true) => Ok(st),
+        _ => anyhow::bail!("应为一条语句 / expected one statement"),
+    }
+}
+
+/// The query of a statement, or of the statement an `EXPLAIN [ANALYZE]` shows.
+fn query_of(st: &mut Statement) -> Option<&mut Query> {
+    match st {
+        Statement::Query(q) => Some(q),
+        Statement::Explain { statement, .. } => query_of(statement),
+        _ => None,
+    }
+}
+
+/// The statement with every `MATERIALIZED` dropped: the same result, computed inline. This is what
+/// `xueji check` plans, and what a reader without the keyword would run. What the PostgreSQL
+/// dialect cannot read is returned as written, for DataFusion's own message.
+pub fn inline(sql: &str) -> String {
+    let Some(mut st) = marks_materialized(sql).then(|| parse_statement(sql).ok()).flatten() else { return sql.to_string() };
+    for cte in query_of(&mut st).into_iter().flat_map(|q| q.with.iter_mut()).flat_map(|w| w.cte_tables.iter_mut()) {
+        cte.materialized = None;
+    }
+    st.to_string()
+}
+
+/// Runs the materialized CTEs of statement `sql` (a model's, or one given to `xueji sql`) in
+/// order, each registered as an in-memory table named after `owner` and the CTE, and returns the
+/// statement that reads them in their place, with the names of those tables (the caller drops
+/// them when done).
+pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result<(String, Vec<String>)> {
+    if !marks_materialized(sql) {
+        return Ok((sql.to_string(), Vec::new()));
+    }
+    // What the PostgreSQL dialect cannot read goes to DataFusion as written, for its own message.
+    let Ok(mut st) = parse_statement(sql) else { return Ok((sql.to_string(), Vec::new())) };
+    let mut held = Vec::new();
+    if let Some(with) = query_of(&mut st).and_then(|q| q.with.as_mut()) {
+        for i in 0..with.cte_tables.len() {
+            if with.cte_tables[i].materialized != Some(CteAsMaterialized::Materialized) {
+                continue;
+            }
+            // The CTE may read those before it: they travel with it (an earlier materialized one
+            // as the table it has already become).
+            let mut part = (*with.cte_tables[i].query).clone();
+            let earlier = with.cte_tables[..i].to_vec();
+            if !earlier.is_empty() {
+                match part.with.as_mut() {
+                    Some(w) => w.cte_tables.splice(0..0, earlier).for_each(drop),
+                    None => part.with = Some(With { with_token: with.with_token.clone(), recursive: with.recursive, cte_tables: earlier }),
+                }
+            }
+            let name = &with.cte_tables[i].alias.name;
+            let table = format!("__{owner}_{}", name.value);
+            register_collected(ctx, &table, &part.to_string()).await.with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
+            let Statement::Query(read) = parse_statement(&format!("SELECT * FROM {table}"))? else { anyhow::bail!("{table}: not a query") };
+            with.cte_tables[i].query = read;
+            with.cte_tables[i].materialized = None;
+            held.push(table);
+        }
+    }
+    Ok((st.to_string(), held))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_materialized_cte_is_computed_once_and_read_in_its_place() {
+        let ctx = SessionContext::new();
+        let sql = "WITH a AS MATERIALIZED (SELECT 1 AS x UNION ALL SELECT 2), \
+                   b AS (SELECT x * 10 AS y FROM a), \
+                   c AS MATERIALIZED (SELECT y FROM b WHERE y > 10) \
+                   SELECT a.x, c.y FROM a CROSS JOIN c ORDER BY a.x";
+        let (run, held) = materialize(&ctx, "m", sql).await.unwrap();
+        assert_eq!(held, ["__m_a", "__m_c"]);
+        assert!(!marks_materialized(&run), "{run}");
+        let got = ctx.sql(&run).await.unwrap().collect().await.unwrap();
+        let want = ctx.sql(&inline(sql)).await.unwrap().collect().await.unwrap();
+        assert_eq!(arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string(), arrow::util::pretty::pretty_format_batches(&want).unwrap().to_string());
+        assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        // A statement without the keyword is not touched, not even reformatted.
+        let plain = "SELECT 1 -- as written";
+        assert_eq!(materialize(&ctx, "m", plain).await.unwrap(), (plain.to_string(), vec![]));
+        assert_eq!(inline(plain), plain);
+    }
+}
