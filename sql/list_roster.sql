@@ -6,23 +6,25 @@
 -- 学生花名册: the pupils in school as of the date (休学, 转出, 毕业 and the others are not), by
 -- school, grade and class; 班内序号 numbers a class by 学籍号 so that it is stable across runs.
 -- The classes are numbered on the few status columns before the names and addresses are joined:
--- sorting and windowing whole rows would move every column of a million pupils twice.
+-- sorting and windowing whole rows would move every column of a million pupils twice. The join
+-- holds only what the pupils' own rows lack (the seat, stage and grade); the school, class and
+-- 学籍号 are the same row's in `students`, the county the school's.
 WITH st AS (
-    SELECT record_key, school_id, county_code, stage, grade, grade_label, class_code, registration_no,
+    SELECT record_key, stage, grade, grade_label,
            ROW_NUMBER() OVER (PARTITION BY school_id, class_code ORDER BY registration_no, record_key) AS seat_no
     FROM student_status
     WHERE in_school
 )
-SELECT st.school_id,
+SELECT s.school_id,
        sc.school_name,
-       st.county_code,
+       sc.county_code,
        st.stage,
        st.grade,
        st.grade_label,
-       st.class_code,
-       substr(st.class_code, 6, 2) AS class_no,
+       s.class_code,
+       substr(s.class_code, 6, 2) AS class_no,
        st.seat_no,
-       st.registration_no,
+       s.registration_no,
        s.name,
        s.gender,
        s.birth_date,
@@ -34,4 +36,4 @@ SELECT st.school_id,
        s.current_address
 FROM st
 JOIN students s ON s.record_key = st.record_key
-LEFT JOIN schools sc ON sc.school_id = st.school_id
+LEFT JOIN schools sc ON sc.school_id = s.school_id

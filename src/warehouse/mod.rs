@@ -249,14 +249,18 @@ pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> 
 /// A DataFusion session for the warehouse: `threads` partitions, spilling under `memory_mb`.
 pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
     // DATAFUSION_* environment variables (e.g. DATAFUSION_EXPLAIN_SHOW_STATISTICS=true) tune a
-    // session the way DataFusion documents; the settings below are what xueji needs regardless.
-    let cfg = SessionConfig::from_env()?
+    // session the way DataFusion documents, except the settings xueji needs regardless.
+    let mut cfg = SessionConfig::from_env()?
         .with_target_partitions(threads.max(1))
         .with_information_schema(true)
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.schema_force_view_types", true)
         // The certificate register keeps a folder per school and year (certificates.rs).
         .set_bool("datafusion.execution.listing_table_ignore_subdirectory", false);
+    // xueji's defaults, unless the environment sets them (e.g. to compare plans without them).
+    for (key, value) in [("datafusion.execution.parquet.pushdown_filters", true), ("datafusion.execution.parquet.schema_force_view_types", true)] {
+        if std::env::var(key.replace('.', "_").to_uppercase()).is_err() {
+            cfg = cfg.set_bool(key, value);
+        }
+    }
     let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
     // delta-rs plans its writes with its own extension nodes: the session needs its planner.
     let state = datafusion::execution::SessionStateBuilder::new()
