@@ -282,7 +282,23 @@ impl BenchArgs {
     }
 }
 
+/// One glibc malloc arena per core, unless MALLOC_ARENA_MAX says otherwise. glibc's default (8 per
+/// core) lets every runtime thread grow an arena of its own, and memory freed in one is not reused
+/// by another: a 20-million-pupil ingest peaked at 5.8-6.6 GB with the default and 4.9 GB with two
+/// arenas, in the same time. One arena on two cores took a third longer.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        // SAFETY: mallopt only sets a malloc parameter; it runs before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores as libc::c_int);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
