@@ -111,7 +111,7 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         memory_mb: usize,
         /// 同时运行的模型数（互不读取的模型）/ models run at once (those that do not read each other)
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = xueji::models::DEFAULT_JOBS)]
         jobs: usize,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
@@ -282,7 +282,7 @@ impl BenchArgs {
     }
 }
 
-/// One glibc malloc arena per core, unless MALLOC_ARENA_MAX says otherwise. glibc's default (8 per
+/// One glibc malloc arena per core (at least two), unless MALLOC_ARENA_MAX says otherwise. glibc's default (8 per
 /// core) lets every runtime thread grow an arena of its own, and memory freed in one is not reused
 /// by another: a 20-million-pupil ingest peaked at 5.8-6.6 GB with the default and 4.9 GB with two
 /// arenas, in the same time. One arena on two cores took a third longer.

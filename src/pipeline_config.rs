@@ -71,7 +71,7 @@ impl PipelineConfig {
         };
         let run = match models {
             Some(m) if m.is_empty() => None,
-            m => Some(RunOptions { warehouse: o.warehouse.clone(), date: Some(o.date), only: m.unwrap_or_default(), threads: o.threads, memory_mb: o.memory_mb, jobs: 2 }),
+            m => Some(RunOptions { warehouse: o.warehouse.clone(), date: Some(o.date), only: m.unwrap_or_default(), threads: o.threads, memory_mb: o.memory_mb, jobs: crate::models::DEFAULT_JOBS }),
         };
         Ok((o, run))
     }

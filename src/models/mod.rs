@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use check::{CheckReport, check, check_files};
 pub use materialize::materialize;
-pub use run::{ModelOutcome, RunOptions, RunOutcome, run};
+pub use run::{DEFAULT_JOBS, ModelOutcome, RunOptions, RunOutcome, run};
 
 /// The models, embedded so that the binary runs anywhere. A test keeps this list equal to `sql/`.
 /// On a warehouse's first run, models ready together start in this order (the long ones early).

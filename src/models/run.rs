@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub jobs: usize,
 }
 
+/// Models run at once unless told otherwise: one computes while another writes its file.
+pub const DEFAULT_JOBS: usize = 2;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelOutcome {
     pub model: String,
