@@ -87,6 +87,9 @@ enum Command {
         /// 导入报告目录 / where the import reports go
         #[arg(long)]
         report_dir: Option<PathBuf>,
+        /// 与上一晚比较时按键分成几桶依次进行（默认按内存上限自动选择）/ key buckets of the comparison with the previous night, done one after another (default: chosen from --memory-mb)
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        change_buckets: Option<u64>,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -335,8 +338,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { warehouse, date, threads, memory_mb, report_dir, json, sources } => {
-            let o = IngestOptions { warehouse, date, sources, threads, memory_mb, report_dir };
+        Command::Ingest { warehouse, date, threads, memory_mb, report_dir, change_buckets, json, sources } => {
+            let o = IngestOptions { warehouse, date, sources, threads, memory_mb, report_dir, change_buckets };
             show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -24,6 +24,8 @@ pub struct IngestOptions {
     pub memory_mb: usize,
     /// Where the import reports go (default: `<warehouse>/reports/<date>/import`).
     pub report_dir: Option<PathBuf>,
+    /// Key buckets of the comparison with the previous night (default: from `memory_mb`).
+    pub change_buckets: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,7 +74,7 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
     let staging = tempfile::Builder::new().prefix("xueji-staging-").tempdir().context("无法创建暂存目录")?;
     let (reports, metrics) = tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
-    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports).await?;
+    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, o.change_buckets).await?;
     // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
     // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
     let rel = format!("reports/{}/import", o.date);

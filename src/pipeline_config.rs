@@ -68,6 +68,7 @@ impl PipelineConfig {
             threads: self.threads.unwrap_or_else(default_threads),
             memory_mb: self.memory_mb.unwrap_or(4096),
             report_dir: self.report_dir,
+            change_buckets: None,
         };
         let run = match models {
             Some(m) if m.is_empty() => None,

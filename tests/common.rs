@@ -49,7 +49,12 @@ pub fn gen_world(out: &Path, seed: u64, pupils: u64, formats: &str) {
 }
 
 pub async fn ingest(wh: &Path, day: &str, sources: Vec<PathBuf>, threads: usize) -> IngestOutcome {
-    let o = IngestOptions { warehouse: wh.to_str().unwrap().to_string(), date: date(day), sources, threads, memory_mb: 1024, report_dir: None };
+    ingest_in_buckets(wh, day, sources, threads, None).await
+}
+
+/// `ingest`, comparing with the previous night in `buckets` key buckets (as a large province does).
+pub async fn ingest_in_buckets(wh: &Path, day: &str, sources: Vec<PathBuf>, threads: usize, buckets: Option<u64>) -> IngestOutcome {
+    let o = IngestOptions { warehouse: wh.to_str().unwrap().to_string(), date: date(day), sources, threads, memory_mb: 1024, report_dir: None, change_buckets: buckets };
     pipeline::ingest(&o).await.unwrap()
 }
 

@@ -13,13 +13,15 @@
 //! - `mask_name(name)`: `张*涵` — the first and last characters kept.
 //! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
+//! - `key_bucket(key, n)`: which of `n` buckets a key falls in (0 to n-1), from a hash of its
+//!   text; the commit compares a large night with the previous one bucket by bucket.
 //! - `name_normalise`, `name_pinyin`, `id_relation`, `connected_components`: see [`fuzzy`].
 
 pub mod fuzzy;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Date32Array, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, Int64Array, StringArray};
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::error::{DataFusionError, Result};
@@ -157,6 +159,20 @@ pub fn register(ctx: &SessionContext, secret: u64) {
                     }
                     id_check(id.value(i), gender.is_valid(i).then(|| gender.value(i)), day(&birth), as_of)
                 })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "key_bucket",
+        vec![DataType::Utf8, DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (key, n) = (str_arg(&arrays[0])?, arrays[1].as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| DataFusionError::Internal("key_bucket: n".into()))?);
+            let out: Int64Array = (0..key.len())
+                .map(|i| (key.is_valid(i) && n.is_valid(i) && n.value(i) > 0).then(|| (xxhash_rust::xxh3::xxh3_64(key.value(i).as_bytes()) % n.value(i) as u64) as i64))
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),

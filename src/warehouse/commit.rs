@@ -8,6 +8,8 @@ use anyhow::{Context, Result, bail};
 use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -107,16 +109,22 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     Ok((n, version))
 }
 
-/// The CTEs shared by the change SQL and [`register_change_inputs`]: `new` (tonight's rows with
-/// their record keys) and `prev` (the committed state before tonight).
+/// `key_bucket` conditions on `alias.base_key` for bucket (b, n); none without a bucket. A record
+/// key is its base key and a number, so every side of a bucket holds the same records.
+fn in_bucket(alias: &str, bucket: Option<(u64, u64)>) -> String {
+    bucket.map_or_else(String::new, |(b, n)| format!(" AND key_bucket({alias}.base_key, {n}) = {b}"))
+}
+
+/// The CTEs of tonight's comparison: `new` (tonight's rows with their record keys) and `prev`
+/// (the committed state before tonight), both within `bucket`.
 ///
 /// Record keys number the rows of one base key in file and row order. Only the few base keys
 /// that repeat tonight (`dups`, collected beforehand) need the window; the rest are `#1`. A
 /// window partitioned by base key over every row would cut each batch into one slice per row.
 /// The previous state is the log less what later changes superseded, as in the views.
-fn change_ctes(d: &str, failed: &[String]) -> String {
+fn change_ctes(d: &str, failed: &[String], bucket: Option<(u64, u64)>) -> String {
     format!(
-        "stg_ AS (SELECT * FROM stg s WHERE s.source_file NOT IN ({failed})),
+        "stg_ AS (SELECT * FROM stg s WHERE s.source_file NOT IN ({failed}){in_s}),
          new AS (
             SELECT s.*, s.base_key || '#1' AS record_key
             FROM stg_ s WHERE NOT EXISTS (SELECT 1 FROM dups d WHERE d.base_key = s.base_key)
@@ -126,66 +134,192 @@ fn change_ctes(d: &str, failed: &[String]) -> String {
          ),
          prev AS (
             SELECT l.* FROM prev_log l
-            WHERE l.snapshot_date < DATE '{d}' AND l.change <> 'delete'
+            WHERE l.snapshot_date < DATE '{d}' AND l.change <> 'delete'{in_l}
               AND NOT EXISTS (SELECT 1 FROM prev_superseded_ x WHERE x.k_ = l.record_key AND x.d_ = l.snapshot_date)
          )",
-        failed = failed_list(failed)
+        failed = failed_list(failed),
+        in_s = in_bucket("s", bucket),
+        in_l = in_bucket("l", bucket),
     )
 }
 
-/// The change-log SQL of one history table: inserts and updates from staging, deletes of
-/// registrations of submitted schools that are absent tonight (`gone`, see
-/// [`register_change_inputs`]).
-fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String]) -> String {
-    let data: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let data_n = data.iter().map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
-    let data_p = data.iter().map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
+/// Tonight's decisions within `bucket`, from keys and row hashes alone: a staged row that is new
+/// (`insert`) or differs from its previous row (`update`), and a previous record that no row
+/// tonight has (`delete`; a candidate only: [`register_gone`] keeps those of submitted schools).
+/// Each bucket's full join holds one side's keys in a hash table, which cannot spill: the buckets
+/// keep that table within the memory pool.
+fn decisions_sql(t: &TableSchema, date: NaiveDate, failed: &[String], bucket: Option<(u64, u64)>) -> String {
     let d = date.format("%Y-%m-%d").to_string();
+    // A previous record is in scope when its school (say) submitted tonight; the flag comes from
+    // a join with the small `scope` table, as a subquery cannot sit inside the OR below.
+    let (in_scope, scope_join) = match &t.table.scope {
+        Some(c) => ("sc.v_ IS NOT NULL".to_string(), format!("LEFT JOIN (SELECT school_id AS v_ FROM scope) sc ON p.\"{c}\" = sc.v_")),
+        None => ("FALSE".to_string(), String::new()),
+    };
+    format!(
+        "WITH {ctes},
+         prev_ AS (SELECT p.record_key, p.base_key, p.row_hash, {in_scope} AS in_scope_ FROM prev p {scope_join})
+         SELECT n.source_file, n.source_row, COALESCE(n.record_key, p.record_key) AS record_key, COALESCE(n.base_key, p.base_key) AS base_key,
+                CASE WHEN p.record_key IS NULL THEN 'insert' WHEN n.record_key IS NULL THEN 'delete' ELSE 'update' END AS change
+         FROM new n FULL JOIN prev_ p ON n.record_key = p.record_key
+         WHERE p.record_key IS NULL OR (n.record_key IS NULL AND p.in_scope_) OR (n.record_key IS NOT NULL AND p.row_hash <> n.row_hash)",
+        ctes = change_ctes(&d, failed, bucket)
+    )
+}
+
+fn decisions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source_file", DataType::Utf8, true),
+        Field::new("source_row", DataType::Int64, true),
+        Field::new("record_key", DataType::Utf8, true),
+        Field::new("base_key", DataType::Utf8, true),
+        Field::new("change", DataType::Utf8, true),
+    ]))
+}
+
+/// `gone`: the record keys to delete tonight: registrations of submitted schools that are absent
+/// tonight, not when tonight's row was only rejected.
+async fn register_gone(ctx: &SessionContext, t: &TableSchema) -> Result<()> {
+    let sql = format!(
+        "SELECT d.record_key, d.base_key FROM decisions d WHERE d.change = 'delete'
+           AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{}' AND f.severity = '错误' AND f.base_key = d.base_key)",
+        t.table.name
+    );
+    super::views::register_collected(ctx, "gone", &[sql]).await
+}
+
+/// The change-log rows of one history table within `bucket`: the whole staged rows that
+/// `decisions` inserts or updates (`changed_keys`), and the whole previous rows of `gone`. With
+/// `first_night` there is no previous state, and every row tonight is an insert, uncompared.
+fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String], bucket: Option<(u64, u64)>, first_night: bool) -> String {
+    let data: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let data_of = |alias: &str| data.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
+    let d = date.format("%Y-%m-%d").to_string();
+    if first_night {
+        return format!(
+            "WITH {ctes}
+             SELECT {data_n}, n.record_key, 'insert' AS change, n.base_key, n.row_hash, n.source_file, n.source_row, DATE '{d}' AS snapshot_date FROM new n",
+            ctes = change_ctes(&d, failed, bucket),
+            data_n = data_of("n")
+        );
+    }
+    // `gone` on the build side of an inner join (its keys are unique): as a semi-join the planner,
+    // knowing no size of `prev`, would hold whole previous rows in the hash table instead.
     let deleted = if t.table.scope.is_some() {
         format!(
             "UNION ALL
              SELECT {data_p}, p.record_key, 'delete' AS change, p.base_key, p.row_hash, p.source_file, p.source_row, DATE '{d}' AS snapshot_date
-             FROM prev p WHERE EXISTS (SELECT 1 FROM gone g WHERE g.record_key = p.record_key)"
+             FROM gone g JOIN prev p ON g.record_key = p.record_key{in_g}",
+            data_p = data_of("p"),
+            in_g = in_bucket("g", bucket),
         )
     } else {
         String::new()
     };
-    // The join reads only key and hash of `prev`, so its build side stays narrow.
     format!(
         "WITH {ctes}
-         SELECT {data_n}, n.record_key, CASE WHEN p.record_key IS NULL THEN 'insert' ELSE 'update' END AS change,
-                n.base_key, n.row_hash, n.source_file, n.source_row, DATE '{d}' AS snapshot_date
-         FROM new n LEFT JOIN prev p ON n.record_key = p.record_key
-         WHERE p.record_key IS NULL OR p.row_hash <> n.row_hash
+         SELECT {data_s}, x.record_key, x.change, s.base_key, s.row_hash, s.source_file, s.source_row, DATE '{d}' AS snapshot_date
+         FROM changed_keys x JOIN stg s ON s.source_file = x.source_file AND s.source_row = x.source_row
+         WHERE TRUE{in_s}{in_x}
          {deleted}",
-        ctes = change_ctes(&d, failed)
+        ctes = change_ctes(&d, failed, bucket),
+        data_s = data_of("s"),
+        in_s = in_bucket("s", bucket),
+        in_x = in_bucket("x", bucket),
     )
 }
 
-/// Register the small in-memory inputs of [`change_sql`]: `dups` (base keys staged more than
-/// once tonight, outside refused files), `prev_superseded_` (see
-/// [`super::views::register_superseded`]) and, for a table with a scope, `gone` (record keys of
-/// the submitted schools' registrations absent tonight, not when the row was only rejected).
-/// `gone` is found from keys alone and kept apart so that the deletes read whole previous rows
-/// through a semi-join on a small table, not by holding every previous row in a hash table.
-async fn register_change_inputs(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, failed: &[String]) -> Result<()> {
+/// Bytes the memory pool books for one row in the hash table of a comparison join (a key and a
+/// hash, or a file, row and key): 196 measured at 20 million pupils, with a margin.
+const JOIN_ROW_BYTES: u64 = 256;
+
+/// How many key buckets a join over `rows` rows (at most) is split into: enough that one
+/// bucket's hash table takes at most a quarter of the memory pool, since a hash join cannot
+/// spill and other operators share the pool.
+fn buckets_for(rows: u64, pool_bytes: u64) -> u64 {
+    (rows * JOIN_ROW_BYTES).div_ceil((pool_bytes / 4).max(1)).max(1)
+}
+
+fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
+    use datafusion::execution::memory_pool::MemoryLimit;
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(n) => Some(n as u64),
+        _ => None,
+    }
+}
+
+/// Rows of `SELECT COUNT(*) FROM …` (answered from file statistics where they exist).
+async fn count(ctx: &SessionContext, from: &str) -> Result<u64> {
+    let b = ctx.sql(&format!("SELECT COUNT(*) FROM {from}")).await?.collect().await?;
+    Ok(b.first().and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>()).map_or(0, |a| a.value(0)) as u64)
+}
+
+/// `None` (everything at once) for one bucket, else each bucket (b, n) in turn.
+fn bucket_list(n: u64) -> Box<dyn Iterator<Item = Option<(u64, u64)>>> {
+    if n <= 1 { Box::new(std::iter::once(None)) } else { Box::new((0..n).map(move |b| Some((b, n)))) }
+}
+
+/// Run `sqls` one after another into Parquet files in `dir` (under the staging directory), and
+/// register them as `table` of `schema`.
+async fn stage_results(ctx: &SessionContext, table: &str, dir: &Path, schema: SchemaRef, sqls: impl Iterator<Item = String>) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let path = format!("{}/", dir.to_str().context("staging path is not UTF-8")?);
+    // Temporary files: fast compression, and one column writer per file, which bounds the
+    // writer's memory (the columns encoded in parallel hold a buffer each).
+    let mut opts = TableParquetOptions::default();
+    opts.global.compression = Some("lz4_raw".into());
+    opts.global.allow_single_file_parallelism = false;
+    for sql in sqls {
+        ctx.sql(&sql).await?.write_parquet(&path, DataFrameWriteOptions::new(), Some(opts.clone())).await?;
+    }
+    ctx.deregister_table(table)?;
+    register_staged(ctx, table, dir, schema).await
+}
+
+/// How many buckets: as given, or from the memory pool for a join over `rows` (counted only then).
+async fn buckets_of(ctx: &SessionContext, given: Option<u64>, rows: impl std::future::Future<Output = Result<u64>>) -> Result<u64> {
+    Ok(match (given, pool_bytes(ctx)) {
+        (Some(n), _) => n.max(1),
+        (None, Some(pool)) => buckets_for(rows.await?, pool),
+        (None, None) => 1,
+    })
+}
+
+/// Tonight's change-log rows of one history table, as SQL for [`write_partition`]; `stg` and
+/// `prev_log` are registered.
+///
+/// Against a previous state the comparison runs on keys and hashes alone (`decisions`), in as
+/// many key buckets as the memory pool needs, and the whole rows are then read once for what
+/// changed: the few changes of an ordinary night take one pass. When many rows changed (a new
+/// school year), that pass is split into buckets too, staged, and committed as one.
+async fn change_rows(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, failed: &[String], staging: &Path, buckets: Option<u64>) -> Result<String> {
+    let name = t.table.name.as_str();
     let d = date.format("%Y-%m-%d").to_string();
     let dups = format!("SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1", failed_list(failed));
-    super::views::register_collected(ctx, "dups", &dups).await?;
+    super::views::register_collected(ctx, "dups", &[dups]).await?;
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
-    if t.table.scope.is_some() {
-        let gone = format!(
-            "WITH {ctes}
-             SELECT p.record_key FROM prev p
-             WHERE p.school_id IN (SELECT school_id FROM scope)
-               AND NOT EXISTS (SELECT 1 FROM new n WHERE n.record_key = p.record_key)
-               AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{name}' AND f.severity = '错误' AND f.base_key = p.base_key)",
-            ctes = change_ctes(&d, failed),
-            name = t.table.name
-        );
-        super::views::register_collected(ctx, "gone", &gone).await?;
+    if count(ctx, &format!("prev_log WHERE snapshot_date < DATE '{d}'")).await? == 0 {
+        return Ok(change_sql(t, date, failed, None, true));
     }
-    Ok(())
+    let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(count(ctx, "prev_log").await?)) }).await?;
+    let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
+    stage_results(ctx, "decisions", &staging.join("decisions").join(name), decisions_schema(), sqls).await.with_context(|| format!("比较表 {name} 与上一晚失败"))?;
+    // The rows to read whole, apart: a table of exact size, never more rows than `stg`, so the
+    // join below holds these keys (not whole staged rows) whatever the planner's estimates.
+    let dir = staging.join("changed_keys").join(name);
+    let keys = "SELECT source_file, source_row, record_key, base_key, change FROM decisions WHERE change <> 'delete'".to_string();
+    stage_results(ctx, "changed_keys", &dir, decisions_schema(), std::iter::once(keys)).await?;
+    if t.table.scope.is_some() {
+        register_gone(ctx, t).await?;
+    }
+    let n = buckets_of(ctx, buckets, count(ctx, "decisions")).await?;
+    if n == 1 {
+        return Ok(change_sql(t, date, failed, None, false));
+    }
+    // The Delta write runs one plan, whose partitions (here, buckets) would all run at once.
+    let sqls = bucket_list(n).map(|b| change_sql(t, date, failed, b, false));
+    stage_results(ctx, "changed", &staging.join("changes").join(name), log_schema(t), sqls).await.with_context(|| format!("读取表 {name} 变化的行失败"))?;
+    Ok("SELECT * FROM changed".to_string())
 }
 
 /// Files refused at file level, as an SQL list (`''` when none, so that `NOT IN` keeps every row).
@@ -194,8 +328,9 @@ fn failed_list(failed: &[String]) -> String {
 }
 
 /// Commit one night from a staging directory. Refuses a date earlier than the last committed
-/// night (that would silently invalidate the later nights' change records).
-pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate, staging: &Path, metrics: &StageMetrics, reports: &[FileReport]) -> Result<NightCommit> {
+/// night (that would silently invalidate the later nights' change records). `buckets` sets the
+/// key buckets of the comparison with the previous night (default: from the memory pool).
+pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate, staging: &Path, metrics: &StageMetrics, reports: &[FileReport], buckets: Option<u64>) -> Result<NightCommit> {
     let cat = catalog();
     let nights = wh.nights(ctx).await?;
     if let Some(last) = nights.iter().map(|n| n.snapshot_date).max()
@@ -203,6 +338,10 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
             bail!("仓库已有更晚的快照日期 {last}，不能补录较早的 {date}：较早一晚的变化会使之后各晚的记录失效。请按日期顺序导入，或重新导入 {last} 及之后的日期。");
         }
     let committed = wh.committed_versions(ctx).await?;
+    // A filter the planner cannot size keeps 20% of a table's rows by default, so the previous
+    // state could look smaller than the keys collected from it, and a join would hold whole
+    // previous rows in its hash table. Counting every row keeps the collected keys the smaller.
+    ctx.sql("SET datafusion.optimizer.default_filter_selectivity = 100").await?;
     let mut out = NightCommit { snapshot_date: date.to_string(), seq: nights.last().map_or(1, |n| n.seq + 1), ..Default::default() };
     register_staged(ctx, "stg_findings", &staging.join("findings"), findings_schema()).await?;
     let scope: Vec<&str> = metrics.student_scope.iter().map(String::as_str).collect();
@@ -219,8 +358,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
             None => Arc::new(MemTable::try_new(log_schema(t), vec![vec![]])?),
         };
         ctx.register_table("prev_log", prev)?;
-        register_change_inputs(ctx, t, date, &metrics.failed_files).await?;
-        let sql = change_sql(t, date, &metrics.failed_files);
+        let sql = change_rows(ctx, t, date, &metrics.failed_files, staging, buckets).await?;
         let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), false).await?;
         out.tables.insert(name.to_string(), (n, v));
         crate::faults::hit(&format!("after_{name}"));
@@ -312,4 +450,20 @@ fn import_files_batch(reports: &[FileReport]) -> Result<RecordBatch> {
             s(&|r| r.file_error.as_ref().map(|e| e.1.clone())),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::buckets_for;
+
+    #[test]
+    fn a_comparison_is_split_so_that_one_bucket_fits_in_a_quarter_of_the_pool() {
+        const GIB: u64 = 1 << 30;
+        // The default 4 GB pool: a county in one go, a 20-million-pupil province in five.
+        assert_eq!(buckets_for(200_000, 4 * GIB), 1);
+        assert_eq!(buckets_for(20_000_000, 4 * GIB), 5);
+        // Less memory, more buckets: memory stays bounded whatever the size.
+        assert_eq!(buckets_for(20_000_000, GIB), 20);
+        assert_eq!(buckets_for(0, GIB), 1);
+    }
 }
