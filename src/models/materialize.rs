@@ -77,7 +77,7 @@ pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result
             }
             let name = &with.cte_tables[i].alias.name;
             let table = format!("__{owner}_{}", name.value);
-            register_collected(ctx, &table, &[part.to_string()]).await.with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
+            register_collected(ctx, &table, &part.to_string()).await.with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
             let Statement::Query(read) = parse_statement(&format!("SELECT * FROM {table}"))? else { anyhow::bail!("{table}: not a query") };
             with.cte_tables[i].query = read;
             with.cte_tables[i].materialized = None;

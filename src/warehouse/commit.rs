@@ -185,7 +185,7 @@ async fn register_gone(ctx: &SessionContext, t: &TableSchema) -> Result<()> {
            AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{}' AND f.severity = '错误' AND f.base_key = d.base_key)",
         t.table.name
     );
-    super::views::register_collected(ctx, "gone", &[sql]).await
+    super::views::register_collected(ctx, "gone", &sql).await
 }
 
 /// The change-log rows of one history table within `bucket`: the whole staged rows that
@@ -248,15 +248,14 @@ fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
     }
 }
 
-/// Rows of `SELECT COUNT(*) FROM …` (answered from file statistics where they exist).
+/// Rows of `FROM …` (answered from file statistics where they exist).
 async fn count(ctx: &SessionContext, from: &str) -> Result<u64> {
-    let b = ctx.sql(&format!("SELECT COUNT(*) FROM {from}")).await?.collect().await?;
-    Ok(b.first().and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>()).map_or(0, |a| a.value(0)) as u64)
+    Ok(ctx.sql(&format!("SELECT 1 FROM {from}")).await?.count().await? as u64)
 }
 
 /// `None` (everything at once) for one bucket, else each bucket (b, n) in turn.
-fn bucket_list(n: u64) -> Box<dyn Iterator<Item = Option<(u64, u64)>>> {
-    if n <= 1 { Box::new(std::iter::once(None)) } else { Box::new((0..n).map(move |b| Some((b, n)))) }
+fn bucket_list(n: u64) -> impl Iterator<Item = Option<(u64, u64)>> {
+    (0..n.max(1)).map(move |b| (n > 1).then_some((b, n)))
 }
 
 /// Run `sqls` one after another into Parquet files in `dir` (under the staging directory), and
@@ -296,12 +295,14 @@ async fn change_rows(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, fai
     let name = t.table.name.as_str();
     let d = date.format("%Y-%m-%d").to_string();
     let dups = format!("SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1", failed_list(failed));
-    super::views::register_collected(ctx, "dups", &[dups]).await?;
+    super::views::register_collected(ctx, "dups", &dups).await?;
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
-    if count(ctx, &format!("prev_log WHERE snapshot_date < DATE '{d}'")).await? == 0 {
+    // The comparison reads the log before tonight: that many rows, or tonight's, whichever more.
+    let prev_rows = count(ctx, &format!("prev_log WHERE snapshot_date < DATE '{d}'")).await?;
+    if prev_rows == 0 {
         return Ok(change_sql(t, date, failed, None, true));
     }
-    let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(count(ctx, "prev_log").await?)) }).await?;
+    let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(prev_rows)) }).await?;
     let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
     stage_results(ctx, "decisions", &staging.join("decisions").join(name), decisions_schema(), sqls).await.with_context(|| format!("比较表 {name} 与上一晚失败"))?;
     // The rows to read whole, apart: a table of exact size, never more rows than `stg`, so the

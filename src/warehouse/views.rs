@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use chrono::NaiveDate;
@@ -115,21 +115,16 @@ pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, ta
                GROUP BY record_key) m
            ON l.record_key = m.record_key AND l.snapshot_date < m.last_"
     );
-    register_collected(ctx, table, &[sql]).await
+    register_collected(ctx, table, &sql).await
 }
 
-/// Run the statements (one, or the buckets of one, with the same columns) one after another and
-/// register their (small) results together in memory as `table`, replacing an earlier one: a
+/// Run `sql` and register its (small) result in memory as `table`, replacing an earlier one: a
 /// table with an exact row count, which the planner puts on the build side of a join
 /// (collected.rs says why rows, not bytes).
-pub async fn register_collected(ctx: &SessionContext, table: &str, sqls: &[String]) -> Result<()> {
-    let (mut schema, mut batches) = (None, Vec::new());
-    for sql in sqls {
-        let df = ctx.sql(sql).await?;
-        schema.get_or_insert_with(|| Arc::new(df.schema().as_arrow().clone()));
-        batches.extend(df.collect().await?);
-    }
-    let schema = schema.context("bug: no statement to collect")?;
+pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) -> Result<()> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
     ctx.deregister_table(table)?;
     ctx.register_table(table, Arc::new(super::collected::Collected::new(MemTable::try_new(schema, vec![batches])?)))?;
     Ok(())
