@@ -104,7 +104,7 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     let out = w.await.with_context(|| format!("写入表 {table} 失败"))?;
     let version = out.version().unwrap_or(0) as i64;
     // Rows written tonight: count the night's partition at the new version.
-    let provider = out.table_provider().await?;
+    let provider = super::scan(&out, ctx).await?;
     let n = ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?.count().await? as u64;
     Ok((n, version))
 }
@@ -355,7 +355,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
         ctx.deregister_table("prev_log")?;
         register_staged(ctx, "stg", &staging.join(name), staging_schema(t)).await?;
         let prev: Arc<dyn datafusion::catalog::TableProvider> = match committed.get(name) {
-            Some(&v) => wh.at_version(name, v).await?.table_provider().await?,
+            Some(&v) => super::scan(&wh.at_version(name, v).await?, ctx).await?,
             None => Arc::new(MemTable::try_new(log_schema(t), vec![vec![]])?),
         };
         ctx.register_table("prev_log", prev)?;
@@ -368,7 +368,7 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     for t in cat.input_tables() {
         let name = t.table.name.as_str();
         let v = out.tables[name].1;
-        let provider = wh.at_version(name, v).await?.table_provider().await?;
+        let provider = super::scan(&wh.at_version(name, v).await?, ctx).await?;
         let df = ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?;
         let mut c = [0u64; 3];
         for b in df.aggregate(vec![col("change")], vec![datafusion::functions_aggregate::count::count(lit(1))])?.collect().await? {

@@ -155,8 +155,7 @@ impl Warehouse {
     /// The committed nights, oldest first.
     pub async fn nights(&self, ctx: &SessionContext) -> Result<Vec<Night>> {
         let Some(t) = self.latest(NIGHTS).await? else { return Ok(Vec::new()) };
-        let provider = t.table_provider().await?;
-        let df = ctx.read_table(provider)?;
+        let df = ctx.read_table(scan(&t, ctx).await?)?;
         let batches = df.collect().await?;
         let mut out = Vec::new();
         for b in &batches {
@@ -169,7 +168,7 @@ impl Warehouse {
     /// Each model's last committed run (from `_runs`).
     pub async fn model_runs(&self, ctx: &SessionContext) -> Result<BTreeMap<String, ModelRun>> {
         let Some(t) = self.latest(RUNS).await? else { return Ok(BTreeMap::new()) };
-        let batches = ctx.read_table(t.table_provider().await?)?.collect().await?;
+        let batches = ctx.read_table(scan(&t, ctx).await?)?.collect().await?;
         let mut last: BTreeMap<String, ModelRun> = BTreeMap::new();
         for b in &batches {
             let col = |n: &str| b.column_by_name(n).with_context(|| format!("_runs 缺少列 {n}"));
@@ -240,6 +239,13 @@ impl Night {
     }
 }
 
+/// A Delta table as the session reads it. delta-rs's own default reads text as Utf8View whatever
+/// the session says; built with the session, the scan follows `schema_force_view_types` (see
+/// [`session`]).
+pub async fn scan(t: &DeltaTable, ctx: &SessionContext) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    Ok(t.table_provider().with_session(Arc::new(ctx.state())).await?)
+}
+
 /// Any string column (Utf8, LargeUtf8, Utf8View, dictionary) as a plain `StringArray`.
 pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> {
     let c = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)?;
@@ -256,7 +262,12 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
         // The certificate register keeps a folder per school and year (certificates.rs).
         .set_bool("datafusion.execution.listing_table_ignore_subdirectory", false);
     // xueji's defaults, unless the environment sets them (e.g. to compare plans without them).
-    for (key, value) in [("datafusion.execution.parquet.pushdown_filters", true), ("datafusion.execution.parquet.schema_force_view_types", true)] {
+    // Text is read as plain Utf8, not Utf8View: a view array shares its data buffers with the
+    // batches it was cut or taken from, and DataFusion books those buffers again for every
+    // batch that holds them. At 20M pupils the roster's sort booked 25 GB for 2 GB of rows and
+    // spilled all of it, and its join held 7.6 GB; read as Utf8, the whole run of the marts went
+    // from 84 s and 10 GB to 56 s and 4.8 GB (README).
+    for (key, value) in [("datafusion.execution.parquet.pushdown_filters", true), ("datafusion.execution.parquet.schema_force_view_types", false)] {
         if std::env::var(key.replace('.', "_").to_uppercase()).is_err() {
             cfg = cfg.set_bool(key, value);
         }

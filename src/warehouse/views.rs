@@ -29,7 +29,7 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     let mut tables = Vec::new();
     for name in NIGHT_TABLES {
         let provider: Arc<dyn TableProvider> = match committed.get(name) {
-            Some(&v) => wh.at_version(name, v).await?.table_provider().await?,
+            Some(&v) => super::scan(&wh.at_version(name, v).await?, ctx).await?,
             // An input table added after this warehouse was made: empty until a night brings it.
             None if HISTORY_TABLES.contains(&name) && !committed.is_empty() => {
                 let t = catalog().table(name).expect("input table");
@@ -47,7 +47,7 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
             }
     }
     if let Some(t) = wh.latest(NIGHTS).await? {
-        ctx.register_table("nights", t.table_provider().await?)?;
+        ctx.register_table("nights", super::scan(&t, ctx).await?)?;
         tables.push("nights".into());
     }
     register_reference(ctx)?;
@@ -132,7 +132,7 @@ pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) ->
 
 /// `<model>_all`: a model's table at `version`; and `<model>`, its rows of `date` when given.
 pub async fn register_model(wh: &Warehouse, ctx: &SessionContext, model: &str, version: i64, date: Option<NaiveDate>) -> Result<()> {
-    let provider = wh.at_version(model, version).await?.table_provider().await?;
+    let provider = super::scan(&wh.at_version(model, version).await?, ctx).await?;
     let all = format!("{model}_all");
     ctx.deregister_table(all.as_str())?;
     ctx.register_table(all.as_str(), provider)?;
