@@ -31,7 +31,21 @@ pub struct BenchOptions {
 const BENCH_DATE: &str = "2026-10-15";
 
 fn run_ingest(bin: &Path, wh: &Path, sources: &[PathBuf], threads: usize) -> Result<(f64, serde_json::Value)> {
-    child_json(Command::new(bin).args(["ingest", "--json", "--threads", &threads.to_string(), "--date", BENCH_DATE, "--warehouse"]).arg(wh).args(sources), "xueji ingest")
+    child_json(
+        Command::new(bin)
+            .args([
+                "ingest",
+                "--json",
+                "--threads",
+                &threads.to_string(),
+                "--date",
+                BENCH_DATE,
+                "--warehouse",
+            ])
+            .arg(wh)
+            .args(sources),
+        "xueji ingest",
+    )
 }
 
 /// Run `cmd` (a child process, so its peak memory is its own) and parse the JSON it prints;
@@ -40,8 +54,15 @@ fn child_json(cmd: &mut Command, what: &str) -> Result<(f64, serde_json::Value)>
     let t0 = Instant::now();
     let out = cmd.output().with_context(|| format!("无法启动 {what} 子进程"))?;
     let secs = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(out.status.success(), "{what} 失败：{}", String::from_utf8_lossy(&out.stderr));
-    Ok((secs, serde_json::from_slice(&out.stdout).with_context(|| format!("{what} 的 JSON 输出无法解析"))?))
+    anyhow::ensure!(
+        out.status.success(),
+        "{what} 失败：{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((
+        secs,
+        serde_json::from_slice(&out.stdout).with_context(|| format!("{what} 的 JSON 输出无法解析"))?,
+    ))
 }
 
 /// Stamp of what made a bench data folder; data made by another generator is made again.
@@ -56,8 +77,16 @@ fn generated(o: &BenchOptions, xlsx: bool) -> Result<PathBuf> {
 
 /// As [`generated`], with schools of `school_size` pupils.
 fn generated_sized(o: &BenchOptions, xlsx: bool, school_size: u64) -> Result<PathBuf> {
-    let size = if school_size == 600 { String::new() } else { format!("-s{school_size}") };
-    let data = o.work.join(if xlsx { format!("data-{}{size}", o.pupils) } else { format!("data-{}-csv{size}", o.pupils) });
+    let size = if school_size == 600 {
+        String::new()
+    } else {
+        format!("-s{school_size}")
+    };
+    let data = o.work.join(if xlsx {
+        format!("data-{}{size}", o.pupils)
+    } else {
+        format!("data-{}-csv{size}", o.pupils)
+    });
     let g = GenOptions {
         pupils: o.pupils,
         seed: o.seed,
@@ -76,7 +105,12 @@ fn generated_sized(o: &BenchOptions, xlsx: bool, school_size: u64) -> Result<Pat
         let _ = std::fs::remove_dir_all(&data);
         let t0 = Instant::now();
         let s = generate(&g)?;
-        println!("生成 / generated {} records in {} schools: {:.1} s", s.records, s.schools, t0.elapsed().as_secs_f64());
+        println!(
+            "生成 / generated {} records in {} schools: {:.1} s",
+            s.records,
+            s.schools,
+            t0.elapsed().as_secs_f64()
+        );
         std::fs::write(data.join(GEN_STAMP), stamp)?;
     }
     Ok(data)
@@ -85,8 +119,15 @@ fn generated_sized(o: &BenchOptions, xlsx: bool, school_size: u64) -> Result<Pat
 pub fn ingest(o: &BenchOptions) -> Result<()> {
     let bin = std::env::current_exe()?;
     let data = generated(o, true)?;
-    println!("机器 / machine: {} threads available, ingest uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
-    println!("{:<6} {:>10} {:>8} {:>12} {:>10} {:>14} {:>12}", "format", "rows", "files", "stage (s)", "total (s)", "rows/s (stage)", "peak RSS MB");
+    println!(
+        "机器 / machine: {} threads available, ingest uses {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        o.threads
+    );
+    println!(
+        "{:<6} {:>10} {:>8} {:>12} {:>10} {:>14} {:>12}",
+        "format", "rows", "files", "stage (s)", "total (s)", "rows/s (stage)", "peak RSS MB"
+    );
     for (label, dir) in [("CSV", "students-csv"), ("XLSX", "students-xlsx")] {
         let wh = o.work.join(format!("wh-{}-{}", label.to_lowercase(), o.pupils));
         let _ = std::fs::remove_dir_all(&wh);
@@ -130,18 +171,32 @@ pub struct DedupQuality {
 /// from; registrations are matched by (source file, source row) through the truth's `csv_file`
 /// and `csv_row` (or the XLSX columns when `xlsx`).
 pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Result<DedupQuality> {
-    let (fcol, rcol) = if xlsx { ("xlsx_file", "xlsx_row") } else { ("csv_file", "csv_row") };
+    let (fcol, rcol) = if xlsx {
+        ("xlsx_file", "xlsx_row")
+    } else {
+        ("csv_file", "csv_row")
+    };
     let mut r = csv::Reader::from_path(truth_csv).with_context(|| format!("无法读取 {}", truth_csv.display()))?;
     let h = r.headers()?.clone();
-    let i = |n: &str| h.iter().position(|x| x == n).with_context(|| format!("{} 缺少列 {n}", truth_csv.display()));
+    let i = |n: &str| {
+        h.iter()
+            .position(|x| x == n)
+            .with_context(|| format!("{} 缺少列 {n}", truth_csv.display()))
+    };
     let (ip, ifile, irow, iplant) = (i("person_id")?, i(fcol)?, i(rcol)?, i("plant")?);
     let mut truth: HashMap<(String, u64), (u64, String)> = HashMap::new();
     for rec in r.records() {
         let rec = rec?;
-        truth.insert((rec[ifile].to_string(), rec[irow].parse()?), (rec[ip].parse()?, rec[iplant].to_string()));
+        truth.insert(
+            (rec[ifile].to_string(), rec[irow].parse()?),
+            (rec[ip].parse()?, rec[iplant].to_string()),
+        );
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let queries = ["SELECT source_file, source_row FROM students", "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key"];
+    let queries = [
+        "SELECT source_file, source_row FROM students",
+        "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key",
+    ];
     let results = crate::pipeline::sql_all(warehouse, &queries, None, threads, 2048).await?;
     let (_, accepted) = crate::pipeline::text_rows(&results[0])?;
     let (_, clustered) = crate::pipeline::text_rows(&results[1])?;
@@ -155,7 +210,10 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
         }
     }
     let pairs = |n: u64| n * n.saturating_sub(1) / 2;
-    let mut q = DedupQuality { true_pairs: by_person.values().map(|v| pairs(v.len() as u64)).sum(), ..Default::default() };
+    let mut q = DedupQuality {
+        true_pairs: by_person.values().map(|v| pairs(v.len() as u64)).sum(),
+        ..Default::default()
+    };
     // Predicted pairs: within each cluster, counted by (cluster, person).
     let mut clusters: BTreeMap<&str, Vec<(u64, &str)>> = BTreeMap::new();
     for c in &clustered {
@@ -190,9 +248,21 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
             *q.missed.entry(kind.to_string()).or_default() += missing;
         }
     }
-    q.precision = if q.predicted_pairs == 0 { 1.0 } else { q.correct_pairs as f64 / q.predicted_pairs as f64 };
-    q.recall = if q.true_pairs == 0 { 1.0 } else { q.correct_pairs as f64 / q.true_pairs as f64 };
-    q.f1 = if q.precision + q.recall == 0.0 { 0.0 } else { 2.0 * q.precision * q.recall / (q.precision + q.recall) };
+    q.precision = if q.predicted_pairs == 0 {
+        1.0
+    } else {
+        q.correct_pairs as f64 / q.predicted_pairs as f64
+    };
+    q.recall = if q.true_pairs == 0 {
+        1.0
+    } else {
+        q.correct_pairs as f64 / q.true_pairs as f64
+    };
+    q.f1 = if q.precision + q.recall == 0.0 {
+        0.0
+    } else {
+        2.0 * q.precision * q.recall / (q.precision + q.recall)
+    };
     Ok(q)
 }
 
@@ -208,14 +278,37 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
     let data = generated(o, true)?;
     let wh = o.work.join(format!("wh-dedup-{}", o.pupils));
     let _ = std::fs::remove_dir_all(&wh);
-    let (ingest_s, v) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &[data.join("schools.csv"), data.join("students-csv")], o.threads))?;
+    let (ingest_s, v) = tokio::task::block_in_place(|| {
+        run_ingest(
+            &bin,
+            &wh,
+            &[data.join("schools.csv"), data.join("students-csv")],
+            o.threads,
+        )
+    })?;
     let records = v["metrics"]["accepted"].as_u64().unwrap_or(0);
-    println!("机器 / machine: {} threads available, run uses {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), o.threads);
+    println!(
+        "机器 / machine: {} threads available, run uses {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        o.threads
+    );
     println!("导入 / ingest: {records} registrations accepted in {ingest_s:.1} s");
-    let (secs, run) = tokio::task::block_in_place(|| child_json(Command::new(&bin).args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh), "xueji run"))?;
+    let (secs, run) = tokio::task::block_in_place(|| {
+        child_json(
+            Command::new(&bin)
+                .args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"])
+                .arg(&wh),
+            "xueji run",
+        )
+    })?;
     println!("{:<20} {:>12} {:>10}", "model", "rows", "seconds");
     for m in run["models"].as_array().into_iter().flatten() {
-        println!("{:<20} {:>12} {:>10.2}", m["model"].as_str().unwrap_or("?"), m["rows"].as_u64().unwrap_or(0), m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0));
+        println!(
+            "{:<20} {:>12} {:>10.2}",
+            m["model"].as_str().unwrap_or("?"),
+            m["rows"].as_u64().unwrap_or(0),
+            m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0)
+        );
     }
     println!(
         "端到端 / end to end (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",
@@ -252,15 +345,30 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
     let sources = crate::pipeline::generated_sources(&data, "students-csv");
     let (ingest_s, v) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &sources, o.threads))?;
     let m = &v["metrics"];
-    println!("机器 / machine: {} threads available, xueji and DuckDB use {}", std::thread::available_parallelism().map_or(0, |n| n.get()), o.threads);
+    println!(
+        "机器 / machine: {} threads available, xueji and DuckDB use {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        o.threads
+    );
     println!(
         "导入 / ingest: {} rows in, {} accepted, {} rejected, {ingest_s:.1} s, peak RSS {:.0} MB",
-        m["rows_in"], m["accepted"], m["rejected"],
+        m["rows_in"],
+        m["accepted"],
+        m["rejected"],
         v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
     );
 
     let mut cmd = Command::new(&bin);
-    cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--memory-mb", &o.memory_mb.to_string(), "--warehouse"]).arg(&wh);
+    cmd.args([
+        "run",
+        "--json",
+        "--threads",
+        &o.threads.to_string(),
+        "--memory-mb",
+        &o.memory_mb.to_string(),
+        "--warehouse",
+    ])
+    .arg(&wh);
     for r in STATISTICS_ROOTS {
         cmd.args(["--model", r]);
     }
@@ -269,7 +377,13 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|m| (m["model"].as_str().unwrap_or("?").to_string(), m["rows"].as_u64().unwrap_or(0), m["millis"].as_f64().unwrap_or(f64::NAN) / 1000.0))
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap_or("?").to_string(),
+                m["rows"].as_u64().unwrap_or(0),
+                m["millis"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+            )
+        })
         .collect();
     // Models that do not read each other run two at a time: the wall time of the models is the
     // figure, not the sum of their (overlapping) times.
@@ -281,21 +395,41 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
     let figures = o.work.join(format!("duckdb-{}.json", o.pupils));
     let _ = std::fs::remove_file(&figures);
     let dk = tokio::task::block_in_place(|| {
-        Command::new("python3").arg(&script).arg(&wh).arg(BENCH_DATE).arg("--json").arg(&figures).args(["--threads", &o.threads.to_string()]).output()
+        Command::new("python3")
+            .arg(&script)
+            .arg(&wh)
+            .arg(BENCH_DATE)
+            .arg("--json")
+            .arg(&figures)
+            .args(["--threads", &o.threads.to_string()])
+            .output()
     });
-    let duck: Option<serde_json::Value> = std::fs::read(&figures).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let duck_ms = |name: &str| -> Option<&serde_json::Value> { duck.as_ref()?["models"].as_array()?.iter().find(|m| m["model"] == name) };
+    let duck: Option<serde_json::Value> = std::fs::read(&figures)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let duck_ms = |name: &str| -> Option<&serde_json::Value> {
+        duck.as_ref()?["models"].as_array()?.iter().find(|m| m["model"] == name)
+    };
 
     let secs = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN) / 1000.0;
-    println!("{:<30} {:>11} {:>10} {:>12} {:>6}", "model", "rows", "xueji s", "DuckDB s", "same");
+    println!(
+        "{:<30} {:>11} {:>10} {:>12} {:>6}",
+        "model", "rows", "xueji s", "DuckDB s", "same"
+    );
     for (name, rows, xs) in &xj_models {
         let d = duck_ms(name);
-        let ds = d.map_or("-".to_string(), |d| format!("{:.2}", secs(d, "duckdb_ms") + secs(d, "write_ms")));
+        let ds = d.map_or("-".to_string(), |d| {
+            format!("{:.2}", secs(d, "duckdb_ms") + secs(d, "write_ms"))
+        });
         let same = d.map_or("-", |d| if d["ok"].as_bool() == Some(true) { "是" } else { "否" });
         println!("{name:<30} {rows:>11} {xs:>10.2} {ds:>12} {same:>6}");
     }
-    println!("（每个模型：计算并写出结果 / each model: compute and write its result — xueji 写 Delta 表，DuckDB 建内存表再写 Parquet；xueji 同时运行两个互不依赖的模型，各模型的时间有重叠 / xueji runs two independent models at once, so its per-model times overlap）");
-    println!("xueji：模型用时 / models {xj_models_wall:.2} s（各模型时间之和 / sum of per-model times {xj_sum:.2} s）；整个进程 / whole process {xj_wall:.2} s（含打开仓库与发布 Parquet / incl. opening the warehouse and publishing Parquet）；内存峰值 / peak RSS {xj_peak:.0} MB");
+    println!(
+        "（每个模型：计算并写出结果 / each model: compute and write its result — xueji 写 Delta 表，DuckDB 建内存表再写 Parquet；xueji 同时运行两个互不依赖的模型，各模型的时间有重叠 / xueji runs two independent models at once, so its per-model times overlap）"
+    );
+    println!(
+        "xueji：模型用时 / models {xj_models_wall:.2} s（各模型时间之和 / sum of per-model times {xj_sum:.2} s）；整个进程 / whole process {xj_wall:.2} s（含打开仓库与发布 Parquet / incl. opening the warehouse and publishing Parquet）；内存峰值 / peak RSS {xj_peak:.0} MB"
+    );
     match (&duck, dk) {
         (Some(d), Ok(out)) => {
             let (setup, query, write) = (secs(d, "setup_ms"), secs(d, "models_ms"), secs(d, "write_ms"));
@@ -306,10 +440,21 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
                 setup + query + write,
                 d["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
             );
-            println!("比值 / ratio xueji ÷ DuckDB：模型 / models {:.2}，整体 / overall {:.2}", xj_models_wall / (query + write), xj_wall / (setup + query + write));
-            anyhow::ensure!(out.status.success(), "DuckDB 的结果与 xueji 不同 / DuckDB disagrees:\n{}", String::from_utf8_lossy(&out.stdout));
+            println!(
+                "比值 / ratio xueji ÷ DuckDB：模型 / models {:.2}，整体 / overall {:.2}",
+                xj_models_wall / (query + write),
+                xj_wall / (setup + query + write)
+            );
+            anyhow::ensure!(
+                out.status.success(),
+                "DuckDB 的结果与 xueji 不同 / DuckDB disagrees:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
-        (_, Ok(out)) => println!("DuckDB 未运行 / did not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")),
+        (_, Ok(out)) => println!(
+            "DuckDB 未运行 / did not run: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        ),
         (_, Err(e)) => println!("DuckDB 未运行 / did not run (python3: {e})"),
     }
     Ok(())
@@ -326,9 +471,24 @@ pub async fn rosters(o: &BenchOptions) -> Result<()> {
     let sources = crate::pipeline::generated_sources(&data, "students-csv");
     let (ingest_s, _) = tokio::task::block_in_place(|| run_ingest(&bin, &wh, &sources, o.threads))?;
     let mut cmd = Command::new(&bin);
-    cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--model", "school_regions", "--model", "student_status", "--warehouse"]).arg(&wh);
+    cmd.args([
+        "run",
+        "--json",
+        "--threads",
+        &o.threads.to_string(),
+        "--model",
+        "school_regions",
+        "--model",
+        "student_status",
+        "--warehouse",
+    ])
+    .arg(&wh);
     let (run_s, _) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
-    println!("机器 / machine: {} threads available, render uses {}", std::thread::available_parallelism().map_or(0, |n| n.get()), o.threads);
+    println!(
+        "机器 / machine: {} threads available, render uses {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        o.threads
+    );
     println!("准备 / setup: ingest {ingest_s:.1} s, models {run_s:.1} s");
     let batches = crate::pipeline::sql(
         wh.to_str().context("path")?,
@@ -340,23 +500,53 @@ pub async fn rosters(o: &BenchOptions) -> Result<()> {
     .await?;
     let (_, schools) = crate::pipeline::text_rows(&batches)?;
     // The school nearest 2,000 pupils (the "2,000-pupil school").
-    let (school, size) = schools.iter().min_by_key(|r| (r[1].parse::<i64>().unwrap_or(0) - 2000).abs()).map(|r| (r[0].clone(), r[1].clone())).context("no roster rows")?;
+    let (school, size) = schools
+        .iter()
+        .min_by_key(|r| (r[1].parse::<i64>().unwrap_or(0) - 2000).abs())
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .context("no roster rows")?;
     let pupils: u64 = schools.iter().map(|r| r[1].parse::<u64>().unwrap_or(0)).sum();
-    println!("{:<34} {:>8} {:>6} {:>7} {:>9} {:>12}", "花名册 / rosters", "pupils", "docs", "pages", "wall s", "peak RSS MB");
-    for (label, unit, n) in [(format!("一所学校 / one school {school}"), Some(school.as_str()), size.parse::<u64>().unwrap_or(0)), (format!("全县 / the county ({} schools)", schools.len()), None, pupils)] {
+    println!(
+        "{:<34} {:>8} {:>6} {:>7} {:>9} {:>12}",
+        "花名册 / rosters", "pupils", "docs", "pages", "wall s", "peak RSS MB"
+    );
+    for (label, unit, n) in [
+        (
+            format!("一所学校 / one school {school}"),
+            Some(school.as_str()),
+            size.parse::<u64>().unwrap_or(0),
+        ),
+        (format!("全县 / the county ({} schools)", schools.len()), None, pupils),
+    ] {
         let out = o.work.join(format!("rosters-{}", o.pupils));
         let _ = std::fs::remove_dir_all(&out);
         let mut cmd = Command::new(&bin);
-        cmd.args(["render", "--json", "--report", "roster", "--threads", &o.threads.to_string(), "--warehouse"]).arg(&wh).arg("--out").arg(&out);
+        cmd.args([
+            "render",
+            "--json",
+            "--report",
+            "roster",
+            "--threads",
+            &o.threads.to_string(),
+            "--warehouse",
+        ])
+        .arg(&wh)
+        .arg("--out")
+        .arg(&out);
         if let Some(u) = unit {
             cmd.args(["--unit", u]);
         }
         let (secs, v) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji render"))?;
         let docs = v["documents"]["roster"].as_u64().unwrap_or(0);
         let pages: u64 = v["pages"].as_u64().unwrap_or(0);
-        println!("{label:<34} {n:>8} {docs:>6} {pages:>7} {secs:>9.2} {:>12.0}", v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "{label:<34} {n:>8} {docs:>6} {pages:>7} {secs:>9.2} {:>12.0}",
+            v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+        );
     }
-    println!("（每份花名册：HTML + PDF + XLSX；时间含打开仓库 / each roster as HTML, PDF and XLSX; time includes opening the warehouse）");
+    println!(
+        "（每份花名册：HTML + PDF + XLSX；时间含打开仓库 / each roster as HTML, PDF and XLSX; time includes opening the warehouse）"
+    );
     Ok(())
 }
 
@@ -377,7 +567,16 @@ pub async fn serve(o: &BenchOptions) -> Result<()> {
             let sources = crate::pipeline::generated_sources(&data, "students-csv");
             tokio::task::block_in_place(|| run_ingest(&bin, &wh, &sources, o.threads))?;
             let mut cmd = Command::new(&bin);
-            cmd.args(["run", "--json", "--threads", &o.threads.to_string(), "--memory-mb", &o.memory_mb.to_string(), "--warehouse"]).arg(&wh);
+            cmd.args([
+                "run",
+                "--json",
+                "--threads",
+                &o.threads.to_string(),
+                "--memory-mb",
+                &o.memory_mb.to_string(),
+                "--warehouse",
+            ])
+            .arg(&wh);
             tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
         }
         wh
@@ -388,22 +587,59 @@ pub async fn serve(o: &BenchOptions) -> Result<()> {
         let sql = sql.to_string();
         async move { crate::pipeline::text_rows(&crate::pipeline::sql(&whs, &sql, None, 2, 1024).await?).map(|(_, r)| r) }
     };
-    let biggest = q("SELECT county_code, COUNT(*) FROM list_nutrition_beneficiaries GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").await?;
-    let county = biggest.first().map(|r| r[0].clone()).context("no beneficiaries in the bench warehouse")?;
-    let school = q(&format!("SELECT MIN(school_id) FROM stats_school_form WHERE county_code = '{county}'")).await?.remove(0).remove(0);
+    let biggest =
+        q("SELECT county_code, COUNT(*) FROM list_nutrition_beneficiaries GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1")
+            .await?;
+    let county = biggest
+        .first()
+        .map(|r| r[0].clone())
+        .context("no beneficiaries in the bench warehouse")?;
+    let school = q(&format!(
+        "SELECT MIN(school_id) FROM stats_school_form WHERE county_code = '{county}'"
+    ))
+    .await?
+    .remove(0)
+    .remove(0);
 
     let dir = tempfile::tempdir()?;
     let tokens = dir.path().join("tokens.toml");
-    let grant = crate::serve::access::Grant { id: "bench".into(), name: "性能测试".into(), sha256: String::new(), jurisdiction: county[..2].to_string(), lists: vec!["*".into()], unmask: false, expires: None };
+    let grant = crate::serve::access::Grant {
+        id: "bench".into(),
+        name: "性能测试".into(),
+        sha256: String::new(),
+        jurisdiction: county[..2].to_string(),
+        lists: vec!["*".into()],
+        unmask: false,
+        expires: None,
+    };
     let token = crate::serve::access::add_token(&tokens, grant)?;
-    let so = crate::serve::ServeOptions { warehouse: whs.clone(), listen: "127.0.0.1:0".parse()?, tokens, audit: dir.path().join("audit.jsonl"), refresh: Duration::from_secs(3600), threads: o.threads, memory_mb: 2048 };
+    let so = crate::serve::ServeOptions {
+        warehouse: whs.clone(),
+        listen: "127.0.0.1:0".parse()?,
+        tokens,
+        audit: dir.path().join("audit.jsonl"),
+        refresh: Duration::from_secs(3600),
+        threads: o.threads,
+        memory_mb: 2048,
+    };
     let server = crate::serve::start(&so).await?;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
-    println!("机器 / machine: {} threads available; server and clients in one process on loopback; warehouse {}", std::thread::available_parallelism().map_or(0, |n| n.get()), wh.display());
-    println!("{:<46} {:>8} {:>10} {:>10} {:>10} {:>10}", "整表拉取 CSV / whole list as CSV", "rows", "MB", "TTFB ms", "total ms", "(median of 5)");
+    println!(
+        "机器 / machine: {} threads available; server and clients in one process on loopback; warehouse {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        wh.display()
+    );
+    println!(
+        "{:<46} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "整表拉取 CSV / whole list as CSV", "rows", "MB", "TTFB ms", "total ms", "(median of 5)"
+    );
     let province = &county[..2];
-    for (list, region) in [("list_nutrition_beneficiaries", county.as_str()), ("list_nutrition_beneficiaries", province), ("list_roster", county.as_str())] {
+    for (list, region) in [
+        ("list_nutrition_beneficiaries", county.as_str()),
+        ("list_nutrition_beneficiaries", province),
+        ("list_roster", county.as_str()),
+    ] {
         let url = format!("{base}/v1/lists/{list}?region={region}&format=csv");
         let mut ttfb = Vec::new();
         let mut total = Vec::new();
@@ -427,7 +663,20 @@ pub async fn serve(o: &BenchOptions) -> Result<()> {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        println!("{:<46} {rows:>8} {:>10.1} {:>10.1} {:>10.1}", format!("{list} {}", if region.len() == 6 { format!("区县 {region}") } else { format!("全省 {region}") }), bytes as f64 / 1e6, median(&mut ttfb), median(&mut total));
+        println!(
+            "{:<46} {rows:>8} {:>10.1} {:>10.1} {:>10.1}",
+            format!(
+                "{list} {}",
+                if region.len() == 6 {
+                    format!("区县 {region}")
+                } else {
+                    format!("全省 {region}")
+                }
+            ),
+            bytes as f64 / 1e6,
+            median(&mut ttfb),
+            median(&mut total)
+        );
     }
     // 50 clients, each asking again as soon as it has its answer, for 10 seconds.
     let url = format!("{base}/v1/lists/stats_school_form?school={school}&format=json");
@@ -463,9 +712,21 @@ pub async fn serve(o: &BenchOptions) -> Result<()> {
     }
     let secs = t0.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
-    println!("小查询 / small statistics query (stats_school_form, one school, JSON), 50 concurrent clients, {secs:.1} s:");
-    println!("  {} requests, {errors} errors, {:.0} requests/s, latency p50 {:.1} ms, p99 {:.1} ms", lat.len(), lat.len() as f64 / secs, pct(0.5), pct(0.99));
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "小查询 / small statistics query (stats_school_form, one school, JSON), 50 concurrent clients, {secs:.1} s:"
+    );
+    println!(
+        "  {} requests, {errors} errors, {:.0} requests/s, latency p50 {:.1} ms, p99 {:.1} ms",
+        lat.len(),
+        lat.len() as f64 / secs,
+        pct(0.5),
+        pct(0.99)
+    );
     server.stop().await?;
     println!("峰值内存 / peak RSS: {:.0} MB", peak_rss_mb().unwrap_or(f64::NAN));
     Ok(())

@@ -12,7 +12,11 @@ use crate::schema::{Check, ColType, ColumnDef, Required, TableSchema, catalog};
 
 /// The pages, as (file name under `docs/`, text).
 pub fn pages() -> Result<Vec<(&'static str, String)>> {
-    Ok(vec![("marts.md", marts_page()?), ("tables.md", tables_page()), ("openapi.json", crate::serve::openapi::document()?)])
+    Ok(vec![
+        ("marts.md", marts_page()?),
+        ("tables.md", tables_page()),
+        ("openapi.json", crate::serve::openapi::document()?),
+    ])
 }
 
 /// The pages whose file in `dir` differs from what they should be: (path, text they should have).
@@ -48,7 +52,11 @@ fn cell(s: &str) -> String {
 fn link(name: &str, from_marts: bool, model_names: &[String]) -> String {
     let base = name.strip_suffix("_log").unwrap_or(name);
     if model_names.iter().any(|m| m == name) {
-        if from_marts { format!("[`{name}`](#{name})") } else { format!("[`{name}`](marts.md#{name})") }
+        if from_marts {
+            format!("[`{name}`](#{name})")
+        } else {
+            format!("[`{name}`](marts.md#{name})")
+        }
     } else if from_marts {
         format!("[`{name}`](tables.md#{base})")
     } else {
@@ -65,7 +73,10 @@ const GROUPS: [(&str, &str); 4] = [
 ];
 
 fn group_of(name: &str) -> usize {
-    GROUPS.iter().position(|(p, _)| !p.is_empty() && name.starts_with(p)).unwrap_or(GROUPS.len() - 1)
+    GROUPS
+        .iter()
+        .position(|(p, _)| !p.is_empty() && name.starts_with(p))
+        .unwrap_or(GROUPS.len() - 1)
 }
 
 pub fn out_type(t: OutType) -> &'static str {
@@ -119,10 +130,19 @@ fn marts_page() -> Result<String> {
     )?;
     writeln!(w, "## 目录 / Contents\n")?;
     for (g, (_, title)) in GROUPS.iter().enumerate() {
-        writeln!(w, "**{title}**\n\n| 模型 model | 名称 | 每行是 / one row is |\n|---|---|---|")?;
+        writeln!(
+            w,
+            "**{title}**\n\n| 模型 model | 名称 | 每行是 / one row is |\n|---|---|---|"
+        )?;
         for m in all.iter().filter(|m| group_of(&m.name) == g) {
             let o = models::out_schema(&m.schema)?;
-            writeln!(w, "| [`{n}`](#{n}) | {} | {} |", cell(&o.table.label), cell(&m.grain), n = m.name)?;
+            writeln!(
+                w,
+                "| [`{n}`](#{n}) | {} | {} |",
+                cell(&o.table.label),
+                cell(&m.grain),
+                n = m.name
+            )?;
         }
         writeln!(w)?;
     }
@@ -130,13 +150,33 @@ fn marts_page() -> Result<String> {
         let o = models::out_schema(&m.schema)?;
         writeln!(w, "<a id=\"{n}\"></a>\n\n## `{n}` — {}\n", o.table.label, n = m.name)?;
         writeln!(w, "- 每行是 / one row is: {}", m.grain)?;
-        writeln!(w, "- 读取 / reads: {}", m.inputs.iter().map(|i| link(i, true, &names)).collect::<Vec<_>>().join(", "))?;
-        writeln!(w, "- SQL: [`sql/{f}`](../sql/{f}); 结构 / schema: [`schemas/models/{s}.toml`](../schemas/models/{s}.toml)", f = m.file, s = m.schema)?;
-        writeln!(w, "- 文件 / file: `marts/{n}/snapshot_date=YYYY-MM-DD/{n}.parquet`", n = m.name)?;
+        writeln!(
+            w,
+            "- 读取 / reads: {}",
+            m.inputs
+                .iter()
+                .map(|i| link(i, true, &names))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        writeln!(
+            w,
+            "- SQL: [`sql/{f}`](../sql/{f}); 结构 / schema: [`schemas/models/{s}.toml`](../schemas/models/{s}.toml)",
+            f = m.file,
+            s = m.schema
+        )?;
+        writeln!(
+            w,
+            "- 文件 / file: `marts/{n}/snapshot_date=YYYY-MM-DD/{n}.parquet`",
+            n = m.name
+        )?;
         if !m.doc.is_empty() {
             writeln!(w, "\n```text\n{}\n```", m.doc)?;
         }
-        writeln!(w, "\n| # | 列 column | 类型 type | 中文标签 label | 敏感 | 说明 note |\n|---|---|---|---|---|---|")?;
+        writeln!(
+            w,
+            "\n| # | 列 column | 类型 type | 中文标签 label | 敏感 | 说明 note |\n|---|---|---|---|---|---|"
+        )?;
         for (i, c) in o.columns.iter().enumerate() {
             writeln!(
                 w,
@@ -188,9 +228,17 @@ fn check(c: &ColumnDef) -> String {
 
 /// The columns every stored input table adds to the template's, as `<table>_log` holds them.
 const LOG_COLUMNS: [(&str, &str, &str); 7] = [
-    ("record_key", "utf8", "记录键：同一条记录在各晚不变（学生按学校与学籍号识别，无学籍号时按学校、证件号、姓名与出生日期）"),
+    (
+        "record_key",
+        "utf8",
+        "记录键：同一条记录在各晚不变（学生按学校与学籍号识别，无学籍号时按学校、证件号、姓名与出生日期）",
+    ),
     ("change", "utf8", "本晚的变化：insert / update / delete"),
-    ("base_key", "utf8", "计算记录键所用的值；含证件号和姓名，属敏感信息，仓库内部用，不外发"),
+    (
+        "base_key",
+        "utf8",
+        "计算记录键所用的值；含证件号和姓名，属敏感信息，仓库内部用，不外发",
+    ),
     ("row_hash", "int64", "整行内容的哈希，用于判断是否变化"),
     ("source_file", "utf8", "来源文件"),
     ("source_row", "int64", "来源行号（与 Excel 显示的行号一致）"),
@@ -201,13 +249,31 @@ fn table_section(w: &mut String, t: &TableSchema) -> std::fmt::Result {
     let m = &t.table;
     writeln!(w, "<a id=\"{n}\"></a>\n\n## `{n}` — {}\n", m.label, n = m.name)?;
     writeln!(w, "- 每行是 / one row is: {}", m.grain)?;
-    writeln!(w, "- 记录键 / key: `{}`{}", m.key, m.scope.as_ref().map_or(String::new(), |s| format!("; 按 `{s}` 整体提交：该范围内本晚缺少的记录视为删除")))?;
-    writeln!(w, "- 结构 / schema: [`schemas/{n}.toml`](../schemas/{n}.toml); 视图 / views: `{n}`（所查日期的状态）, `{n}_log`（所有变化）", n = m.name)?;
-    writeln!(w, "\n| # | 列 column | 表头 header | 类型 type | 必填 | 校验 check | 敏感 |\n|---|---|---|---|---|---|---|")?;
+    writeln!(
+        w,
+        "- 记录键 / key: `{}`{}",
+        m.key,
+        m.scope.as_ref().map_or(String::new(), |s| format!(
+            "; 按 `{s}` 整体提交：该范围内本晚缺少的记录视为删除"
+        ))
+    )?;
+    writeln!(
+        w,
+        "- 结构 / schema: [`schemas/{n}.toml`](../schemas/{n}.toml); 视图 / views: `{n}`（所查日期的状态）, `{n}_log`（所有变化）",
+        n = m.name
+    )?;
+    writeln!(
+        w,
+        "\n| # | 列 column | 表头 header | 类型 type | 必填 | 校验 check | 敏感 |\n|---|---|---|---|---|---|---|"
+    )?;
     for (i, c) in t.columns.iter().enumerate() {
         let mut header = cell(&c.header);
         if !c.aliases.is_empty() {
-            let _ = write!(header, "（亦作 {}）", c.aliases.iter().map(|a| cell(a)).collect::<Vec<_>>().join("、"));
+            let _ = write!(
+                header,
+                "（亦作 {}）",
+                c.aliases.iter().map(|a| cell(a)).collect::<Vec<_>>().join("、")
+            );
         }
         let mut chk = check(c);
         if c.stage.as_deref() == Some("compulsory") {
@@ -216,7 +282,17 @@ fn table_section(w: &mut String, t: &TableSchema) -> std::fmt::Result {
         if c.optional_column {
             chk.push_str("；文件可不含此列");
         }
-        writeln!(w, "| {} | `{}` | {} | {} | {} | {} | {} |", i + 1, c.name, header, col_type(c.col_type), required(c), chk, if c.sensitive { "是" } else { "" })?;
+        writeln!(
+            w,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            i + 1,
+            c.name,
+            header,
+            col_type(c.col_type),
+            required(c),
+            chk,
+            if c.sensitive { "是" } else { "" }
+        )?;
     }
     writeln!(w)
 }
@@ -246,15 +322,27 @@ fn tables_page() -> String {
             "\n其他表 / other tables: `rejects`（被拒的行：文件、行号、列、值、原因代码与说明）、`import_files`（每个文件的导入结果）、\
              `nights`（已提交的快照）、参考表 `regions`、`codelists`、`ref_calendar`、`ref_yibu_standard`、`ref_ws_t_456`、`ref_ws_t_586`。\n"
         )?;
-        writeln!(w, "## 目录 / Contents\n\n| 表 table | 名称 | 每行是 / one row is |\n|---|---|---|")?;
+        writeln!(
+            w,
+            "## 目录 / Contents\n\n| 表 table | 名称 | 每行是 / one row is |\n|---|---|---|"
+        )?;
         for t in cat.input_tables() {
-            writeln!(w, "| [`{n}`](#{n}) | {} | {} |", cell(&t.table.label), cell(&t.table.grain), n = t.table.name)?;
+            writeln!(
+                w,
+                "| [`{n}`](#{n}) | {} | {} |",
+                cell(&t.table.label),
+                cell(&t.table.grain),
+                n = t.table.name
+            )?;
         }
         writeln!(w)?;
         for t in cat.input_tables() {
             table_section(w, t)?;
         }
-        writeln!(w, "## 代码表 / Code lists\n\n文件中填写名称（不是代码）；`codelists` 表可在 SQL 中把名称换成代码。\nFiles carry the names; the `codelists` table maps them to codes.\n")?;
+        writeln!(
+            w,
+            "## 代码表 / Code lists\n\n文件中填写名称（不是代码）；`codelists` 表可在 SQL 中把名称换成代码。\nFiles carry the names; the `codelists` table maps them to codes.\n"
+        )?;
         let mut lists: Vec<_> = cat.codelists.iter().collect();
         lists.sort_by_key(|(k, _)| k.as_str());
         for (key, l) in lists {
@@ -265,7 +353,13 @@ fn tables_page() -> String {
             writeln!(w, "| 代码 code | 名称 name | 亦可写作 aliases |\n|---|---|---|")?;
             for v in &l.values {
                 let stage = v.stage.as_ref().map_or(String::new(), |s| format!("（{s}）"));
-                writeln!(w, "| {} | {}{stage} | {} |", cell(&v.code), cell(&v.name), v.aliases.iter().map(|a| cell(a)).collect::<Vec<_>>().join("、"))?;
+                writeln!(
+                    w,
+                    "| {} | {}{stage} | {} |",
+                    cell(&v.code),
+                    cell(&v.name),
+                    v.aliases.iter().map(|a| cell(a)).collect::<Vec<_>>().join("、")
+                )?;
             }
             if !l.forbidden.is_empty() {
                 writeln!(w, "\n不得使用 / not allowed: {}", l.forbidden.join("、"))?;

@@ -101,14 +101,20 @@ pub fn analyse<'a>(
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
         return Err(IdDefect::Malformed);
     }
-    let birth = parse_yyyymmdd(&id[6..14]).filter(|d| *d <= today && d.year_ce().1 >= 1900).ok_or(IdDefect::BadDate)?;
+    let birth = parse_yyyymmdd(&id[6..14])
+        .filter(|d| *d <= today && d.year_ce().1 >= 1900)
+        .ok_or(IdDefect::BadDate)?;
     if check_char(&id[..17]) != Some(b[17] as char) {
         return Err(IdDefect::BadCheck);
     }
     if !region_known(&id[..6]) {
         return Err(IdDefect::UnknownRegion);
     }
-    Ok(ResidentId { region: &id[..6], birth, male: (b[16] - b'0') % 2 == 1 })
+    Ok(ResidentId {
+        region: &id[..6],
+        birth,
+        male: (b[16] - b'0') % 2 == 1,
+    })
 }
 
 /// `YYYYMMDD` to a date, `None` if it is not a real calendar date.
@@ -147,7 +153,10 @@ mod tests {
         assert_eq!(analyse("110105491231002", today(), known), Err(IdDefect::Legacy15));
         assert_eq!(analyse("11010519491231002", today(), known), Err(IdDefect::Malformed));
         assert_eq!(analyse("1101051949123100AX", today(), known), Err(IdDefect::Malformed));
-        assert_eq!(analyse("110105194902300021", today(), known).unwrap_err(), IdDefect::BadDate);
+        assert_eq!(
+            analyse("110105194902300021", today(), known).unwrap_err(),
+            IdDefect::BadDate
+        );
         assert_eq!(analyse("110105194912310021", today(), known), Err(IdDefect::BadCheck));
         let id = format!("99010519491231002{}", check_char("99010519491231002").unwrap());
         assert_eq!(analyse(&id, today(), known), Err(IdDefect::UnknownRegion));
@@ -168,7 +177,13 @@ mod tests {
 
     #[test]
     fn normalise_full_width_spaces_and_lower_x() {
-        assert_eq!(normalise("１１０１０５ 19491231002x"), ("11010519491231002X".to_string(), true));
-        assert_eq!(normalise("11010519491231002X"), ("11010519491231002X".to_string(), false));
+        assert_eq!(
+            normalise("１１０１０５ 19491231002x"),
+            ("11010519491231002X".to_string(), true)
+        );
+        assert_eq!(
+            normalise("11010519491231002X"),
+            ("11010519491231002X".to_string(), false)
+        );
     }
 }

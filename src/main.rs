@@ -7,9 +7,9 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
-use xueji::synth::{GenOptions, generate};
 use xueji::pipeline::{self, IngestOptions, SqlFormat, default_threads};
 use xueji::pipeline_config::PipelineConfig;
+use xueji::synth::{GenOptions, generate};
 
 /// xueji（学籍）：中小学生学籍数据的导入、校验与查询。
 /// K-12 student-registration warehouse: import, validate, query.
@@ -281,7 +281,13 @@ impl BenchArgs {
     }
 
     fn options_or(self, pupils: u64) -> xueji::bench::BenchOptions {
-        xueji::bench::BenchOptions { pupils: self.pupils.unwrap_or(pupils), work: self.work, threads: self.threads, seed: self.seed, memory_mb: self.memory_mb }
+        xueji::bench::BenchOptions {
+            pupils: self.pupils.unwrap_or(pupils),
+            work: self.work,
+            threads: self.threads,
+            seed: self.seed,
+            memory_mb: self.memory_mb,
+        }
     }
 }
 
@@ -324,27 +330,89 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Gen { pupils, seed, out, provinces, pupils_per_county, school_size, as_of, problem_rate, formats } => {
+        Command::Gen {
+            pupils,
+            seed,
+            out,
+            provinces,
+            pupils_per_county,
+            school_size,
+            as_of,
+            problem_rate,
+            formats,
+        } => {
             let f: Vec<&str> = formats.split(',').map(str::trim).collect();
             for x in &f {
                 anyhow::ensure!(["xlsx", "csv", "gbk"].contains(x), "未知格式 {x}：可选 xlsx,csv,gbk");
             }
-            let o = GenOptions { pupils, seed, out: out.clone(), provinces, pupils_per_county, school_size, as_of, problem_rate, xlsx: f.contains(&"xlsx"), csv: f.contains(&"csv"), gbk: f.contains(&"gbk") };
+            let o = GenOptions {
+                pupils,
+                seed,
+                out: out.clone(),
+                provinces,
+                pupils_per_county,
+                school_size,
+                as_of,
+                problem_rate,
+                xlsx: f.contains(&"xlsx"),
+                csv: f.contains(&"csv"),
+                gbk: f.contains(&"gbk"),
+            };
             let t0 = std::time::Instant::now();
             let s = tokio::task::block_in_place(|| generate(&o))?;
             println!(
                 "已生成 / generated: {} 所学校, {} 名学生, {} 条学籍记录（其中 {} 条埋设了问题）, {} 条异动, {} 条问题学籍处理记录, {} 条体检记录, 用时 {:.1} 秒 → {}",
-                s.schools, s.persons, s.records, s.planted, s.movements, s.decisions, s.exams, t0.elapsed().as_secs_f64(), out.display()
+                s.schools,
+                s.persons,
+                s.records,
+                s.planted,
+                s.movements,
+                s.decisions,
+                s.exams,
+                t0.elapsed().as_secs_f64(),
+                out.display()
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { warehouse, date, threads, memory_mb, report_dir, change_buckets, json, sources } => {
-            let o = IngestOptions { warehouse, date, sources, threads, memory_mb, report_dir, change_buckets };
+        Command::Ingest {
+            warehouse,
+            date,
+            threads,
+            memory_mb,
+            report_dir,
+            change_buckets,
+            json,
+            sources,
+        } => {
+            let o = IngestOptions {
+                warehouse,
+                date,
+                sources,
+                threads,
+                memory_mb,
+                report_dir,
+                change_buckets,
+            };
             show_ingest(&pipeline::ingest(&o).await?, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { warehouse, date, models, threads, memory_mb, jobs, json } => {
-            let o = xueji::models::RunOptions { warehouse, date, only: models, threads, memory_mb, jobs };
+        Command::Run {
+            warehouse,
+            date,
+            models,
+            threads,
+            memory_mb,
+            jobs,
+            json,
+        } => {
+            let o = xueji::models::RunOptions {
+                warehouse,
+                date,
+                only: models,
+                threads,
+                memory_mb,
+                jobs,
+            };
             let out = xueji::models::run(&o).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -365,9 +433,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     println!("问题 / problem: {p}");
                 }
             }
-            Ok(if rep.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if rep.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
-        Command::Bench { what: BenchWhat::Dedup(a) } => {
+        Command::Bench {
+            what: BenchWhat::Dedup(a),
+        } => {
             xueji::bench::dedup(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -376,7 +450,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for (p, _) in &stale {
                 println!("需要重新生成 / out of date: {}", p.display());
             }
-            Ok(if stale.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if stale.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         Command::Docs { out, check: false } => {
             for p in xueji::docs::write(&out)? {
@@ -384,24 +462,53 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Rosters(a) } => {
+        Command::Bench {
+            what: BenchWhat::Rosters(a),
+        } => {
             xueji::bench::rosters(&a.options_or(100_000)).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Serve(a) } => {
+        Command::Bench {
+            what: BenchWhat::Serve(a),
+        } => {
             xueji::bench::serve(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Marts(a) } => {
+        Command::Bench {
+            what: BenchWhat::Marts(a),
+        } => {
             xueji::bench::marts(&a.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { what: BenchWhat::Ingest(a) } => {
+        Command::Bench {
+            what: BenchWhat::Ingest(a),
+        } => {
             tokio::task::block_in_place(|| xueji::bench::ingest(&a.options()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { warehouse, date, out, reports, units, formats, unmask, json, threads, memory_mb } => {
-            let o = xueji::render::RenderOptions { warehouse, date, out, threads, memory_mb, formats, only: reports, unmask, units };
+        Command::Render {
+            warehouse,
+            date,
+            out,
+            reports,
+            units,
+            formats,
+            unmask,
+            json,
+            threads,
+            memory_mb,
+        } => {
+            let o = xueji::render::RenderOptions {
+                warehouse,
+                date,
+                out,
+                threads,
+                memory_mb,
+                formats,
+                only: reports,
+                unmask,
+                units,
+            };
             let r = xueji::render::render(&o).await?;
             if json {
                 let mut v = serde_json::to_value(&r)?;
@@ -412,25 +519,71 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { warehouse, listen, tokens, audit, refresh_seconds, threads, memory_mb } => {
+        Command::Serve {
+            warehouse,
+            listen,
+            tokens,
+            audit,
+            refresh_seconds,
+            threads,
+            memory_mb,
+        } => {
             anyhow::ensure!(refresh_seconds > 0.0, "--refresh-seconds 应大于 0");
-            let o = xueji::serve::ServeOptions { warehouse, listen, tokens, audit, refresh: std::time::Duration::from_secs_f64(refresh_seconds), threads, memory_mb };
+            let o = xueji::serve::ServeOptions {
+                warehouse,
+                listen,
+                tokens,
+                audit,
+                refresh: std::time::Duration::from_secs_f64(refresh_seconds),
+                threads,
+                memory_mb,
+            };
             xueji::serve::serve(&o).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { tokens, id, name, jurisdiction, lists, unmask, expires } => {
-            let grant = xueji::serve::access::Grant { id: id.clone(), name, sha256: String::new(), jurisdiction, lists, unmask, expires };
+        Command::Token {
+            tokens,
+            id,
+            name,
+            jurisdiction,
+            lists,
+            unmask,
+            expires,
+        } => {
+            let grant = xueji::serve::access::Grant {
+                id: id.clone(),
+                name,
+                sha256: String::new(),
+                jurisdiction,
+                lists,
+                unmask,
+                expires,
+            };
             let token = xueji::serve::access::add_token(&tokens, grant)?;
             println!("{token}");
-            eprintln!("已把令牌 {id} 的散列写入 {}；上面的令牌只显示这一次，请安全地交给持有单位 / token {id} added; it is shown only this once", tokens.display());
+            eprintln!(
+                "已把令牌 {id} 的散列写入 {}；上面的令牌只显示这一次，请安全地交给持有单位 / token {id} added; it is shown only this once",
+                tokens.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sql { warehouse, format, as_of, threads, memory_mb, query } => {
+        Command::Sql {
+            warehouse,
+            format,
+            as_of,
+            threads,
+            memory_mb,
+            query,
+        } => {
             let batches = pipeline::sql(&warehouse, &query, as_of, threads, memory_mb).await?;
             pipeline::print_batches(&batches, format, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Nightly { pipeline: file, date, json } => {
+        Command::Nightly {
+            pipeline: file,
+            date,
+            json,
+        } => {
             let (o, models) = PipelineConfig::load(&file)?.into_job(date)?;
             let out = pipeline::ingest(&o).await?;
             match models {
@@ -438,7 +591,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     let runs = xueji::models::run(&m).await?;
                     let rendered = render_local(&m.warehouse, &runs.snapshot_date).await?;
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ingest": out, "run": runs, "render": rendered }))?);
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(
+                                &serde_json::json!({ "ingest": out, "run": runs, "render": rendered })
+                            )?
+                        );
                     } else {
                         print_ingest(&out);
                         print_run(&runs);
@@ -450,7 +608,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { pipeline: file } => {
-            anyhow::ensure!(file.exists(), "找不到作业文件 {}：请在项目根目录运行 / run from the project folder", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "找不到作业文件 {}：请在项目根目录运行 / run from the project folder",
+                file.display()
+            );
             let (o, models) = PipelineConfig::load(&file)?.into_job(None)?;
             let warehouse = o.warehouse.clone();
             let out = pipeline::ingest(&o).await?;
@@ -465,7 +627,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 None => false,
             };
             let mut titles = vec!["各校在册学籍（前 10 所）/ registrations per school (first 10):"];
-            let mut queries = vec!["SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10"];
+            let mut queries = vec![
+                "SELECT s.school_id AS 学校标识码, COUNT(*) AS 在册学籍, SUM(CASE WHEN left_behind_type IN ('单亲留守儿童','双亲留守儿童') THEN 1 ELSE 0 END) AS 留守儿童, SUM(CASE WHEN attendance_mode = '住校' THEN 1 ELSE 0 END) AS 住校生 FROM students s GROUP BY s.school_id ORDER BY s.school_id LIMIT 10",
+            ];
             if ran {
                 titles.push("问题学籍 / problem registrations (dedup_groups):");
                 queries.push("SELECT kind_label AS 问题类别, responsible_level AS 负责层级, COUNT(*) AS 问题组, SUM(member_count) AS 学籍数, SUM(CASE WHEN status = '已解决' THEN 1 ELSE 0 END) AS 已解决 FROM dedup_groups GROUP BY kind, kind_label, responsible_level ORDER BY kind, CASE responsible_level WHEN '区县' THEN 1 WHEN '地市' THEN 2 WHEN '省级' THEN 3 ELSE 4 END");
@@ -474,25 +638,47 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 titles.push("在校生分类统计（教基表口径）/ pupils in school by kind (stats_school_form):");
                 queries.push("SELECT county_name AS 区县, SUM(pupils) AS 在校生, SUM(girls) AS 女, SUM(boarders) AS 寄宿生, SUM(migrant) AS 随迁子女, SUM(migrant_worker) AS 进城务工随迁, SUM(rural_left_behind) AS 农村留守儿童 FROM stats_school_form GROUP BY county_code, county_name ORDER BY county_code");
             }
-            for (title, b) in titles.iter().zip(pipeline::sql_all(&warehouse, &queries, None, default_threads(), 1024).await?) {
+            for (title, b) in titles
+                .iter()
+                .zip(pipeline::sql_all(&warehouse, &queries, None, default_threads(), 1024).await?)
+            {
                 println!("\n{title}");
                 pipeline::print_batches(&b, SqlFormat::Table, &mut std::io::stdout().lock())?;
             }
             let marts: Vec<String> = xueji::models::models()?.into_iter().map(|m| m.name).collect();
-            println!("\n仓库 / warehouse: {warehouse}/\n  输入表 inputs: {}, rejects, import_files\n  模型表 marts: {}", xueji::warehouse::HISTORY_TABLES.join(", "), marts.join(", "));
+            println!(
+                "\n仓库 / warehouse: {warehouse}/\n  输入表 inputs: {}, rejects, import_files\n  模型表 marts: {}",
+                xueji::warehouse::HISTORY_TABLES.join(", "),
+                marts.join(", ")
+            );
             println!("导入报告 / import reports: {}", out.report_index.display());
-            println!("自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\"");
+            println!(
+                "自行查询 / ask your own question:\n  cargo run --release -- sql --warehouse {warehouse} \"SELECT rule_code, COUNT(*) FROM rejects GROUP BY rule_code ORDER BY 2 DESC\""
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn print_run(out: &xueji::models::RunOutcome) {
-    println!("模型运行 / model run {}（快照日期 {}）：{} 个模型", out.seq, out.snapshot_date, out.models.len());
+    println!(
+        "模型运行 / model run {}（快照日期 {}）：{} 个模型",
+        out.seq,
+        out.snapshot_date,
+        out.models.len()
+    );
     for m in &out.models {
-        println!("  {:<24} {:>10} 行  {:>6.1} 秒", m.model, m.rows, m.millis as f64 / 1000.0);
+        println!(
+            "  {:<24} {:>10} 行  {:>6.1} 秒",
+            m.model,
+            m.rows,
+            m.millis as f64 / 1000.0
+        );
     }
-    println!("  共用时 / models took {:.1} 秒（互不依赖的模型同时运行 / independent models overlap）", out.models_millis as f64 / 1000.0);
+    println!(
+        "  共用时 / models took {:.1} 秒（互不依赖的模型同时运行 / independent models overlap）",
+        out.models_millis as f64 / 1000.0
+    );
 }
 
 fn show_ingest(out: &pipeline::IngestOutcome, json: bool) -> Result<()> {
@@ -539,11 +725,19 @@ fn print_render(r: Option<&xueji::render::RenderOutcome>) {
     match r {
         Some(r) => {
             let docs: Vec<String> = r.documents.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            println!("报表 / reports（快照日期 {}）：{} 个文件（{}），目录 / index {}", r.snapshot_date, r.files.len(), docs.join("，"), r.index);
+            println!(
+                "报表 / reports（快照日期 {}）：{} 个文件（{}），目录 / index {}",
+                r.snapshot_date,
+                r.files.len(),
+                docs.join("，"),
+                r.index
+            );
             if !r.issued.is_empty() {
                 println!("已登记的证明编号 / numbers issued：{}", r.issued.join("、"));
             }
         }
-        None => println!("仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"),
+        None => println!(
+            "仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"
+        ),
     }
 }

@@ -51,14 +51,25 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
     if !reg.tables.iter().any(|t| t == "schools") {
         return Ok(HashMap::new());
     }
-    let batches = ctx.sql("SELECT school_id, school_kind, ownership, county_code FROM schools").await?.collect().await?;
+    let batches = ctx
+        .sql("SELECT school_id, school_kind, ownership, county_code FROM schools")
+        .await?
+        .collect()
+        .await?;
     let mut out = HashMap::new();
     for b in batches {
         let s = |i: usize| warehouse::strings(b.column(i));
         let (id, kind, own, county) = (s(0)?, s(1)?, s(2)?, s(3)?);
         for i in 0..b.num_rows() {
             if id.is_valid(i) {
-                out.insert(id.value(i).to_string(), SchoolInfo { stages: stages_of_kind(kind.value(i)), public: own.value(i) == "公办", county: county.value(i).to_string() });
+                out.insert(
+                    id.value(i).to_string(),
+                    SchoolInfo {
+                        stages: stages_of_kind(kind.value(i)),
+                        public: own.value(i) == "公办",
+                        county: county.value(i).to_string(),
+                    },
+                );
             }
         }
     }
@@ -69,12 +80,21 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
 pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
     let files = ingest::list_sources(&o.sources)?;
-    anyhow::ensure!(!files.is_empty(), "没有找到要导入的文件（.xlsx、.xls、.csv）：{:?}", o.sources);
+    anyhow::ensure!(
+        !files.is_empty(),
+        "没有找到要导入的文件（.xlsx、.xls、.csv）：{:?}",
+        o.sources
+    );
     let schools = known_schools(&wh, o.threads).await?;
-    let staging = tempfile::Builder::new().prefix("xueji-staging-").tempdir().context("无法创建暂存目录")?;
-    let (reports, metrics) = tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
+    let staging = tempfile::Builder::new()
+        .prefix("xueji-staging-")
+        .tempdir()
+        .context("无法创建暂存目录")?;
+    let (reports, metrics) =
+        tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
-    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, o.change_buckets).await?;
+    let commit =
+        warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, o.change_buckets).await?;
     // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
     // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
     let rel = format!("reports/{}/import", o.date);
@@ -85,8 +105,19 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         (None, None) => PathBuf::from("xueji-reports").join(o.date.to_string()).join("import"),
     };
     let index = ingest::report::write_reports(&ctx, &dir, &o.date.to_string(), &reports, &metrics.failed_files).await?;
-    let uploaded = if local_root.is_none() { Some(upload_dir(&wh, &dir, &rel).await?) } else { None };
-    Ok(IngestOutcome { metrics, commit, reports, report_index: index, report_uploaded_to: uploaded, peak_rss_mb: crate::bench::peak_rss_mb() })
+    let uploaded = if local_root.is_none() {
+        Some(upload_dir(&wh, &dir, &rel).await?)
+    } else {
+        None
+    };
+    Ok(IngestOutcome {
+        metrics,
+        commit,
+        reports,
+        report_index: index,
+        report_uploaded_to: uploaded,
+        peak_rss_mb: crate::bench::peak_rss_mb(),
+    })
 }
 
 /// Copy the files of a local folder to `<warehouse root>/<rel>/` in the object store.
@@ -95,9 +126,16 @@ async fn upload_dir(wh: &Warehouse, dir: &Path, rel: &str) -> Result<String> {
     let (store, prefix) = warehouse::s3::store_for(&target)?;
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).context("report file name")?.to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("report file name")?
+            .to_string();
         let bytes = std::fs::read(&p)?;
-        store.put(&prefix.clone().join(name.as_str()), bytes.into()).await.with_context(|| format!("上传报告 {name} 失败"))?;
+        store
+            .put(&prefix.clone().join(name.as_str()), bytes.into())
+            .await
+            .with_context(|| format!("上传报告 {name} 失败"))?;
     }
     Ok(target.to_string())
 }
@@ -111,18 +149,36 @@ pub enum SqlFormat {
 }
 
 /// Run one SQL statement over the warehouse as of `as_of` (default: the latest night).
-pub async fn sql(warehouse: &str, query: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<RecordBatch>> {
-    Ok(sql_all(warehouse, &[query], as_of, threads, memory_mb).await?.pop().unwrap_or_default())
+pub async fn sql(
+    warehouse: &str,
+    query: &str,
+    as_of: Option<NaiveDate>,
+    threads: usize,
+    memory_mb: usize,
+) -> Result<Vec<RecordBatch>> {
+    Ok(sql_all(warehouse, &[query], as_of, threads, memory_mb)
+        .await?
+        .pop()
+        .unwrap_or_default())
 }
 
 /// Run several statements in one session: the warehouse is opened and its views registered
 /// once, not once per statement.
-pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<Vec<Vec<RecordBatch>>> {
+pub async fn sql_all(
+    warehouse: &str,
+    queries: &[&str],
+    as_of: Option<NaiveDate>,
+    threads: usize,
+    memory_mb: usize,
+) -> Result<Vec<Vec<RecordBatch>>> {
     let (_, ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
     let mut out = Vec::with_capacity(queries.len());
     for query in queries {
         let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
-        let df = ctx.sql(&query).await.map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
+        let df = ctx
+            .sql(&query)
+            .await
+            .map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
         out.push(df.collect().await?);
         for t in held {
             ctx.deregister_table(t.as_str())?;
@@ -133,11 +189,19 @@ pub async fn sql_all(warehouse: &str, queries: &[&str], as_of: Option<NaiveDate>
 
 /// A session over the warehouse with every table registered as of `as_of` (default: the latest
 /// night); an error when nothing has been committed yet.
-pub async fn open_session(warehouse: &str, as_of: Option<NaiveDate>, threads: usize, memory_mb: usize) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
+pub async fn open_session(
+    warehouse: &str,
+    as_of: Option<NaiveDate>,
+    threads: usize,
+    memory_mb: usize,
+) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
     let wh = Warehouse::open(warehouse)?;
     let ctx = warehouse::session(threads, memory_mb)?;
     let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
-    anyhow::ensure!(reg.latest.is_some(), "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest");
+    anyhow::ensure!(
+        reg.latest.is_some(),
+        "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest"
+    );
     Ok((wh, ctx, reg))
 }
 
@@ -147,9 +211,23 @@ pub fn text_rows(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<String
     let mut rows = Vec::new();
     for b in batches {
         names = b.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let cols: Vec<_> = b.columns().iter().map(crate::warehouse::strings).collect::<Result<_>>()?;
+        let cols: Vec<_> = b
+            .columns()
+            .iter()
+            .map(crate::warehouse::strings)
+            .collect::<Result<_>>()?;
         for i in 0..b.num_rows() {
-            rows.push(cols.iter().map(|c| if c.is_valid(i) { c.value(i).to_string() } else { String::new() }).collect());
+            rows.push(
+                cols.iter()
+                    .map(|c| {
+                        if c.is_valid(i) {
+                            c.value(i).to_string()
+                        } else {
+                            String::new()
+                        }
+                    })
+                    .collect(),
+            );
         }
     }
     Ok((names, rows))
@@ -184,7 +262,17 @@ pub fn sample_sources(dir: &Path) -> Vec<PathBuf> {
 /// As [`sample_sources`], with the registrations from `students` (`students-xlsx`,
 /// `students-csv` or `students-gbk`).
 pub fn generated_sources(dir: &Path, students: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = ["schools", "movements", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"].iter().map(|f| dir.join(format!("{f}.csv"))).collect();
+    let mut v: Vec<PathBuf> = [
+        "schools",
+        "movements",
+        "nutrition_schools",
+        "nutrition_terms",
+        "exams",
+        "meal_ledger",
+    ]
+    .iter()
+    .map(|f| dir.join(format!("{f}.csv")))
+    .collect();
     v.push(dir.join(students));
     v
 }

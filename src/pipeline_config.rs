@@ -59,7 +59,12 @@ impl PipelineConfig {
                 problems.push(format!("models 中的 {m} 不是模型；可用：{}", known.join(", ")));
             }
         }
-        anyhow::ensure!(problems.is_empty(), "作业配置有 {} 个问题：\n  {}", problems.len(), problems.join("\n  "));
+        anyhow::ensure!(
+            problems.is_empty(),
+            "作业配置有 {} 个问题：\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
         let models = self.models.clone();
         let o = IngestOptions {
             warehouse: self.warehouse,
@@ -72,7 +77,14 @@ impl PipelineConfig {
         };
         let run = match models {
             Some(m) if m.is_empty() => None,
-            m => Some(RunOptions { warehouse: o.warehouse.clone(), date: Some(o.date), only: m.unwrap_or_default(), threads: o.threads, memory_mb: o.memory_mb, jobs: crate::models::DEFAULT_JOBS }),
+            m => Some(RunOptions {
+                warehouse: o.warehouse.clone(),
+                date: Some(o.date),
+                only: m.unwrap_or_default(),
+                threads: o.threads,
+                memory_mb: o.memory_mb,
+                jobs: crate::models::DEFAULT_JOBS,
+            }),
         };
         Ok((o, run))
     }
@@ -84,11 +96,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_all_problems_are_reported() {
-        let err = toml::from_str::<PipelineConfig>("warehouse = 'w'\nsources = []\nthreds = 2").unwrap_err().to_string();
+        let err = toml::from_str::<PipelineConfig>("warehouse = 'w'\nsources = []\nthreds = 2")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("threds"), "{err}");
-        let c: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['/no/such/file.csv']\nthreads = 0").unwrap();
+        let c: PipelineConfig =
+            toml::from_str("warehouse = 'w'\nsources = ['/no/such/file.csv']\nthreads = 0").unwrap();
         let err = c.into_job(None).unwrap_err().to_string();
-        assert!(err.contains("2 个问题") && err.contains("/no/such/file.csv") && err.contains("threads"), "{err}");
+        assert!(
+            err.contains("2 个问题") && err.contains("/no/such/file.csv") && err.contains("threads"),
+            "{err}"
+        );
     }
 
     #[test]

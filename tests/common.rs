@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use xueji::synth::{GenOptions, generate};
 use xueji::pipeline::{self, IngestOptions, IngestOutcome, SqlFormat};
+use xueji::synth::{GenOptions, generate};
 
 pub fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -21,10 +21,18 @@ pub fn samples() -> PathBuf {
 /// Every input of the sample, the pupils as the CSV folder.
 pub fn sample_sources() -> Vec<PathBuf> {
     let d = samples();
-    let mut v: Vec<PathBuf> = ["schools", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"]
-        .iter()
-        .map(|f| d.join(format!("{f}.csv")))
-        .collect();
+    let mut v: Vec<PathBuf> = [
+        "schools",
+        "movements",
+        "dedup_decisions",
+        "nutrition_schools",
+        "nutrition_terms",
+        "exams",
+        "meal_ledger",
+    ]
+    .iter()
+    .map(|f| d.join(format!("{f}.csv")))
+    .collect();
     v.push(d.join("students-csv"));
     v
 }
@@ -53,14 +61,30 @@ pub async fn ingest(wh: &Path, day: &str, sources: Vec<PathBuf>, threads: usize)
 }
 
 /// `ingest`, comparing with the previous night in `buckets` key buckets (as a large province does).
-pub async fn ingest_in_buckets(wh: &Path, day: &str, sources: Vec<PathBuf>, threads: usize, buckets: Option<u64>) -> IngestOutcome {
-    let o = IngestOptions { warehouse: wh.to_str().unwrap().to_string(), date: date(day), sources, threads, memory_mb: 1024, report_dir: None, change_buckets: buckets };
+pub async fn ingest_in_buckets(
+    wh: &Path,
+    day: &str,
+    sources: Vec<PathBuf>,
+    threads: usize,
+    buckets: Option<u64>,
+) -> IngestOutcome {
+    let o = IngestOptions {
+        warehouse: wh.to_str().unwrap().to_string(),
+        date: date(day),
+        sources,
+        threads,
+        memory_mb: 1024,
+        report_dir: None,
+        change_buckets: buckets,
+    };
     pipeline::ingest(&o).await.unwrap()
 }
 
 /// Query result as sorted CSV lines (header first).
 pub async fn dump(wh: &Path, sql: &str, as_of: Option<&str>) -> Vec<String> {
-    let b = pipeline::sql(wh.to_str().unwrap(), sql, as_of.map(date), 2, 1024).await.unwrap();
+    let b = pipeline::sql(wh.to_str().unwrap(), sql, as_of.map(date), 2, 1024)
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     pipeline::print_batches(&b, SqlFormat::Csv, &mut buf).unwrap();
     let text = String::from_utf8(buf).unwrap();

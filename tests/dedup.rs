@@ -13,11 +13,23 @@ use xueji::models::{self, RunOptions};
 
 fn sources() -> Vec<PathBuf> {
     let d = samples();
-    vec![d.join("schools.csv"), d.join("movements.csv"), d.join("dedup_decisions.csv"), d.join("students-csv")]
+    vec![
+        d.join("schools.csv"),
+        d.join("movements.csv"),
+        d.join("dedup_decisions.csv"),
+        d.join("students-csv"),
+    ]
 }
 
 async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcome {
-    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: date.map(crate::common::date), only: vec![], threads, memory_mb: 1024, jobs: threads };
+    let o = RunOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: date.map(crate::common::date),
+        only: vec![],
+        threads,
+        memory_mb: 1024,
+        jobs: threads,
+    };
     models::run(&o).await.unwrap()
 }
 
@@ -26,11 +38,20 @@ fn truth() -> BTreeMap<(String, u64), (String, String, String)> {
     let mut r = csv::Reader::from_path(samples().join("truth/records.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     let i = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let (person, county, file, row, plant) = (i("person_id"), i("county_code"), i("csv_file"), i("csv_row"), i("plant"));
+    let (person, county, file, row, plant) = (
+        i("person_id"),
+        i("county_code"),
+        i("csv_file"),
+        i("csv_row"),
+        i("plant"),
+    );
     r.records()
         .map(|x| {
             let x = x.unwrap();
-            ((x[file].to_string(), x[row].parse().unwrap()), (x[person].to_string(), x[county].to_string(), x[plant].to_string()))
+            (
+                (x[file].to_string(), x[row].parse().unwrap()),
+                (x[person].to_string(), x[county].to_string(), x[plant].to_string()),
+            )
         })
         .collect()
 }
@@ -67,7 +88,9 @@ async fn the_official_kinds_reproduce_the_ground_truth_exactly() {
     let mut got: BTreeMap<(i64, String), BTreeSet<(String, u64)>> = BTreeMap::new();
     for l in &rows[1..] {
         let f: Vec<&str> = l.split(',').collect();
-        got.entry((f[0].parse().unwrap(), f[1].into())).or_default().insert((f[2].into(), f[3].parse().unwrap()));
+        got.entry((f[0].parse().unwrap(), f[1].into()))
+            .or_default()
+            .insert((f[2].into(), f[3].parse().unwrap()));
     }
     let accepted: BTreeSet<(String, u64)> = dump(&wh, "SELECT source_file, source_row FROM students", None).await[1..]
         .iter()
@@ -81,45 +104,93 @@ async fn the_official_kinds_reproduce_the_ground_truth_exactly() {
     // (kind 1 with an ID number, also when one copy has it in full-width digits; kind 2 without),
     // and every registration planted with an ID defect (kind 3, one group each).
     let t = truth();
-    let persons_planted = |pred: &dyn Fn(&str) -> bool| -> BTreeSet<String> { t.values().filter(|(_, _, p)| pred(p)).map(|(person, _, _)| person.clone()).collect() };
+    let persons_planted = |pred: &dyn Fn(&str) -> bool| -> BTreeSet<String> {
+        t.values()
+            .filter(|(_, _, p)| pred(p))
+            .map(|(person, _, _)| person.clone())
+            .collect()
+    };
     let groups_of = |persons: BTreeSet<String>| -> BTreeSet<BTreeSet<(String, u64)>> {
         persons
             .iter()
-            .map(|p| t.iter().filter(|(k, (q, _, _))| q == p && accepted.contains(*k)).map(|(k, _)| k.clone()).collect::<BTreeSet<_>>())
+            .map(|p| {
+                t.iter()
+                    .filter(|(k, (q, _, _))| q == p && accepted.contains(*k))
+                    .map(|(k, _)| k.clone())
+                    .collect::<BTreeSet<_>>()
+            })
             .filter(|g| g.len() > 1)
             .collect()
     };
-    let kind1 = groups_of(persons_planted(&|p| p.starts_with("dup:id_") || p == "fuzzy:IdFullWidth"));
+    let kind1 = groups_of(persons_planted(&|p| {
+        p.starts_with("dup:id_") || p == "fuzzy:IdFullWidth"
+    }));
     let kind2 = groups_of(persons_planted(&|p| p.starts_with("dup:noid_")));
     let kind3: BTreeSet<BTreeSet<(String, u64)>> = t
         .iter()
-        .filter(|(k, (_, _, p))| accepted.contains(*k) && (p.starts_with("id_defect:") || ["fuzzy:IdTypo", "fuzzy:IdTransposed", "fuzzy:IdLegacy15"].contains(&p.as_str())))
+        .filter(|(k, (_, _, p))| {
+            accepted.contains(*k)
+                && (p.starts_with("id_defect:")
+                    || ["fuzzy:IdTypo", "fuzzy:IdTransposed", "fuzzy:IdLegacy15"].contains(&p.as_str()))
+        })
         .map(|(k, _)| BTreeSet::from([k.clone()]))
         .collect();
-    let got_kind = |k: i64| -> BTreeSet<BTreeSet<(String, u64)>> { got.iter().filter(|((kind, _), _)| *kind == k).map(|(_, m)| m.clone()).collect() };
-    assert!(kind1.len() >= 4 && !kind2.is_empty() && kind3.len() >= 10, "the sample plants every kind: {} {} {}", kind1.len(), kind2.len(), kind3.len());
+    let got_kind = |k: i64| -> BTreeSet<BTreeSet<(String, u64)>> {
+        got.iter()
+            .filter(|((kind, _), _)| *kind == k)
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    assert!(
+        kind1.len() >= 4 && !kind2.is_empty() && kind3.len() >= 10,
+        "the sample plants every kind: {} {} {}",
+        kind1.len(),
+        kind2.len(),
+        kind3.len()
+    );
     assert_eq!(got_kind(1), kind1, "kind 1: 身份证件号重复");
     assert_eq!(got_kind(2), kind2, "kind 2: 姓名性别出生日期重复");
     assert_eq!(got_kind(3), kind3, "kind 3: 身份证件号错误");
 
     // Arbitration: the lowest common superior of the members' counties, by the truth's counties.
-    let routed = dump(&wh, "SELECT group_id, responsible_level, responsible_unit, member_count, status FROM dedup_groups", None).await;
+    let routed = dump(
+        &wh,
+        "SELECT group_id, responsible_level, responsible_unit, member_count, status FROM dedup_groups",
+        None,
+    )
+    .await;
     let mut levels = BTreeSet::new();
     for l in &routed[1..] {
         let f: Vec<&str> = l.split(',').collect();
-        let (kind, members) = got.iter().find(|((_, g), _)| g == f[0]).map(|((k, _), m)| (*k, m)).unwrap();
+        let (kind, members) = got
+            .iter()
+            .find(|((_, g), _)| g == f[0])
+            .map(|((k, _), m)| (*k, m))
+            .unwrap();
         let counties: BTreeSet<String> = members.iter().map(|k| t[k].1.clone()).collect();
         let (level, unit) = lowest_common_superior(&counties);
-        assert_eq!((f[1], f[2]), (level, unit.as_str()), "group {} (kind {kind}) in counties {counties:?}", f[0]);
+        assert_eq!(
+            (f[1], f[2]),
+            (level, unit.as_str()),
+            "group {} (kind {kind}) in counties {counties:?}",
+            f[0]
+        );
         assert_eq!(f[3].parse::<usize>().unwrap(), members.len());
         assert!(["待处理", "处理中", "已解决"].contains(&f[4]), "{}", f[4]);
         levels.insert(level);
     }
-    assert_eq!(levels, BTreeSet::from(["区县", "地市", "省级", "教育部"]), "the sample has pairs in one county, one city, one province and two provinces");
+    assert_eq!(
+        levels,
+        BTreeSet::from(["区县", "地市", "省级", "教育部"]),
+        "the sample has pairs in one county, one city, one province and two provinces"
+    );
 
     // What each kind allows: kind 3 cannot be attested.
     let actions = dump(&wh, "SELECT DISTINCT kind, allowed_actions FROM dedup_members", None).await;
-    assert_eq!(actions[1..], ["1,佐证、变更、删除", "2,佐证、变更、删除", "3,变更、删除"]);
+    assert_eq!(
+        actions[1..],
+        ["1,佐证、变更、删除", "2,佐证、变更、删除", "3,变更、删除"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +208,10 @@ async fn models_give_the_same_output_with_any_thread_count_and_stable_ids_across
     assert_eq!(again.seq, first.seq + 1);
     assert_eq!(dump(&wh, q, None).await, g2);
     assert_eq!(dump(&wh, qm, None).await, m2);
-    assert_eq!(dump(&wh, "SELECT COUNT(*) FROM dedup_groups_all", None).await, dump(&wh, "SELECT COUNT(*) FROM dedup_groups", None).await);
+    assert_eq!(
+        dump(&wh, "SELECT COUNT(*) FROM dedup_groups_all", None).await,
+        dump(&wh, "SELECT COUNT(*) FROM dedup_groups", None).await
+    );
 
     // A second night with the same registrations: the same groups under the same ids, and the
     // first night's result stays readable as of its date.
@@ -145,10 +219,19 @@ async fn models_give_the_same_output_with_any_thread_count_and_stable_ids_across
     run(&wh, None, 2).await;
     let ids = "SELECT group_id, kind, member_count FROM dedup_groups";
     assert_eq!(dump(&wh, ids, None).await, dump(&wh, ids, Some(NIGHT1)).await);
-    assert_eq!(dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", None).await[1..], ["2026-10-16"]);
-    assert_eq!(dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", Some(NIGHT1)).await[1..], ["2026-10-15"]);
+    assert_eq!(
+        dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", None).await[1..],
+        ["2026-10-16"]
+    );
+    assert_eq!(
+        dump(&wh, "SELECT DISTINCT snapshot_date FROM dedup_groups", Some(NIGHT1)).await[1..],
+        ["2026-10-15"]
+    );
     // Registered on the first night: 先入者 keeps its date.
-    assert_eq!(dump(&wh, "SELECT DISTINCT registered_on FROM dedup_members", None).await[1..], ["2026-10-15"]);
+    assert_eq!(
+        dump(&wh, "SELECT DISTINCT registered_on FROM dedup_members", None).await[1..],
+        ["2026-10-15"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,24 +240,51 @@ async fn check_passes_for_every_shipped_model() {
     assert!(rep.problems.is_empty(), "{:#?}", rep.problems);
     let mut ok = rep.ok.clone();
     ok.sort();
-    let mut shipped: Vec<String> = models::SQL_FILES.iter().map(|(f, _)| f.trim_end_matches(".sql").to_string()).collect();
+    let mut shipped: Vec<String> = models::SQL_FILES
+        .iter()
+        .map(|(f, _)| f.trim_end_matches(".sql").to_string())
+        .collect();
     shipped.sort();
     assert_eq!(ok, shipped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_names_a_header_that_lies_and_a_result_that_differs_from_its_schema() {
-    let groups = xueji::models::SQL_FILES.iter().find(|(f, _)| *f == "dedup_groups.sql").unwrap().1;
-    let members = xueji::models::SQL_FILES.iter().find(|(f, _)| *f == "dedup_members.sql").unwrap().1;
+    let groups = xueji::models::SQL_FILES
+        .iter()
+        .find(|(f, _)| *f == "dedup_groups.sql")
+        .unwrap()
+        .1;
+    let members = xueji::models::SQL_FILES
+        .iter()
+        .find(|(f, _)| *f == "dedup_members.sql")
+        .unwrap()
+        .1;
     // The header forgets `regions`, which the statement reads.
     let lying = groups.replace("-- inputs: dedup_members, regions", "-- inputs: dedup_members");
-    let rep = models::check_files(&[("dedup_members.sql", members), ("dedup_groups.sql", &lying)]).await.unwrap();
+    let rep = models::check_files(&[("dedup_members.sql", members), ("dedup_groups.sql", &lying)])
+        .await
+        .unwrap();
     assert_eq!(rep.ok, ["dedup_members"]);
-    assert!(rep.problems.iter().any(|p| p.contains("sql/dedup_groups.sql") && p.contains("regions")), "{:?}", rep.problems);
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.contains("sql/dedup_groups.sql") && p.contains("regions")),
+        "{:?}",
+        rep.problems
+    );
     // A renamed result column.
     let renamed = members.replace("AS kind_label,", "AS kind_name,");
-    let rep = models::check_files(&[("dedup_members.sql", &renamed), ("dedup_groups.sql", groups)]).await.unwrap();
-    assert!(rep.problems.iter().any(|p| p.contains("sql/dedup_members.sql") && p.contains("kind_label") && p.contains("kind_name")), "{:?}", rep.problems);
+    let rep = models::check_files(&[("dedup_members.sql", &renamed), ("dedup_groups.sql", groups)])
+        .await
+        .unwrap();
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.contains("sql/dedup_members.sql") && p.contains("kind_label") && p.contains("kind_name")),
+        "{:?}",
+        rep.problems
+    );
 }
 
 /// 疑似重复: exact and fuzzy clusters together equal the truth's persons with more than one
@@ -186,14 +296,20 @@ async fn fuzzy_duplicates_are_found_and_twins_are_kept_apart() {
     let wh = tmp.path().join("wh");
     ingest(&wh, NIGHT1, sources(), 2).await;
     run(&wh, None, 2).await;
-    let q = xueji::bench::dedup_quality(wh.to_str().unwrap(), &samples().join("truth/records.csv"), false).await.unwrap();
+    let q = xueji::bench::dedup_quality(wh.to_str().unwrap(), &samples().join("truth/records.csv"), false)
+        .await
+        .unwrap();
     assert!(q.true_pairs >= 30, "{q:?}");
     assert_eq!((q.missed.clone(), q.wrong.clone()), Default::default(), "{q:?}");
     assert_eq!((q.precision, q.recall), (1.0, 1.0));
 
     // Each fuzzy kind is found, as a matched candidate pair with the reason a user reads.
     let t = truth();
-    let plant_of = |file: &str, row: &str| t.get(&(file.to_string(), row.parse().unwrap())).map(|x| x.2.clone()).unwrap_or_default();
+    let plant_of = |file: &str, row: &str| {
+        t.get(&(file.to_string(), row.parse().unwrap()))
+            .map(|x| x.2.clone())
+            .unwrap_or_default()
+    };
     let pairs = dump(
         &wh,
         "SELECT a.source_file, a.source_row, b.source_file, b.source_row, c.is_match, c.id_relation, c.name_relation, c.agreed, c.disagreed
@@ -204,7 +320,10 @@ async fn fuzzy_duplicates_are_found_and_twins_are_kept_apart() {
     let mut seen: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for l in &pairs[1..] {
         let f: Vec<String> = l.split(',').map(str::to_string).collect();
-        let plant = [plant_of(&f[0], &f[1]), plant_of(&f[2], &f[3])].into_iter().max().unwrap();
+        let plant = [plant_of(&f[0], &f[1]), plant_of(&f[2], &f[3])]
+            .into_iter()
+            .max()
+            .unwrap();
         seen.entry(plant).or_default().push(f[4..].to_vec());
     }
     let expect: [(&str, &[&str], &str); 5] = [
@@ -215,16 +334,38 @@ async fn fuzzy_duplicates_are_found_and_twins_are_kept_apart() {
         ("fuzzy:NameHomophone", &["pinyin", "sound"], "姓名"),
     ];
     for (plant, rels, reason) in expect {
-        let got = seen.get(plant).unwrap_or_else(|| panic!("no candidate pair for {plant}: {seen:?}"));
-        assert!(got.iter().all(|f| f[0] == "true" && f[3].contains(reason) && (rels.contains(&f[1].as_str()) || rels.contains(&f[2].as_str()))), "{plant}: {got:?}");
+        let got = seen
+            .get(plant)
+            .unwrap_or_else(|| panic!("no candidate pair for {plant}: {seen:?}"));
+        assert!(
+            got.iter().all(|f| f[0] == "true"
+                && f[3].contains(reason)
+                && (rels.contains(&f[1].as_str()) || rels.contains(&f[2].as_str()))),
+            "{plant}: {got:?}"
+        );
     }
     // Spaces inside names are removed at ingest (warning W_NAME_SPACES), so the pair is plain.
-    assert!(seen.get("fuzzy:NameSpaces").is_some_and(|v| v.iter().all(|f| f[0] == "true")));
+    assert!(
+        seen.get("fuzzy:NameSpaces")
+            .is_some_and(|v| v.iter().all(|f| f[0] == "true"))
+    );
     // Hard negatives met in a block are kept apart, with the reason.
-    let negatives: Vec<_> = seen.iter().filter(|(p, _)| p.starts_with("hard_negative:")).flat_map(|(_, v)| v).collect();
-    assert!(!negatives.is_empty(), "the sample's namesakes meet their double in a block");
+    let negatives: Vec<_> = seen
+        .iter()
+        .filter(|(p, _)| p.starts_with("hard_negative:"))
+        .flat_map(|(_, v)| v)
+        .collect();
+    assert!(
+        !negatives.is_empty(),
+        "the sample's namesakes meet their double in a block"
+    );
     assert!(negatives.iter().all(|f| f[0] == "false"), "{negatives:?}");
-    assert!(negatives.iter().any(|f| f[4].contains("两个有效且不同的证件号") || f[4].contains("监护人姓名不同")), "{negatives:?}");
+    assert!(
+        negatives
+            .iter()
+            .any(|f| f[4].contains("两个有效且不同的证件号") || f[4].contains("监护人姓名不同")),
+        "{negatives:?}"
+    );
 }
 
 /// Decisions: every member and group ends in the state the generator's scenario says (the N−1
@@ -258,7 +399,18 @@ async fn decisions_follow_the_rules_and_new_collisions_reopen_resolved_groups() 
             resolved = Some((x[1].to_string(), x[2].to_string()));
         }
     }
-    for s in ["1:delete_later", "1:arbitrated", "1:awaiting_arbitration", "1:attest_first", "1:refused", "1:pending", "2:all_attest", "3:change", "3:attest_not_allowed", "1:untouched"] {
+    for s in [
+        "1:delete_later",
+        "1:arbitrated",
+        "1:awaiting_arbitration",
+        "1:attest_first",
+        "1:refused",
+        "1:pending",
+        "2:all_attest",
+        "3:change",
+        "3:attest_not_allowed",
+        "1:untouched",
+    ] {
         assert!(scenarios.contains(s), "the sample holds scenario {s}: {scenarios:?}");
     }
 
@@ -268,8 +420,17 @@ async fn decisions_follow_the_rules_and_new_collisions_reopen_resolved_groups() 
     let mut o = xueji::render::RenderOptions::new(wh.to_str().unwrap(), &out);
     (o.threads, o.memory_mb, o.only, o.formats) = (2, 1024, vec!["problems".into()], vec![xueji::render::Format::Html]);
     let r = xueji::render::render(&o).await.unwrap();
-    let per_school = dump(&wh, "SELECT school_id, COUNT(DISTINCT group_id) FROM dedup_members GROUP BY school_id", None).await;
-    assert_eq!(r.documents["problems"], per_school.len() - 1, "one page per school with a problem registration");
+    let per_school = dump(
+        &wh,
+        "SELECT school_id, COUNT(DISTINCT group_id) FROM dedup_members GROUP BY school_id",
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.documents["problems"],
+        per_school.len() - 1,
+        "one page per school with a problem registration"
+    );
     let cross = dump(
         &wh,
         "SELECT a.school_id, a.registration_no, a.name, b.registration_no, b.id_number, b.name, a.group_id FROM dedup_members a JOIN dedup_members b
@@ -279,10 +440,22 @@ async fn decisions_follow_the_rules_and_new_collisions_reopen_resolved_groups() 
     .await;
     let f: Vec<&str> = cross[1].split(',').collect();
     let page = std::fs::read_to_string(out.join(format!("问题学籍清单/{}.html", f[0]))).unwrap();
-    assert!(page.contains(f[6]) && page.contains(f[1]) && page.contains(&format!("<td>{}</td>", f[2])), "own pupil in full");
-    assert!(!page.contains(f[3]) && page.contains(&xueji::udf::mask_id(f[4])) && page.contains(&format!("<td>{}</td>", xueji::udf::mask_name(f[5]))), "the other school's pupil masked");
+    assert!(
+        page.contains(f[6]) && page.contains(f[1]) && page.contains(&format!("<td>{}</td>", f[2])),
+        "own pupil in full"
+    );
+    assert!(
+        !page.contains(f[3])
+            && page.contains(&xueji::udf::mask_id(f[4]))
+            && page.contains(&format!("<td>{}</td>", xueji::udf::mask_name(f[5]))),
+        "the other school's pupil masked"
+    );
     let index = std::fs::read_to_string(out.join("问题学籍清单/index.html")).unwrap();
-    assert!(per_school[1..].iter().all(|l| index.contains(l.split(',').next().unwrap())));
+    assert!(
+        per_school[1..]
+            .iter()
+            .all(|l| index.contains(l.split(',').next().unwrap()))
+    );
 
     // Night 2: the pupil of a resolved group is registered once more, at a new school number.
     let (school, regno) = resolved.expect("a resolved kind-1 group");
@@ -292,15 +465,30 @@ async fn decisions_follow_the_rules_and_new_collisions_reopen_resolved_groups() 
     let row = text.lines().find(|l| l.contains(&regno)).unwrap();
     let extra = tmp.path().join("extra");
     std::fs::create_dir_all(&extra).unwrap();
-    std::fs::write(extra.join("late.csv"), format!("{header}\n{}\n", row.replace(&regno, &format!("L{county}20990101{}", "0001")))).unwrap();
+    std::fs::write(
+        extra.join("late.csv"),
+        format!(
+            "{header}\n{}\n",
+            row.replace(&regno, &format!("L{county}20990101{}", "0001"))
+        ),
+    )
+    .unwrap();
     let mut night2 = sources();
     night2.push(extra.join("late.csv"));
     ingest(&wh, "2026-10-16", night2, 2).await;
     run(&wh, None, 2).await;
     let group = dump(&wh, &format!("SELECT g.status, g.member_count FROM dedup_groups g JOIN dedup_members m ON m.group_id = g.group_id WHERE m.registration_no = '{regno}'"), None).await;
-    assert_eq!(group[1..], ["再次重复,3"], "the resolved group collides with the new registration");
+    assert_eq!(
+        group[1..],
+        ["再次重复,3"],
+        "the resolved group collides with the new registration"
+    );
     let members = dump(&wh, &format!("SELECT m.decision_state FROM dedup_members m WHERE m.group_id IN (SELECT group_id FROM dedup_members WHERE registration_no = '{regno}')"), None).await;
-    assert_eq!(members[1..], ["再次重复", "待处理", "待处理"], "the deleted copy is reopened; the other two await handling: {members:?}");
+    assert_eq!(
+        members[1..],
+        ["再次重复", "待处理", "待处理"],
+        "the deleted copy is reopened; the other two await handling: {members:?}"
+    );
 }
 
 /// Determinism: the files given in another order (each county file named on its own, reversed),
@@ -314,7 +502,10 @@ async fn shuffled_input_files_and_thread_counts_give_the_same_results() {
     ingest(&a, NIGHT1, sources(), 2).await;
     run(&a, None, 2).await;
     let d = samples();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("students-csv")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(d.join("students-csv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files.reverse();
     let mut shuffled = vec![d.join("dedup_decisions.csv"), d.join("movements.csv")];

@@ -10,7 +10,11 @@ async fn each_broken_file_gets_one_file_level_error_and_the_rest_loads() {
     gen_world(&data, 31, 600, "xlsx");
     let bad = tmp.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
-    let good_xlsx = std::fs::read_dir(data.join("students-xlsx")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let good_xlsx = std::fs::read_dir(data.join("students-xlsx"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
     let bytes = std::fs::read(&good_xlsx).unwrap();
     std::fs::write(bad.join("truncated.xlsx"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::write(bad.join("not_excel.xlsx"), "这不是 Excel 文件").unwrap();
@@ -23,14 +27,31 @@ async fn each_broken_file_gets_one_file_level_error_and_the_rest_loads() {
     let mut sources = xueji::pipeline::sample_sources(&data);
     sources.push(bad.clone());
     let out = ingest(&tmp.path().join("wh"), NIGHT1, sources, 2).await;
-    let code = |name: &str| out.reports.iter().find(|r| r.file == format!("bad/{name}")).and_then(|r| r.file_error.clone()).map(|e| e.0);
+    let code = |name: &str| {
+        out.reports
+            .iter()
+            .find(|r| r.file == format!("bad/{name}"))
+            .and_then(|r| r.file_error.clone())
+            .map(|e| e.0)
+    };
     assert_eq!(code("truncated.xlsx").as_deref(), Some("F_BAD_WORKBOOK"));
     assert_eq!(code("not_excel.xlsx").as_deref(), Some("F_BAD_WORKBOOK"));
     assert_eq!(code("encrypted.xlsx").as_deref(), Some("F_ENCRYPTED"));
     assert_eq!(code("other_table.csv").as_deref(), Some("F_NOT_TEMPLATE"));
     assert_eq!(code("empty.csv").as_deref(), Some("F_EMPTY"));
-    let msg = out.reports.iter().find(|r| r.file == "bad/other_table.csv").unwrap().file_error.clone().unwrap().1;
-    assert!(msg.contains("缺少") && msg.contains("学校标识码"), "the message names the missing columns: {msg}");
+    let msg = out
+        .reports
+        .iter()
+        .find(|r| r.file == "bad/other_table.csv")
+        .unwrap()
+        .file_error
+        .clone()
+        .unwrap()
+        .1;
+    assert!(
+        msg.contains("缺少") && msg.contains("学校标识码"),
+        "the message names the missing columns: {msg}"
+    );
     assert_eq!(out.metrics.file_errors, 5);
     let wh = tmp.path().join("wh");
     let n = dump(&wh, "SELECT COUNT(*) FROM rejects WHERE severity = '文件错误'", None).await;
@@ -46,7 +67,11 @@ async fn a_title_row_above_the_header_is_skipped_and_rows_are_numbered_as_excel_
     use rust_xlsxwriter::Workbook;
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
     // A clean record (nothing planted) from the sample's ground truth.
-    let truth: Vec<csv::StringRecord> = csv::Reader::from_path(samples.join("truth/records.csv")).unwrap().records().map(Result::unwrap).collect();
+    let truth: Vec<csv::StringRecord> = csv::Reader::from_path(samples.join("truth/records.csv"))
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect();
     let clean = truth.iter().find(|t| t[8].is_empty()).unwrap();
     let (file, row) = (clean[6].to_string(), clean[7].parse::<usize>().unwrap());
     let mut rdr = csv::Reader::from_path(samples.join(&file)).unwrap();
@@ -64,7 +89,8 @@ async fn a_title_row_above_the_header_is_skipped_and_rows_are_numbered_as_excel_
     }
     for (j, v) in record.iter().enumerate() {
         ws.write_string(3, j as u16, v).unwrap();
-        ws.write_string(4, j as u16, if j == phone { "138-0000-0000" } else { v }).unwrap();
+        ws.write_string(4, j as u16, if j == phone { "138-0000-0000" } else { v })
+            .unwrap();
     }
     wb.save(&path).unwrap();
     let wh = tmp.path().join("wh");
@@ -72,5 +98,11 @@ async fn a_title_row_above_the_header_is_skipped_and_rows_are_numbered_as_excel_
     let r = &out.reports[0];
     assert_eq!((r.rows_in, r.accepted, r.rejected), (2, 1, 1), "{r:?}");
     let rejects = dump(&wh, "SELECT row_no, column_header, rule_code FROM rejects", None).await;
-    assert_eq!(rejects, vec!["row_no,column_header,rule_code".to_string(), "5,联系电话,R_PHONE".to_string()]);
+    assert_eq!(
+        rejects,
+        vec![
+            "row_no,column_header,rule_code".to_string(),
+            "5,联系电话,R_PHONE".to_string()
+        ]
+    );
 }

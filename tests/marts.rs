@@ -14,7 +14,14 @@ use xueji::pipeline;
 fn read(file: &str) -> Vec<BTreeMap<String, String>> {
     let mut r = csv::Reader::from_path(samples().join(file)).unwrap();
     let h = r.headers().unwrap().clone();
-    r.records().map(|x| h.iter().zip(x.unwrap().iter()).map(|(a, b)| (a.to_string(), b.to_string())).collect()).collect()
+    r.records()
+        .map(|x| {
+            h.iter()
+                .zip(x.unwrap().iter())
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 /// (key..., count) rows of a query, as a map from the key columns to the last column.
@@ -71,7 +78,14 @@ async fn prepared() -> (tempfile::TempDir, World) {
     let wh = dir.path().join("wh");
     let out = ingest(&wh, NIGHT1, sample_sources(), 2).await;
     assert_eq!(out.metrics.file_errors, 0, "every sample file is a template");
-    let o = RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024, jobs: 2 };
+    let o = RunOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: None,
+        only: vec![],
+        threads: 2,
+        memory_mb: 1024,
+        jobs: 2,
+    };
     models::run(&o).await.unwrap();
     (dir, world())
 }
@@ -87,11 +101,25 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
     // The status of every registration that moved.
     let mut want = BTreeMap::new();
     for m in read("truth/movements.csv") {
-        want.insert(vec![m["school_id"].clone(), m["registration_no"].clone()], m["expect_pupil_status"].clone());
+        want.insert(
+            vec![m["school_id"].clone(), m["registration_no"].clone()],
+            m["expect_pupil_status"].clone(),
+        );
     }
-    let b = pipeline::sql(wh.to_str().unwrap(), "SELECT school_id, registration_no, status FROM student_status", None, 2, 1024).await.unwrap();
+    let b = pipeline::sql(
+        wh.to_str().unwrap(),
+        "SELECT school_id, registration_no, status FROM student_status",
+        None,
+        2,
+        1024,
+    )
+    .await
+    .unwrap();
     let (_, rows) = pipeline::text_rows(&b).unwrap();
-    let got: BTreeMap<Vec<String>, String> = rows.into_iter().map(|mut r| (vec![r[0].clone(), r[1].clone()], r.pop().unwrap())).collect();
+    let got: BTreeMap<Vec<String>, String> = rows
+        .into_iter()
+        .map(|mut r| (vec![r[0].clone(), r[1].clone()], r.pop().unwrap()))
+        .collect();
     let mut checked = 0;
     for (k, status) in &want {
         if let Some(g) = got.get(k) {
@@ -101,7 +129,11 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
     }
     assert!(checked > 100, "most moving pupils are registered ({checked})");
     let in_school = counts(&wh, "SELECT COUNT(*) FROM student_status WHERE in_school").await;
-    assert_eq!(in_school.values().sum::<i64>(), w.in_school.len() as i64, "registrations in school");
+    assert_eq!(
+        in_school.values().sum::<i64>(),
+        w.in_school.len() as i64,
+        "registrations in school"
+    );
     // An ad-hoc query may hold a CTE in memory as the models do, with the same result.
     let held = counts(&wh, "WITH s AS MATERIALIZED (SELECT record_key FROM student_status WHERE in_school) SELECT COUNT(*) FROM s JOIN students USING (record_key)").await;
     assert_eq!(held, in_school, "AS MATERIALIZED in xueji sql");
@@ -150,7 +182,11 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
             "2" => bump(&mut lb, &[&r["school_id"], &r["grade"], g, "both"]),
             _ => {}
         }
-        for (col, on) in [("reported", yes(r, "migrant_reported")), ("derived", yes(r, "migrant_derived")), ("broad", yes(r, "outside_county"))] {
+        for (col, on) in [
+            ("reported", yes(r, "migrant_reported")),
+            ("derived", yes(r, "migrant_derived")),
+            ("broad", yes(r, "outside_county")),
+        ] {
             if on {
                 bump(&mut mig, &[&r["school_id"], col]);
             }
@@ -185,7 +221,14 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
             }
         }
     }
-    assert_eq!(counts(&wh, "SELECT school_id, kind_code, COUNT(*) FROM list_migrant_contradictions GROUP BY 1, 2").await, contra);
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT school_id, kind_code, COUNT(*) FROM list_migrant_contradictions GROUP BY 1, 2"
+        )
+        .await,
+        contra
+    );
     for k in ["M1", "M2", "M4", "M5"] {
         assert!(contra.keys().any(|x| x[1] == k), "the sample plants {k}");
     }
@@ -204,14 +247,22 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
             *yuan.entry(vec![r["school_id"].clone()]).or_default() += if yes(r, "boarder") { full } else { full / 2 };
         }
     }
-    assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_boarders GROUP BY 1").await, boarders);
+    assert_eq!(
+        counts(&wh, "SELECT school_id, COUNT(*) FROM list_boarders GROUP BY 1").await,
+        boarders
+    );
     // 需要资助: pupils in school whose record says 是否需要申请资助 = 是, read from the sample's CSV.
     let mut sheets: BTreeMap<String, (usize, Vec<csv::StringRecord>)> = BTreeMap::new();
     let mut aid = BTreeMap::new();
     for r in &w.in_school {
         let (col, rows) = sheets.entry(r["csv_file"].clone()).or_insert_with(|| {
             let mut rd = csv::Reader::from_path(samples().join(&r["csv_file"])).unwrap();
-            let col = rd.headers().unwrap().iter().position(|h| h.trim_start_matches('\u{feff}') == "是否需要申请资助").unwrap();
+            let col = rd
+                .headers()
+                .unwrap()
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == "是否需要申请资助")
+                .unwrap();
             (col, rd.into_records().map(Result::unwrap).collect())
         });
         // csv_row counts the header as row 1.
@@ -220,9 +271,22 @@ async fn statuses_rosters_and_the_statistics_equal_the_ground_truth_per_school()
         }
     }
     assert!(aid.values().sum::<i64>() > 50, "the sample has pupils who need aid");
-    assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_aid_applicants GROUP BY 1").await, aid);
-    assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_yibu GROUP BY 1").await, yibu);
-    assert_eq!(counts(&wh, "SELECT school_id, SUM(amount_yuan_per_year) FROM list_yibu GROUP BY 1").await, yuan);
+    assert_eq!(
+        counts(&wh, "SELECT school_id, COUNT(*) FROM list_aid_applicants GROUP BY 1").await,
+        aid
+    );
+    assert_eq!(
+        counts(&wh, "SELECT school_id, COUNT(*) FROM list_yibu GROUP BY 1").await,
+        yibu
+    );
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT school_id, SUM(amount_yuan_per_year) FROM list_yibu GROUP BY 1"
+        )
+        .await,
+        yuan
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,30 +308,79 @@ async fn pending_transfers_violations_and_the_nutrition_programme_equal_the_grou
             bump(&mut violations, &[&m["movement_id"], "V2"]);
         }
     }
-    assert_eq!(counts(&wh, "SELECT from_school_id, CAST(flow_code AS VARCHAR), COUNT(*) FROM list_transfers_pending GROUP BY 1, 2").await, pending);
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT from_school_id, CAST(flow_code AS VARCHAR), COUNT(*) FROM list_transfers_pending GROUP BY 1, 2"
+        )
+        .await,
+        pending
+    );
     assert_eq!(counts(&wh, "SELECT movement_id, kind_code, COUNT(*) FROM list_movement_violations WHERE kind_code IN ('V1', 'V2') GROUP BY 1, 2").await, violations);
     assert!(violations.keys().any(|k| k[1] == "V1") && violations.keys().any(|k| k[1] == "V2"));
     // Every pending transfer names the unit that must act.
-    assert_eq!(counts(&wh, "SELECT COUNT(*) FROM list_transfers_pending WHERE handler_code IS NULL OR handler_name IS NULL").await, BTreeMap::new());
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT COUNT(*) FROM list_transfers_pending WHERE handler_code IS NULL OR handler_name IS NULL"
+        )
+        .await,
+        BTreeMap::new()
+    );
 
     // Beneficiaries: in-school compulsory pupils of the schools in the programme on the date.
     let cat = xueji::schema::catalog();
     let h = |c: &str| cat.nutrition_schools.column(c).unwrap().header.clone();
-    let members: BTreeSet<String> = read("nutrition_schools.csv").into_iter().filter(|s| s[&h("end_date")].is_empty()).map(|s| s[&h("school_id")].clone()).collect();
-    assert!(read("nutrition_schools.csv").len() > members.len(), "the sample has a school that left the programme");
+    let members: BTreeSet<String> = read("nutrition_schools.csv")
+        .into_iter()
+        .filter(|s| s[&h("end_date")].is_empty())
+        .map(|s| s[&h("school_id")].clone())
+        .collect();
+    assert!(
+        read("nutrition_schools.csv").len() > members.len(),
+        "the sample has a school that left the programme"
+    );
     let mut benef = BTreeMap::new();
-    for r in w.in_school.iter().filter(|r| r["stage"] != "3" && members.contains(&r["school_id"])) {
+    for r in w
+        .in_school
+        .iter()
+        .filter(|r| r["stage"] != "3" && members.contains(&r["school_id"]))
+    {
         bump(&mut benef, &[&r["school_id"]]);
     }
-    assert_eq!(counts(&wh, "SELECT school_id, COUNT(*) FROM list_nutrition_beneficiaries GROUP BY 1").await, benef);
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT school_id, COUNT(*) FROM list_nutrition_beneficiaries GROUP BY 1"
+        )
+        .await,
+        benef
+    );
     // The subsidy of the current term: beneficiaries × 100 days × the province's standard.
     let th = |c: &str| cat.nutrition_terms.column(c).unwrap().header.clone();
-    let standard: BTreeMap<String, f64> =
-        read("nutrition_terms.csv").into_iter().filter(|t| t[&th("term")].contains("秋季")).map(|t| (t[&th("province_code")].clone(), t[&th("standard_yuan")].parse().unwrap())).collect();
+    let standard: BTreeMap<String, f64> = read("nutrition_terms.csv")
+        .into_iter()
+        .filter(|t| t[&th("term")].contains("秋季"))
+        .map(|t| {
+            (
+                t[&th("province_code")].clone(),
+                t[&th("standard_yuan")].parse().unwrap(),
+            )
+        })
+        .collect();
     let sh = |c: &str| cat.schools.column(c).unwrap().header.clone();
-    let province: BTreeMap<String, String> = read("schools.csv").into_iter().map(|s| (s[&sh("school_id")].clone(), s[&sh("county_code")][..2].to_string())).collect();
-    let subsidy: BTreeMap<Vec<String>, i64> = benef.iter().map(|(k, n)| (k.clone(), (*n as f64 * 100.0 * standard[&province[&k[0]]]) as i64)).collect();
-    assert_eq!(counts(&wh, "SELECT school_id, subsidy_yuan FROM stats_nutrition_subsidy").await, subsidy);
+    let province: BTreeMap<String, String> = read("schools.csv")
+        .into_iter()
+        .map(|s| (s[&sh("school_id")].clone(), s[&sh("county_code")][..2].to_string()))
+        .collect();
+    let subsidy: BTreeMap<Vec<String>, i64> = benef
+        .iter()
+        .map(|(k, n)| (k.clone(), (*n as f64 * 100.0 * standard[&province[&k[0]]]) as i64))
+        .collect();
+    assert_eq!(
+        counts(&wh, "SELECT school_id, subsidy_yuan FROM stats_nutrition_subsidy").await,
+        subsidy
+    );
     assert!(standard.values().any(|s| *s != 5.0), "a province tops the standard up");
 
     // Screening: every planted category, per school and gender.
@@ -294,7 +407,14 @@ async fn pending_transfers_violations_and_the_nutrition_programme_equal_the_grou
         }
     }
     assert!(!ledger.is_empty(), "the sample plants ledger anomalies");
-    assert_eq!(counts(&wh, "SELECT school_id, month, kind_code, COUNT(*) FROM list_meal_ledger_anomalies GROUP BY 1, 2, 3").await, ledger);
+    assert_eq!(
+        counts(
+            &wh,
+            "SELECT school_id, month, kind_code, COUNT(*) FROM list_meal_ledger_anomalies GROUP BY 1, 2, 3"
+        )
+        .await,
+        ledger
+    );
 }
 
 /// DuckDB runs the same SQL files over the same night's Parquet and must give exactly xueji's
@@ -303,17 +423,35 @@ async fn pending_transfers_violations_and_the_nutrition_programme_equal_the_grou
 /// outside CI.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_gives_the_same_marts_and_polars_and_pyarrow_read_them() {
-    let have = std::process::Command::new("python3").args(["-c", "import duckdb, polars, pyarrow"]).status().is_ok_and(|s| s.success());
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import duckdb, polars, pyarrow"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !have {
-        assert!(std::env::var("CI").is_err(), "CI needs the Python packages duckdb, polars and pyarrow");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs the Python packages duckdb, polars and pyarrow"
+        );
         eprintln!("跳过 / skipped: duckdb, polars or pyarrow is not installed");
         return;
     }
     let (dir, _) = prepared().await;
     let wh = dir.path().join("wh");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck.py");
-    let out = std::process::Command::new("python3").arg(script).arg(&wh).arg(NIGHT1).output().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&wh)
+        .arg(NIGHT1)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.lines().filter(|l| l.starts_with("通过 ok")).count(), models::SQL_FILES.iter().filter(|(f, _)| !f.starts_with("dedup_")).count(), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("通过 ok")).count(),
+        models::SQL_FILES
+            .iter()
+            .filter(|(f, _)| !f.starts_with("dedup_"))
+            .count(),
+        "{text}"
+    );
 }

@@ -23,7 +23,12 @@ fn free_port() -> u16 {
 
 fn start_moto() -> Option<(Moto, String)> {
     let port = free_port();
-    let child = match Command::new("moto_server").args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+    let child = match Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) => {
             assert!(std::env::var("CI").is_err(), "moto_server is required in CI: {e}");
@@ -50,7 +55,11 @@ fn xueji(endpoint: &str, args: &[&str]) -> String {
         .env("AWS_REGION", "us-east-1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "xueji {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "xueji {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -71,21 +80,55 @@ async fn an_s3_warehouse_gives_the_same_tables_as_a_local_one() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     gen_world(&data, 41, 800, "csv");
-    let sources: Vec<String> = [data.join("schools.csv"), data.join("movements.csv"), data.join("students-csv")].iter().map(|p| p.to_str().unwrap().to_string()).collect();
+    let sources: Vec<String> = [
+        data.join("schools.csv"),
+        data.join("movements.csv"),
+        data.join("students-csv"),
+    ]
+    .iter()
+    .map(|p| p.to_str().unwrap().to_string())
+    .collect();
     let wh = "s3://xueji/warehouse";
     let reports = tmp.path().join("reports");
-    let mut args = vec!["ingest", "--warehouse", wh, "--date", NIGHT1, "--report-dir", reports.to_str().unwrap()];
+    let mut args = vec![
+        "ingest",
+        "--warehouse",
+        wh,
+        "--date",
+        NIGHT1,
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
     args.extend(sources.iter().map(String::as_str));
     let first = xueji(&endpoint, &args);
-    assert!(first.contains("s3://xueji/warehouse/reports/2026-10-15/import/"), "{first}");
+    assert!(
+        first.contains("s3://xueji/warehouse/reports/2026-10-15/import/"),
+        "{first}"
+    );
     xueji(&endpoint, &args);
     let q = "SELECT * EXCEPT (source_file) FROM students";
     let on_s3 = sorted(&xueji(&endpoint, &["sql", "--warehouse", wh, "--format", "csv", q]));
-    let nights = xueji(&endpoint, &["sql", "--warehouse", wh, "--format", "csv", "SELECT COUNT(*) AS n FROM nights"]);
+    let nights = xueji(
+        &endpoint,
+        &[
+            "sql",
+            "--warehouse",
+            wh,
+            "--format",
+            "csv",
+            "SELECT COUNT(*) AS n FROM nights",
+        ],
+    );
     assert_eq!(nights.lines().nth(1), Some("2"));
 
     let local = tmp.path().join("local");
-    ingest(&local, NIGHT1, sources.iter().map(std::path::PathBuf::from).collect(), 2).await;
+    ingest(
+        &local,
+        NIGHT1,
+        sources.iter().map(std::path::PathBuf::from).collect(),
+        2,
+    )
+    .await;
     let here = dump(&local, q, None).await;
     assert_eq!(on_s3, here);
 }

@@ -12,10 +12,13 @@ fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}: run with UPDATE_GOLDEN=1", path.display()));
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}: run with UPDATE_GOLDEN=1", path.display()));
     if want != actual {
         let first = want.lines().zip(actual.lines()).position(|(a, b)| a != b);
-        panic!("{name} differs from the golden file (first differing line: {first:?}); run with UPDATE_GOLDEN=1 and review the diff");
+        panic!(
+            "{name} differs from the golden file (first differing line: {first:?}); run with UPDATE_GOLDEN=1 and review the diff"
+        );
     }
 }
 
@@ -27,15 +30,30 @@ async fn data_samples_import_report_is_golden() {
     let out = ingest(&wh, NIGHT1, xueji::pipeline::sample_sources(&samples), 2).await;
     assert_eq!(out.metrics.file_errors, 0);
     assert_eq!(out.metrics.rows_in, out.metrics.accepted + out.metrics.rejected);
-    let rejects = dump(&wh, "SELECT source_file, row_no, column_header, value, rule_code, severity, message, expected FROM rejects", None).await;
+    let rejects = dump(
+        &wh,
+        "SELECT source_file, row_no, column_header, value, rule_code, severity, message, expected FROM rejects",
+        None,
+    )
+    .await;
     golden("data_samples_rejects.csv", &(rejects.join("\n") + "\n"));
-    let files = dump(&wh, "SELECT source_file, table_name, encoding, rows_in, accepted, rejected, warnings FROM import_files", None).await;
+    let files = dump(
+        &wh,
+        "SELECT source_file, table_name, encoding, rows_in, accepted, rejected, warnings FROM import_files",
+        None,
+    )
+    .await;
     golden("data_samples_import_files.csv", &(files.join("\n") + "\n"));
     let index = std::fs::read_to_string(&out.report_index).unwrap();
     golden("data_samples_import_index.html", &index);
     // One file's report page and CSV, as a school would receive them.
     let dir = out.report_index.parent().unwrap();
-    let worst = out.reports.iter().filter(|r| r.table == "students").max_by_key(|r| (r.rejected, r.file.clone())).unwrap();
+    let worst = out
+        .reports
+        .iter()
+        .filter(|r| r.table == "students")
+        .max_by_key(|r| (r.rejected, r.file.clone()))
+        .unwrap();
     let page = std::fs::read_to_string(dir.join(format!("{}.html", worst.file.replace('/', "_")))).unwrap();
     let base = worst.file.rsplit('/').next().unwrap();
     assert!(page.contains("学籍导入报告（失败原因）") && page.contains(base));
@@ -71,7 +89,11 @@ fn data_samples_are_exactly_what_gen_makes_from_their_seed() {
             let p = e.unwrap().path();
             if p.is_file() {
                 let rel = p.strip_prefix(tmp.path()).unwrap();
-                assert!(std::fs::read(&p).unwrap() == std::fs::read(samples.join(rel)).unwrap_or_default(), "{} differs from the committed sample", rel.display());
+                assert!(
+                    std::fs::read(&p).unwrap() == std::fs::read(samples.join(rel)).unwrap_or_default(),
+                    "{} differs from the committed sample",
+                    rel.display()
+                );
                 compared += 1;
             }
         }

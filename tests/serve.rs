@@ -15,15 +15,40 @@ use xueji::serve::{ServeOptions, Server, start};
 const NIGHT2: &str = "2026-10-16";
 
 async fn run_models(wh: &Path) {
-    models::run(&RunOptions { warehouse: wh.to_str().unwrap().into(), date: None, only: vec![], threads: 2, memory_mb: 1024, jobs: 2 }).await.unwrap();
+    models::run(&RunOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: None,
+        only: vec![],
+        threads: 2,
+        memory_mb: 1024,
+        jobs: 2,
+    })
+    .await
+    .unwrap();
 }
 
 fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Option<&str>) -> Grant {
-    Grant { id: id.into(), name: format!("测试单位 {id}"), sha256: String::new(), jurisdiction: jurisdiction.into(), lists: lists.iter().map(|s| s.to_string()).collect(), unmask, expires: expires.map(date) }
+    Grant {
+        id: id.into(),
+        name: format!("测试单位 {id}"),
+        sha256: String::new(),
+        jurisdiction: jurisdiction.into(),
+        lists: lists.iter().map(|s| s.to_string()).collect(),
+        unmask,
+        expires: expires.map(date),
+    }
 }
 
 async fn serve(wh: &Path, dir: &Path, tokens: &Path) -> Server {
-    let o = ServeOptions { warehouse: wh.to_str().unwrap().into(), listen: "127.0.0.1:0".parse().unwrap(), tokens: tokens.to_path_buf(), audit: dir.join("audit.jsonl"), refresh: Duration::from_millis(200), threads: 2, memory_mb: 1024 };
+    let o = ServeOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tokens: tokens.to_path_buf(),
+        audit: dir.join("audit.jsonl"),
+        refresh: Duration::from_millis(200),
+        threads: 2,
+        memory_mb: 1024,
+    };
     start(&o).await.unwrap()
 }
 
@@ -46,14 +71,23 @@ impl Client {
         let r = self.get(token, path).await;
         let status = r.status().as_u16();
         let body = r.bytes().await.unwrap();
-        (status, serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", String::from_utf8_lossy(&body))))
+        (
+            status,
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", String::from_utf8_lossy(&body))),
+        )
     }
 
     /// The rows of a JSON list response (asserting 200).
     async fn rows(&self, token: &str, path: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let (status, v) = self.json(Some(token), path).await;
         assert_eq!(status, 200, "{path}: {v}");
-        let rows: Vec<_> = v["rows"].as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()).collect();
+        let rows: Vec<_> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect();
         if let Some(n) = v.get("row_count") {
             assert_eq!(n.as_u64().unwrap() as usize, rows.len(), "{path}: row_count");
         }
@@ -74,7 +108,10 @@ fn assert_error(status: u16, v: &serde_json::Value, want_status: u16, code: &str
     assert_eq!(status, want_status, "{v}");
     assert_eq!(v["error"]["code"], code, "{v}");
     let zh = v["error"]["message"].as_str().unwrap();
-    assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a Chinese message: {zh}");
+    assert!(
+        zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "a Chinese message: {zh}"
+    );
     assert!(!v["error"]["message_en"].as_str().unwrap().is_empty());
 }
 
@@ -85,19 +122,47 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     ingest(&wh, NIGHT1, sample_sources(), 2).await;
     run_models(&wh).await;
     // The county with the most beneficiaries, one of its schools, a school of another county.
-    let counties = column(&wh, "SELECT county_code FROM list_nutrition_beneficiaries GROUP BY county_code ORDER BY COUNT(*) DESC, county_code", None).await;
+    let counties = column(
+        &wh,
+        "SELECT county_code FROM list_nutrition_beneficiaries GROUP BY county_code ORDER BY COUNT(*) DESC, county_code",
+        None,
+    )
+    .await;
     let (county, other_county) = (counties[0].clone(), counties[1].clone());
-    let school = column(&wh, &format!("SELECT MIN(school_id) FROM list_nutrition_beneficiaries WHERE county_code = '{county}'"), None).await.remove(0);
-    let other_school = column(&wh, &format!("SELECT MIN(school_id) FROM school_regions WHERE county_code = '{other_county}'"), None).await.remove(0);
+    let school = column(
+        &wh,
+        &format!("SELECT MIN(school_id) FROM list_nutrition_beneficiaries WHERE county_code = '{county}'"),
+        None,
+    )
+    .await
+    .remove(0);
+    let other_school = column(
+        &wh,
+        &format!("SELECT MIN(school_id) FROM school_regions WHERE county_code = '{other_county}'"),
+        None,
+    )
+    .await
+    .remove(0);
 
     let tokens = dir.path().join("tokens.toml");
-    let county_lists = ["list_nutrition_beneficiaries", "list_aid_applicants", "stats_left_behind"];
+    let county_lists = [
+        "list_nutrition_beneficiaries",
+        "list_aid_applicants",
+        "stats_left_behind",
+    ];
     let t_county = add_token(&tokens, grant("county", &county, &county_lists, false, None)).unwrap();
     let t_all = add_token(&tokens, grant("province", "*", &["*"], true, None)).unwrap();
-    let t_school = add_token(&tokens, grant("school", &school, &["list_nutrition_beneficiaries"], false, None)).unwrap();
+    let t_school = add_token(
+        &tokens,
+        grant("school", &school, &["list_nutrition_beneficiaries"], false, None),
+    )
+    .unwrap();
     let t_expired = add_token(&tokens, grant("old", &county, &["*"], false, Some("2020-01-01"))).unwrap();
     let server = serve(&wh, dir.path(), &tokens).await;
-    let c = Client { base: format!("http://{}", server.addr), http: reqwest::Client::new() };
+    let c = Client {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
     let nb = "/v1/lists/list_nutrition_beneficiaries";
 
     // Who may not read.
@@ -111,14 +176,28 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     assert_error(st, &v, 403, "list_not_granted");
 
     // A county token sees its county and nothing else, whatever it asks.
-    let want = column(&wh, &format!("SELECT registration_no FROM list_nutrition_beneficiaries WHERE county_code = '{county}' ORDER BY 1"), None).await;
+    let want = column(
+        &wh,
+        &format!("SELECT registration_no FROM list_nutrition_beneficiaries WHERE county_code = '{county}' ORDER BY 1"),
+        None,
+    )
+    .await;
     assert!(want.len() > 20, "the county has beneficiaries");
     let all_rows = c.rows(&t_all, nb).await;
-    let total = column(&wh, "SELECT COUNT(*) FROM list_nutrition_beneficiaries", None).await.remove(0);
-    assert_eq!(all_rows.len().to_string(), total, "the whole list for the unrestricted token");
+    let total = column(&wh, "SELECT COUNT(*) FROM list_nutrition_beneficiaries", None)
+        .await
+        .remove(0);
+    assert_eq!(
+        all_rows.len().to_string(),
+        total,
+        "the whole list for the unrestricted token"
+    );
     let mine = c.rows(&t_county, nb).await;
     assert_eq!(mine.len(), want.len());
-    assert!(mine.iter().all(|r| r["county_code"] == county.as_str()), "only the county's rows");
+    assert!(
+        mine.iter().all(|r| r["county_code"] == county.as_str()),
+        "only the county's rows"
+    );
     let province = &county[..2];
     let wider = c.rows(&t_county, &format!("{nb}?region={province}")).await;
     assert_eq!(wider, mine, "asking for the province gives the county, no more");
@@ -140,20 +219,41 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     // Masked for the county, in full for a grant that lifts it.
     let ids = column(&wh, &format!("SELECT id_number FROM list_aid_applicants WHERE county_code = '{county}' AND length(id_number) = 18 ORDER BY 1"), None).await;
     assert!(!ids.is_empty());
-    let aid = c.rows(&t_county, &format!("/v1/lists/list_aid_applicants?region={county}")).await;
+    let aid = c
+        .rows(&t_county, &format!("/v1/lists/list_aid_applicants?region={county}"))
+        .await;
     let shown: BTreeSet<String> = aid.iter().map(|r| s(&r["id_number"])).collect();
     for id in &ids {
         let masked = format!("{}********{}", &id[..6], &id[14..]);
         assert!(shown.contains(&masked), "{masked} shown masked");
         assert!(!shown.contains(id), "{id} never shown in full to the county");
     }
-    assert!(aid.iter().all(|r| s(&r["registration_no"]).contains('*')), "学籍号 masked too");
-    let full = c.rows(&t_all, &format!("/v1/lists/list_aid_applicants?region={county}")).await;
+    assert!(
+        aid.iter().all(|r| s(&r["registration_no"]).contains('*')),
+        "学籍号 masked too"
+    );
+    let full = c
+        .rows(&t_all, &format!("/v1/lists/list_aid_applicants?region={county}"))
+        .await;
     let full_ids: BTreeSet<String> = full.iter().map(|r| s(&r["id_number"])).collect();
-    assert!(ids.iter().all(|id| full_ids.contains(id)), "unmasked for the grant that allows it");
+    assert!(
+        ids.iter().all(|id| full_ids.contains(id)),
+        "unmasked for the grant that allows it"
+    );
 
     // Bad parameters: 4xx with a message, never a 500.
-    for (q, code) in [("region=abc", "bad_region"), ("region=999999", "bad_region"), ("format=pdf", "bad_format"), ("date=2026-13-01", "bad_date"), ("limit=0", "bad_limit"), ("limit=x", "bad_number"), ("regoin=34", "unknown_parameter"), ("format=json&encoding=gbk", "bad_encoding"), ("date=2000-01-01", "no_such_date"), ("school=12", "bad_school")] {
+    for (q, code) in [
+        ("region=abc", "bad_region"),
+        ("region=999999", "bad_region"),
+        ("format=pdf", "bad_format"),
+        ("date=2026-13-01", "bad_date"),
+        ("limit=0", "bad_limit"),
+        ("limit=x", "bad_number"),
+        ("regoin=34", "unknown_parameter"),
+        ("format=json&encoding=gbk", "bad_encoding"),
+        ("date=2000-01-01", "no_such_date"),
+        ("school=12", "bad_school"),
+    ] {
         let (st, v) = c.json(Some(&t_county), &format!("{nb}?{q}")).await;
         assert!((400..500).contains(&st), "{q}: {st} {v}");
         assert_eq!(v["error"]["code"], code, "{q}: {v}");
@@ -179,20 +279,45 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     let mut rd = csv::Reader::from_reader(&csv_utf8[3..]);
     let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
     let schema = models::out_schema("list_nutrition_beneficiaries").unwrap();
-    assert_eq!(header, schema.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        header,
+        schema.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+    );
     let k = header.iter().position(|h| h == "registration_no").unwrap();
     let csv_rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(csv_rows.iter().map(|r| r[k].to_string()).collect::<Vec<_>>(), want_no);
     let gbk = bytes(format!("{nb}?format=csv&encoding=gbk&header=label")).await;
     let (text, _, bad) = encoding_rs::GB18030.decode(&gbk);
     assert!(!bad);
-    assert!(text.starts_with("学校标识码,学校名称,区县代码"), "Chinese labels: {}", &text[..40]);
-    assert_eq!(text.lines().skip(1).collect::<Vec<_>>(), String::from_utf8(csv_utf8[3..].to_vec()).unwrap().lines().skip(1).collect::<Vec<_>>(), "GBK holds the same text");
+    assert!(
+        text.starts_with("学校标识码,学校名称,区县代码"),
+        "Chinese labels: {}",
+        &text[..40]
+    );
+    assert_eq!(
+        text.lines().skip(1).collect::<Vec<_>>(),
+        String::from_utf8(csv_utf8[3..].to_vec())
+            .unwrap()
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>(),
+        "GBK holds the same text"
+    );
     let nd = bytes(format!("{nb}?format=ndjson")).await;
-    let nd_rows: Vec<serde_json::Value> = nd.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
-    assert_eq!(nd_rows.iter().map(|r| s(&r["registration_no"])).collect::<Vec<_>>(), want_no);
+    let nd_rows: Vec<serde_json::Value> = nd
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(
+        nd_rows.iter().map(|r| s(&r["registration_no"])).collect::<Vec<_>>(),
+        want_no
+    );
     let pq = bytes(format!("{nb}?format=parquet")).await;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(pq)).unwrap().build().unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(pq))
+        .unwrap()
+        .build()
+        .unwrap();
     let mut pq_no = Vec::new();
     for b in reader {
         let b = b.unwrap();
@@ -204,7 +329,10 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     let mut wb = calamine::Xlsx::new(std::io::Cursor::new(xl)).unwrap();
     use calamine::Reader;
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
-    let sheet: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let sheet: Vec<Vec<String>> = range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
     assert_eq!(sheet[0][0], "学校标识码");
     let xk = sheet[0].iter().position(|h| h == "学籍号").unwrap();
     assert_eq!(sheet[1..].iter().map(|r| r[xk].clone()).collect::<Vec<_>>(), want_no);
@@ -214,9 +342,18 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     let mut offset = 0;
     loop {
         let r = c.get(Some(&t_county), &format!("{nb}?limit=7&offset={offset}")).await;
-        let next = r.headers().get("x-xueji-next-offset").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        let next = r
+            .headers()
+            .get("x-xueji-next-offset")
+            .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
         let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        paged.extend(v["rows"].as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()));
+        paged.extend(
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_object().unwrap().clone()),
+        );
         match next {
             Some(n) => offset = n,
             None => break,
@@ -230,7 +367,10 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     assert_eq!(names, county_lists);
     let served = c.get(None, "/openapi.json").await.text().await.unwrap();
     let checked_in = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json")).unwrap();
-    assert_eq!(served, checked_in, "docs/openapi.json is what the server serves (cargo run -- docs --out docs)");
+    assert_eq!(
+        served, checked_in,
+        "docs/openapi.json is what the server serves (cargo run -- docs --out docs)"
+    );
 
     server.stop().await.unwrap();
     // Every request is in the audit log, refusals included; a stream's line counts its rows;
@@ -240,9 +380,15 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     for t in [&t_county, &t_all, &t_school, &t_expired] {
         assert!(!log.contains(t.as_str()), "the token itself is never logged");
     }
-    let refused = lines.iter().filter(|l| l["status"] == 403 && l["token"] == "county").count();
+    let refused = lines
+        .iter()
+        .filter(|l| l["status"] == 403 && l["token"] == "county")
+        .count();
     assert_eq!(refused, 3, "each refusal is audited with its token");
-    let done = lines.iter().find(|l| l["event"] == "done" && l["token"] == "county" && l["query"] == "format=parquet").expect("a done line for the stream");
+    let done = lines
+        .iter()
+        .find(|l| l["event"] == "done" && l["token"] == "county" && l["query"] == "format=parquet")
+        .expect("a done line for the stream");
     assert_eq!(done["rows"].as_u64().unwrap() as usize, want.len());
     assert_eq!(done["complete"], true);
     let responses = lines.iter().filter(|l| l["event"] == "response").count();
@@ -262,14 +408,24 @@ impl Truth {
             let mut m = csv::Reader::from_path(samples().join("truth/movements.csv")).unwrap();
             let mh = m.headers().unwrap().clone();
             m.records()
-                .map(|x| mh.iter().zip(x.unwrap().iter()).map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>())
+                .map(|x| {
+                    mh.iter()
+                        .zip(x.unwrap().iter())
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .collect::<BTreeMap<_, _>>()
+                })
                 .filter(|m| m["expect_pupil_status"] != "在校")
                 .map(|m| (m["registration_no"].clone(), m["school_id"].clone()))
                 .collect()
         };
         let rows = r
             .records()
-            .map(|x| h.iter().zip(x.unwrap().iter()).map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<String, String>>())
+            .map(|x| {
+                h.iter()
+                    .zip(x.unwrap().iter())
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<BTreeMap<String, String>>()
+            })
             .filter(|r| r["plant"].is_empty() && r["expect_rule"].is_empty())
             .filter(|r| !left.contains(&(r["registration_no"].clone(), r["school_id"].clone())))
             .collect();
@@ -286,10 +442,18 @@ fn sources_without(dir: &Path, name: &str, drop: &BTreeSet<(String, usize)>) -> 
         let p = e.unwrap().path();
         let file = format!("students-csv/{}", p.file_name().unwrap().to_str().unwrap());
         let text = std::fs::read_to_string(&p).unwrap();
-        let kept: Vec<&str> = text.lines().enumerate().filter(|(i, _)| !drop.contains(&(file.clone(), i + 1))).map(|(_, l)| l).collect();
+        let kept: Vec<&str> = text
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(&(file.clone(), i + 1)))
+            .map(|(_, l)| l)
+            .collect();
         std::fs::write(out.join(p.file_name().unwrap()), kept.join("\n") + "\n").unwrap();
     }
-    let mut v: Vec<PathBuf> = sample_sources().into_iter().filter(|p| !p.ends_with("students-csv")).collect();
+    let mut v: Vec<PathBuf> = sample_sources()
+        .into_iter()
+        .filter(|p| !p.ends_with("students-csv"))
+        .collect();
     v.push(out);
     v
 }
@@ -312,16 +476,36 @@ async fn changes_since_match_the_truth_and_pulls_during_a_nightly_never_tear() {
     run_models(&wh).await;
 
     let tokens = dir.path().join("tokens.toml");
-    let t = add_token(&tokens, grant("county", &county, &["list_yibu", "stats_school_form"], true, None)).unwrap();
+    let t = add_token(
+        &tokens,
+        grant("county", &county, &["list_yibu", "stats_school_form"], true, None),
+    )
+    .unwrap();
     let server = serve(&wh, dir.path(), &tokens).await;
     let base = format!("http://{}", server.addr);
-    let count1 = column(&wh, &format!("SELECT COUNT(*) FROM list_yibu WHERE county_code = '{county}'"), None).await.remove(0).parse::<u64>().unwrap();
+    let count1 = column(
+        &wh,
+        &format!("SELECT COUNT(*) FROM list_yibu WHERE county_code = '{county}'"),
+        None,
+    )
+    .await
+    .remove(0)
+    .parse::<u64>()
+    .unwrap();
 
     // Pulls while the second night is ingested and run: each names its snapshot date, and its
     // row count must be that night's, never a mix. A client that reads nothing is held open all
     // the while and holds nobody up.
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let stalled = http.get(format!("{base}/v1/lists/list_yibu?format=csv")).bearer_auth(&t).send().await.unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let stalled = http
+        .get(format!("{base}/v1/lists/list_yibu?format=csv"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stalled.status(), 200);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut clients = Vec::new();
@@ -330,11 +514,20 @@ async fn changes_since_match_the_truth_and_pulls_during_a_nightly_never_tear() {
         clients.push(tokio::spawn(async move {
             let mut seen: Vec<(String, u64)> = Vec::new();
             let started = Instant::now();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 2000 && started.elapsed() < Duration::from_secs(240) {
-                let r = http.get(format!("{base}/v1/lists/list_yibu?format=json")).bearer_auth(&t).send().await.unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && seen.len() < 2000
+                && started.elapsed() < Duration::from_secs(240)
+            {
+                let r = http
+                    .get(format!("{base}/v1/lists/list_yibu?format=json"))
+                    .bearer_auth(&t)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 let d = r.headers()["x-xueji-snapshot-date"].to_str().unwrap().to_string();
-                let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).expect("a whole JSON body");
+                let v: serde_json::Value =
+                    serde_json::from_slice(&r.bytes().await.unwrap()).expect("a whole JSON body");
                 seen.push((d, v["row_count"].as_u64().unwrap()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -343,16 +536,32 @@ async fn changes_since_match_the_truth_and_pulls_during_a_nightly_never_tear() {
     }
     ingest(&wh, NIGHT2, sources_without(dir.path(), "n2", &night2_drop), 2).await;
     run_models(&wh).await;
-    let count2 = column(&wh, &format!("SELECT COUNT(*) FROM list_yibu WHERE county_code = '{county}'"), None).await.remove(0).parse::<u64>().unwrap();
+    let count2 = column(
+        &wh,
+        &format!("SELECT COUNT(*) FROM list_yibu WHERE county_code = '{county}'"),
+        None,
+    )
+    .await
+    .remove(0)
+    .parse::<u64>()
+    .unwrap();
     assert_eq!(count2 + 1, count1, "three entered, four left");
     // Until the server has swapped in the new run.
     let started = Instant::now();
     loop {
-        let r = http.get(format!("{base}/v1/lists/list_yibu?limit=1")).bearer_auth(&t).send().await.unwrap();
+        let r = http
+            .get(format!("{base}/v1/lists/list_yibu?limit=1"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
         if r.headers()["x-xueji-snapshot-date"] == NIGHT2 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the new night is served within the refresh");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the new night is served within the refresh"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -365,27 +574,57 @@ async fn changes_since_match_the_truth_and_pulls_during_a_nightly_never_tear() {
     for (d, n) in &seen {
         assert_eq!(Some(n), want.get(d), "a pull of {d} has that night's rows");
     }
-    assert!(seen.iter().any(|(d, _)| d == NIGHT1) && seen.iter().any(|(d, _)| d == NIGHT2), "pulls saw both nights: {}", seen.len());
+    assert!(
+        seen.iter().any(|(d, _)| d == NIGHT1) && seen.iter().any(|(d, _)| d == NIGHT2),
+        "pulls saw both nights: {}",
+        seen.len()
+    );
     let stalled_body = stalled.bytes().await.unwrap();
-    assert_eq!(String::from_utf8_lossy(&stalled_body).lines().count() as u64, count1 + 1, "the stalled client still gets its night, whole");
+    assert_eq!(
+        String::from_utf8_lossy(&stalled_body).lines().count() as u64,
+        count1 + 1,
+        "the stalled client still gets its night, whole"
+    );
 
     // Who entered and who left, against the truth.
     let rows = {
-        let r = http.get(format!("{base}/v1/lists/list_yibu/changes?since={NIGHT1}")).bearer_auth(&t).send().await.unwrap();
+        let r = http
+            .get(format!("{base}/v1/lists/list_yibu/changes?since={NIGHT1}"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-xueji-since-date"], NIGHT1);
         let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
         v["rows"].as_array().unwrap().clone()
     };
-    let got: BTreeSet<(String, String, String)> = rows.iter().map(|r| (s(&r["change"]), s(&r["school_id"]), s(&r["registration_no"]))).collect();
+    let got: BTreeSet<(String, String, String)> = rows
+        .iter()
+        .map(|r| (s(&r["change"]), s(&r["school_id"]), s(&r["registration_no"])))
+        .collect();
     let mut expect = BTreeSet::new();
     for (k, r) in picked.iter().enumerate() {
-        expect.insert((if k < 3 { "entered" } else { "left" }.to_string(), r["school_id"].clone(), r["registration_no"].clone()));
+        expect.insert((
+            if k < 3 { "entered" } else { "left" }.to_string(),
+            r["school_id"].clone(),
+            r["registration_no"].clone(),
+        ));
     }
     assert_eq!(got, expect);
-    let r = http.get(format!("{base}/v1/lists/stats_school_form/changes?since={NIGHT1}")).bearer_auth(&t).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/v1/lists/stats_school_form/changes?since={NIGHT1}"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "statistics have no per-pupil changes");
-    let r = http.get(format!("{base}/v1/lists/list_yibu/changes?since={NIGHT2}")).bearer_auth(&t).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/v1/lists/list_yibu/changes?since={NIGHT2}"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "since must be before the date");
     server.stop().await.unwrap();
 }

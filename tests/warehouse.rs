@@ -17,7 +17,11 @@ async fn gbk_and_utf8_give_identical_tables_with_any_thread_count() {
     let data = tmp.path().join("data");
     gen_world(&data, 21, 1500, "csv,gbk");
     // Excel saves "CSV UTF-8" with a byte-order mark: one county file carries one.
-    let first = std::fs::read_dir(data.join("students-csv")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let first = std::fs::read_dir(data.join("students-csv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
     let text = std::fs::read(&first).unwrap();
     std::fs::write(&first, [b"\xEF\xBB\xBF".as_slice(), &text].concat()).unwrap();
     let (a, b) = (tmp.path().join("utf8"), tmp.path().join("gbk"));
@@ -25,13 +29,26 @@ async fn gbk_and_utf8_give_identical_tables_with_any_thread_count() {
     let ob = ingest(&b, NIGHT1, csv_sources(&data, "students-gbk"), 1).await;
     assert!(oa.reports.iter().any(|r| r.encoding == "UTF-8"));
     assert!(oa.reports.iter().any(|r| r.encoding == "UTF-8 (BOM)"));
-    assert!(ob.reports.iter().filter(|r| r.table == "students").all(|r| r.encoding == "GBK/GB18030"), "{:?}", ob.reports.iter().map(|r| &r.encoding).collect::<Vec<_>>());
-    let (ta, tb) = (dump(&a, STUDENTS_CONTENT, None).await, dump(&b, STUDENTS_CONTENT, None).await);
+    assert!(
+        ob.reports
+            .iter()
+            .filter(|r| r.table == "students")
+            .all(|r| r.encoding == "GBK/GB18030"),
+        "{:?}",
+        ob.reports.iter().map(|r| &r.encoding).collect::<Vec<_>>()
+    );
+    let (ta, tb) = (
+        dump(&a, STUDENTS_CONTENT, None).await,
+        dump(&b, STUDENTS_CONTENT, None).await,
+    );
     assert!(ta.len() > 1000);
     assert_eq!(ta, tb);
     // The warehouse's text is read as plain Utf8 (warehouse::session): read as Utf8View, the 20M
     // roster's join and sort booked several times their memory and spilled.
-    assert_eq!(dump(&a, "SELECT DISTINCT arrow_typeof(name) AS t FROM students", None).await, ["t", "Utf8"]);
+    assert_eq!(
+        dump(&a, "SELECT DISTINCT arrow_typeof(name) AS t FROM students", None).await,
+        ["t", "Utf8"]
+    );
     let rq = "SELECT row_no, column_header, value, rule_code FROM rejects";
     assert_eq!(dump(&a, rq, None).await, dump(&b, rq, None).await);
 }
@@ -48,50 +65,115 @@ async fn rerunning_a_night_gives_identical_tables_and_later_nights_store_only_ch
     let first_state = dump(&wh, "SELECT * EXCEPT (as_of_date) FROM students", None).await;
     let log1 = dump(&wh, "SELECT COUNT(*) FROM students_log", None).await;
     let again = ingest(&wh, NIGHT1, src.clone(), 1).await;
-    assert_eq!(dump(&wh, "SELECT * FROM students", None).await, first, "same night again: same table");
-    assert_eq!(dump(&wh, "SELECT COUNT(*) FROM students_log", None).await, log1, "no doubled rows");
+    assert_eq!(
+        dump(&wh, "SELECT * FROM students", None).await,
+        first,
+        "same night again: same table"
+    );
+    assert_eq!(
+        dump(&wh, "SELECT COUNT(*) FROM students_log", None).await,
+        log1,
+        "no doubled rows"
+    );
     assert_eq!(again.commit.seq, 2);
 
     // Night 2: one county file changes one pupil's phone and loses its last pupil.
-    let county = std::fs::read_dir(data.join("students-csv")).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let county = std::fs::read_dir(data.join("students-csv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
     let text = std::fs::read_to_string(&county).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let header: Vec<&str> = lines[0].split(',').collect();
     let phone = header.iter().position(|h| *h == "联系电话").unwrap();
     // Change a pupil whose row is accepted (no planted problem: a plain row without quotes).
-    let target = (1..lines.len() - 1).find(|&i| !lines[i].contains('"') && lines[i].split(',').nth(phone).is_some_and(|p| p.len() == 11)).unwrap();
+    let target = (1..lines.len() - 1)
+        .find(|&i| !lines[i].contains('"') && lines[i].split(',').nth(phone).is_some_and(|p| p.len() == 11))
+        .unwrap();
     let mut f: Vec<String> = lines[target].split(',').map(str::to_string).collect();
     f[phone] = "13900000000".into();
     lines[target] = f.join(",");
     // Remove the last pupil whose row was accepted on night 1 (Excel row = line index + 1).
     let file = format!("students-csv/{}", county.file_name().unwrap().to_str().unwrap());
-    let rows = dump(&wh, &format!("SELECT source_row, record_key FROM students WHERE source_file = '{file}'"), None).await;
-    let (last_row, removed_key) = rows[1..].iter().map(|l| l.split_once(',').unwrap()).map(|(r, k)| (r.parse::<usize>().unwrap(), k.to_string())).filter(|(r, _)| r - 1 != target).max().unwrap();
+    let rows = dump(
+        &wh,
+        &format!("SELECT source_row, record_key FROM students WHERE source_file = '{file}'"),
+        None,
+    )
+    .await;
+    let (last_row, removed_key) = rows[1..]
+        .iter()
+        .map(|l| l.split_once(',').unwrap())
+        .map(|(r, k)| (r.parse::<usize>().unwrap(), k.to_string()))
+        .filter(|(r, _)| r - 1 != target)
+        .max()
+        .unwrap();
     lines.remove(last_row - 1);
     std::fs::write(&county, lines.join("\n") + "\n").unwrap();
     // Night 2 compared in one go, and in a copy of the warehouse in four key buckets, as a large
     // province is (the buckets chosen from the memory pool): the same change log.
     let wh4 = tmp.path().join("wh4");
-    assert!(Command::new("cp").arg("-a").arg(&wh).arg(&wh4).status().unwrap().success());
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&wh)
+            .arg(&wh4)
+            .status()
+            .unwrap()
+            .success()
+    );
     let n2 = ingest(&wh, "2026-10-16", src.clone(), 2).await;
     let n2_in_4 = ingest_in_buckets(&wh4, "2026-10-16", src.clone(), 2, Some(4)).await;
     assert_eq!(n2.commit.changes, n2_in_4.commit.changes);
     let log = "SELECT * FROM students_log";
     assert_eq!(dump(&wh, log, None).await, dump(&wh4, log, None).await);
     let [ins, upd, del] = n2.commit.changes["students"];
-    assert_eq!((ins, upd, del), (0, 1, 1), "only the changed pupil is written again, and the removed one deleted");
+    assert_eq!(
+        (ins, upd, del),
+        (0, 1, 1),
+        "only the changed pupil is written again, and the removed one deleted"
+    );
     let q = format!("SELECT COUNT(*) FROM students WHERE record_key = '{removed_key}'");
-    assert_eq!((dump(&wh, &q, None).await[1].as_str(), dump(&wh, &q, Some(NIGHT1)).await[1].as_str()), ("0", "1"), "deleted tonight, there on night 1");
-    assert_eq!(dump(&wh, "SELECT phone FROM students WHERE phone = '13900000000'", None).await.len(), 2);
+    assert_eq!(
+        (
+            dump(&wh, &q, None).await[1].as_str(),
+            dump(&wh, &q, Some(NIGHT1)).await[1].as_str()
+        ),
+        ("0", "1"),
+        "deleted tonight, there on night 1"
+    );
+    assert_eq!(
+        dump(&wh, "SELECT phone FROM students WHERE phone = '13900000000'", None)
+            .await
+            .len(),
+        2
+    );
     // The first night is still there, as it was.
-    assert_eq!(dump(&wh, "SELECT * EXCEPT (as_of_date) FROM students", Some(NIGHT1)).await, first_state);
-    let n1_phone = dump(&wh, "SELECT COUNT(*) FROM students WHERE phone = '13900000000'", Some(NIGHT1)).await;
+    assert_eq!(
+        dump(&wh, "SELECT * EXCEPT (as_of_date) FROM students", Some(NIGHT1)).await,
+        first_state
+    );
+    let n1_phone = dump(
+        &wh,
+        "SELECT COUNT(*) FROM students WHERE phone = '13900000000'",
+        Some(NIGHT1),
+    )
+    .await;
     assert_eq!(n1_phone[1], "0");
     let log2 = dump(&wh, "SELECT COUNT(*) FROM students_log", None).await;
     let grew: u64 = log2[1].parse::<u64>().unwrap() - log1[1].parse::<u64>().unwrap();
     assert_eq!(grew, upd + del, "a night stores only what changed");
     // Backfilling an earlier night is refused with a clear message.
-    let o = xueji::pipeline::IngestOptions { warehouse: wh.to_str().unwrap().into(), date: date("2026-10-01"), sources: src, threads: 2, memory_mb: 512, report_dir: None, change_buckets: None };
+    let o = xueji::pipeline::IngestOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: date("2026-10-01"),
+        sources: src,
+        threads: 2,
+        memory_mb: 512,
+        report_dir: None,
+        change_buckets: None,
+    };
     let err = xueji::pipeline::ingest(&o).await.unwrap_err().to_string();
     assert!(err.contains("更晚的快照日期"), "{err}");
 }
@@ -114,7 +196,11 @@ async fn a_crash_in_the_middle_of_a_commit_leaves_the_previous_night_and_a_rerun
             .status()
             .unwrap();
         assert!(!status.success(), "the process was killed at {point}");
-        assert_eq!(dump(&wh, "SELECT * FROM students", None).await, before, "after a crash at {point} readers see the previous night");
+        assert_eq!(
+            dump(&wh, "SELECT * FROM students", None).await,
+            before,
+            "after a crash at {point} readers see the previous night"
+        );
         let nights = dump(&wh, "SELECT COUNT(*) FROM nights", None).await;
         assert_eq!(nights[1], "1");
     }
@@ -123,7 +209,13 @@ async fn a_crash_in_the_middle_of_a_commit_leaves_the_previous_night_and_a_rerun
     let clean = tmp.path().join("clean");
     ingest(&clean, NIGHT1, src.clone(), 2).await;
     ingest(&clean, "2026-10-16", src, 2).await;
-    for q in ["SELECT * FROM students", "SELECT * FROM students_log", "SELECT * FROM movements", "SELECT * FROM schools", "SELECT * FROM rejects"] {
+    for q in [
+        "SELECT * FROM students",
+        "SELECT * FROM students_log",
+        "SELECT * FROM movements",
+        "SELECT * FROM schools",
+        "SELECT * FROM rejects",
+    ] {
         assert_eq!(dump(&wh, q, None).await, dump(&clean, q, None).await, "{q}");
     }
 }

@@ -65,17 +65,36 @@ pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
                     let p = e?.path();
                     if p.is_dir() {
                         stack.push(p);
-                    } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| ["xlsx", "xls", "xlsm", "csv"].contains(&x.to_ascii_lowercase().as_str())) {
+                    } else if p
+                        .extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| ["xlsx", "xls", "xlsm", "csv"].contains(&x.to_ascii_lowercase().as_str()))
+                    {
                         let rel = p.strip_prefix(a).unwrap_or(&p);
-                        let base = a.file_name().map(|n| Path::new(n).join(rel)).unwrap_or(rel.to_path_buf());
-                        out.push(SourceFile { name: slash(&base), path: p });
+                        let base = a
+                            .file_name()
+                            .map(|n| Path::new(n).join(rel))
+                            .unwrap_or(rel.to_path_buf());
+                        out.push(SourceFile {
+                            name: slash(&base),
+                            path: p,
+                        });
                     }
                 }
             }
         } else {
-            let name = a.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| a.display().to_string());
-            let parent = a.parent().and_then(|p| p.file_name()).map(|p| p.to_string_lossy().into_owned());
-            out.push(SourceFile { name: parent.map_or(name.clone(), |p| format!("{p}/{name}")), path: a.clone() });
+            let name = a
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| a.display().to_string());
+            let parent = a
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|p| p.to_string_lossy().into_owned());
+            out.push(SourceFile {
+                name: parent.map_or(name.clone(), |p| format!("{p}/{name}")),
+                path: a.clone(),
+            });
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -84,7 +103,10 @@ pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
 }
 
 fn slash(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Totals of a staging run.
@@ -108,7 +130,13 @@ pub struct StageMetrics {
 }
 
 /// Stage all sources into `dir`: phase 1 the school masters (validation needs them), then the rest.
-pub fn stage_all(files: &[SourceFile], dir: &Path, date: NaiveDate, known_schools: HashMap<String, SchoolInfo>, threads: usize) -> Result<(Vec<FileReport>, StageMetrics)> {
+pub fn stage_all(
+    files: &[SourceFile],
+    dir: &Path,
+    date: NaiveDate,
+    known_schools: HashMap<String, SchoolInfo>,
+    threads: usize,
+) -> Result<(Vec<FileReport>, StageMetrics)> {
     let t0 = Instant::now();
     let cat = catalog();
     let (masters, rest): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|f| peek_is_schools(&f.path, cat));
@@ -119,7 +147,10 @@ pub fn stage_all(files: &[SourceFile], dir: &Path, date: NaiveDate, known_school
     let (r2, _) = run_phase(&rest, dir, date, Arc::new(schools), threads, &worker_ids)?;
     reports.extend(r2);
     reports.sort_by(|a, b| a.file.cmp(&b.file));
-    let mut m = StageMetrics { files: reports.len(), ..Default::default() };
+    let mut m = StageMetrics {
+        files: reports.len(),
+        ..Default::default()
+    };
     for r in &reports {
         m.file_errors += usize::from(r.file_error.is_some());
         m.rows_in += r.rows_in;
@@ -130,11 +161,19 @@ pub fn stage_all(files: &[SourceFile], dir: &Path, date: NaiveDate, known_school
             *m.tables.entry(r.table.clone()).or_default() += r.accepted;
         }
     }
-    let mut scope: Vec<String> = reports.iter().filter(|r| r.file_error.is_none()).flat_map(|r| r.schools.iter().cloned()).collect();
+    let mut scope: Vec<String> = reports
+        .iter()
+        .filter(|r| r.file_error.is_none())
+        .flat_map(|r| r.schools.iter().cloned())
+        .collect();
     scope.sort_unstable();
     scope.dedup();
     m.student_scope = scope;
-    m.failed_files = reports.iter().filter(|r| r.file_error.is_some()).map(|r| r.file.clone()).collect();
+    m.failed_files = reports
+        .iter()
+        .filter(|r| r.file_error.is_some())
+        .map(|r| r.file.clone())
+        .collect();
     m.seconds = t0.elapsed().as_secs_f64();
     Ok((reports, m))
 }
@@ -149,7 +188,14 @@ fn peek_is_schools(path: &Path, cat: &'static Catalog) -> bool {
 
 type PhaseOut = (Vec<FileReport>, HashMap<String, SchoolInfo>);
 
-fn run_phase(files: &[SourceFile], dir: &Path, date: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>, threads: usize, ids: &AtomicUsize) -> Result<PhaseOut> {
+fn run_phase(
+    files: &[SourceFile],
+    dir: &Path,
+    date: NaiveDate,
+    schools: Arc<HashMap<String, SchoolInfo>>,
+    threads: usize,
+    ids: &AtomicUsize,
+) -> Result<PhaseOut> {
     let next = AtomicUsize::new(0);
     let out = Mutex::new((Vec::new(), HashMap::new()));
     let first_err: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -213,7 +259,10 @@ impl Worker {
     fn process(&mut self, f: &SourceFile, opening: source::Opening) -> Result<FileReport> {
         let t0 = Instant::now();
         let cat = catalog();
-        let mut rep = FileReport { file: f.name.clone(), ..Default::default() };
+        let mut rep = FileReport {
+            file: f.name.clone(),
+            ..Default::default()
+        };
         let mut src = match opening.wait(cat) {
             Ok(s) => s,
             Err(e) => {
@@ -230,7 +279,8 @@ impl Worker {
         let sc = (table.table.name == "students").then(|| StudentCols::new(table));
         let schc = (table.table.name == "schools").then(|| SchoolCols::new(table));
         if !self.sinks.contains_key(&table.table.name) {
-            self.sinks.insert(table.table.name.clone(), RowSink::new(table, &self.dir, self.id)?);
+            self.sinks
+                .insert(table.table.name.clone(), RowSink::new(table, &self.dir, self.id)?);
         }
         let mut values = vec![String::new(); table.columns.len()];
         let mut hash_buf = Vec::with_capacity(1024);
@@ -260,9 +310,11 @@ impl Worker {
             let found = v.check(&mut values);
             let key = base_key(table, &values, sc.as_ref());
             if let Some(c) = &sc
-                && !values[c.school_id].is_empty() && rep.schools.last() != Some(&values[c.school_id]) {
-                    rep.schools.push(values[c.school_id].clone());
-                }
+                && !values[c.school_id].is_empty()
+                && rep.schools.last() != Some(&values[c.school_id])
+            {
+                rep.schools.push(values[c.school_id].clone());
+            }
             let mut errors = 0;
             for fd in &found {
                 let sev = v.severity(fd.rule);
@@ -293,10 +345,20 @@ impl Worker {
             rep.accepted += 1;
             if let Some(c) = &schc {
                 let public = values[c.ownership] == "公办";
-                self.found_schools.insert(values[c.school_id].clone(), SchoolInfo { stages: stages_of_kind(&values[c.school_kind]), public, county: values[c.county_code].clone() });
+                self.found_schools.insert(
+                    values[c.school_id].clone(),
+                    SchoolInfo {
+                        stages: stages_of_kind(&values[c.school_kind]),
+                        public,
+                        county: values[c.county_code].clone(),
+                    },
+                );
             }
             let hash = row_hash(&values, &mut hash_buf);
-            self.sinks.get_mut(&table.table.name).expect("inserted").push(&values, &key, hash, &f.name, row_no)?;
+            self.sinks
+                .get_mut(&table.table.name)
+                .expect("inserted")
+                .push(&values, &key, hash, &f.name, row_no)?;
         }
         debug_assert_eq!(rep.rows_in, rep.accepted + rep.rejected);
         rep.millis = t0.elapsed().as_millis() as u64;
@@ -306,7 +368,14 @@ impl Worker {
     fn file_error(&mut self, rep: &mut FileReport, table: &str, rule: &'static str, detail: &str) -> Result<()> {
         let cat = catalog();
         let msg = &cat.rule(rule).message;
-        rep.file_error = Some((rule.to_string(), if detail.is_empty() { msg.clone() } else { format!("{msg}：{detail}") }));
+        rep.file_error = Some((
+            rule.to_string(),
+            if detail.is_empty() {
+                msg.clone()
+            } else {
+                format!("{msg}：{detail}")
+            },
+        ));
         *rep.by_rule.entry(rule.to_string()).or_default() += 1;
         self.findings.push(FindingRow {
             file: &rep.file,
@@ -335,8 +404,17 @@ impl Worker {
 pub fn base_key(t: &TableSchema, v: &[String], sc: Option<&StudentCols>) -> String {
     match sc {
         Some(c) if !v[c.registration_no].is_empty() => format!("{}|{}", v[c.school_id], v[c.registration_no]),
-        Some(c) => format!("{}|{}:{}|{}|{}", v[c.school_id], v[c.id_type], v[c.id_number], v[c.name], v[c.birth_date]),
-        None => t.table.key.split('+').map(|k| v[t.index_of(k).expect("key column")].as_str()).collect::<Vec<_>>().join("|"),
+        Some(c) => format!(
+            "{}|{}:{}|{}|{}",
+            v[c.school_id], v[c.id_type], v[c.id_number], v[c.name], v[c.birth_date]
+        ),
+        None => t
+            .table
+            .key
+            .split('+')
+            .map(|k| v[t.index_of(k).expect("key column")].as_str())
+            .collect::<Vec<_>>()
+            .join("|"),
     }
 }
 
@@ -357,7 +435,10 @@ mod tests {
     /// Warehouses committed before the one-call hash must see unchanged rows as unchanged.
     #[test]
     fn row_hash_equals_the_streaming_hash() {
-        let v: Vec<String> = ["2341023001", "张三", "", "居民身份证"].iter().map(|s| s.to_string()).collect();
+        let v: Vec<String> = ["2341023001", "张三", "", "居民身份证"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         for s in &v {
             h.update(s.as_bytes());

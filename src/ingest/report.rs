@@ -39,16 +39,32 @@ struct RuleCount {
 }
 
 fn safe_name(file: &str) -> String {
-    file.chars().map(|c| if c == '/' || c == '\\' || c == ':' { '_' } else { c }).collect()
+    file.chars()
+        .map(|c| if c == '/' || c == '\\' || c == ':' { '_' } else { c })
+        .collect()
 }
 
 /// Write the reports of a night into `dir`; returns the index page. `stg_findings` must be registered.
-pub async fn write_reports(ctx: &SessionContext, dir: &Path, date: &str, reports: &[FileReport], failed: &[String]) -> Result<PathBuf> {
+pub async fn write_reports(
+    ctx: &SessionContext,
+    dir: &Path,
+    date: &str,
+    reports: &[FileReport],
+    failed: &[String],
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("无法创建报告目录 {}", dir.display()))?;
     let mut env = minijinja::Environment::new();
     env.add_template("import_report.html", TEMPLATE)?;
     env.add_template("import_index.html", INDEX)?;
-    let failed_list = if failed.is_empty() { "''".into() } else { failed.iter().map(|f| format!("'{}'", f.replace('\'', "''"))).collect::<Vec<_>>().join(",") };
+    let failed_list = if failed.is_empty() {
+        "''".into()
+    } else {
+        failed
+            .iter()
+            .map(|f| format!("'{}'", f.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let df = ctx
         .sql(&format!(
             "SELECT source_file, row_no, column_header, value, severity, message, expected, rule_code FROM stg_findings
@@ -71,7 +87,9 @@ pub async fn write_reports(ctx: &SessionContext, dir: &Path, date: &str, reports
         let s = |i: usize| crate::warehouse::strings(b.column(i)).ok();
         let (file, header, value, sev, msg, exp, rule) = (s(0), s(2), s(3), s(4), s(5), s(6), s(7));
         let row = b.column(1).as_any().downcast_ref::<Int64Array>().context("row_no")?;
-        let (Some(file), Some(header), Some(value), Some(sev), Some(msg), Some(exp), Some(rule)) = (file, header, value, sev, msg, exp, rule) else {
+        let (Some(file), Some(header), Some(value), Some(sev), Some(msg), Some(exp), Some(rule)) =
+            (file, header, value, sev, msg, exp, rule)
+        else {
             anyhow::bail!("bug: findings staging has unexpected column types");
         };
         for i in 0..b.num_rows() {
@@ -92,7 +110,15 @@ pub async fn write_reports(ctx: &SessionContext, dir: &Path, date: &str, reports
                 rule: rule.value(i).to_string(),
             };
             let w = &mut csv_out.as_mut().expect("opened").1;
-            w.write_record([&v.row, &v.header, &v.value, &v.severity, &v.message, &v.expected, &v.rule])?;
+            w.write_record([
+                &v.row,
+                &v.header,
+                &v.value,
+                &v.severity,
+                &v.message,
+                &v.expected,
+                &v.rule,
+            ])?;
             let e = by_file.entry(f.to_string()).or_default();
             e.1 += 1;
             if e.0.len() < HTML_LIMIT {
@@ -119,10 +145,18 @@ pub async fn write_reports(ctx: &SessionContext, dir: &Path, date: &str, reports
             .iter()
             .map(|(code, n)| {
                 let rule = cat.rule(code);
-                RuleCount { code: code.clone(), severity: rule.severity.label().into(), message: rule.message.clone(), count: *n }
+                RuleCount {
+                    code: code.clone(),
+                    severity: rule.severity.label().into(),
+                    message: rule.message.clone(),
+                    count: *n,
+                }
             })
             .collect();
-        let label = cat.table(&r.table).map(|t| t.table.label.clone()).unwrap_or_else(|| "—".into());
+        let label = cat
+            .table(&r.table)
+            .map(|t| t.table.label.clone())
+            .unwrap_or_else(|| "—".into());
         let file_ctx = minijinja::context! {
             file => &r.file, sheet => &r.sheet, table_label => &label, encoding => &r.encoding,
             rows_in => r.rows_in, accepted => r.accepted, rejected => r.rejected, warnings => r.warnings,
@@ -137,6 +171,10 @@ pub async fn write_reports(ctx: &SessionContext, dir: &Path, date: &str, reports
             rows_in => r.rows_in, accepted => r.accepted, rejected => r.rejected, warnings => r.warnings, file_error => &r.file_error });
     }
     let index = dir.join("index.html");
-    std::fs::write(&index, env.get_template("import_index.html")?.render(minijinja::context! { date => date, files => index_rows })?)?;
+    std::fs::write(
+        &index,
+        env.get_template("import_index.html")?
+            .render(minijinja::context! { date => date, files => index_rows })?,
+    )?;
     Ok(index)
 }

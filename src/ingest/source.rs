@@ -19,7 +19,10 @@ pub struct FileError {
 
 impl FileError {
     fn new(rule: &'static str, detail: impl Into<String>) -> Self {
-        FileError { rule, detail: detail.into() }
+        FileError {
+            rule,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -30,8 +33,16 @@ pub type Row = (u64, Vec<String>);
 /// sheet from its reader thread, to which each block goes back once read so that its cells'
 /// strings are written again rather than allocated anew.
 enum Rows {
-    Csv { reader: csv::Reader<Box<dyn Read + Send>>, record: csv::StringRecord, next_no: u64 },
-    Blocks { block: Vec<Row>, pos: usize, feed: Option<Feed> },
+    Csv {
+        reader: csv::Reader<Box<dyn Read + Send>>,
+        record: csv::StringRecord,
+        next_no: u64,
+    },
+    Blocks {
+        block: Vec<Row>,
+        pos: usize,
+        feed: Option<Feed>,
+    },
 }
 
 /// The two ends of an .xlsx reader thread's channels, on the worker's side.
@@ -51,9 +62,26 @@ pub struct Source {
 }
 
 impl Source {
-    fn blocks(table: &'static TableSchema, encoding: &'static str, sheet: String, mapping: Vec<Option<usize>>, block: Vec<Row>, feed: Option<Feed>) -> Self {
+    fn blocks(
+        table: &'static TableSchema,
+        encoding: &'static str,
+        sheet: String,
+        mapping: Vec<Option<usize>>,
+        block: Vec<Row>,
+        feed: Option<Feed>,
+    ) -> Self {
         // `pos` is one before the first row: `next_row` advances first.
-        Source { table, encoding, sheet, mapping, rows: Rows::Blocks { block, pos: usize::MAX, feed } }
+        Source {
+            table,
+            encoding,
+            sheet,
+            mapping,
+            rows: Rows::Blocks {
+                block,
+                pos: usize::MAX,
+                feed,
+            },
+        }
     }
 
     fn current(&self) -> &[String] {
@@ -66,13 +94,19 @@ impl Source {
     /// Advance to the next data row; returns its row number as Excel shows it.
     pub fn next_row(&mut self) -> Option<Result<u64, FileError>> {
         match &mut self.rows {
-            Rows::Csv { reader, record, next_no } => {
+            Rows::Csv {
+                reader,
+                record,
+                next_no,
+            } => {
                 let row_no = *next_no;
                 *next_no += 1;
                 match reader.read_record(record) {
                     Ok(true) => Some(Ok(row_no)),
                     Ok(false) => None,
-                    Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => Some(Err(FileError::new("F_ENCODING", format!("第 {row_no} 行: {e}")))),
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                        Some(Err(FileError::new("F_ENCODING", format!("第 {row_no} 行: {e}"))))
+                    }
                     Err(e) => Some(Err(FileError::new("F_TRUNCATED", format!("第 {row_no} 行: {e}")))),
                 }
             }
@@ -110,7 +144,11 @@ impl Source {
 }
 
 pub fn open(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "csv" | "txt" => open_csv(path, cat),
         "xlsx" | "xlsm" | "xls" => open_workbook(path, cat),
@@ -134,9 +172,18 @@ fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
         }
         Box::new(f)
     } else {
-        Box::new(encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).bom_override(true).build(BufReader::with_capacity(1 << 20, f)))
+        Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding))
+                .bom_override(true)
+                .build(BufReader::with_capacity(1 << 20, f)),
+        )
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(input);
     let mut record = csv::StringRecord::new();
     let header: Vec<String> = match reader.read_record(&mut record) {
         Ok(true) => record.iter().map(clean_header).collect(),
@@ -145,7 +192,17 @@ fn open_csv(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
     };
     let (table, mapping) = recognise(&header, cat)?;
     // Excel shows the header as row 1, so the first data row is row 2.
-    Ok(Source { table, encoding: label, sheet: String::new(), mapping, rows: Rows::Csv { reader, record, next_no: 2 } })
+    Ok(Source {
+        table,
+        encoding: label,
+        sheet: String::new(),
+        mapping,
+        rows: Rows::Csv {
+            reader,
+            record,
+            next_no: 2,
+        },
+    })
 }
 
 fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -173,7 +230,8 @@ pub fn detect_encoding(head: &[u8]) -> (&'static encoding_rs::Encoding, &'static
 }
 
 fn clean_header(h: &str) -> String {
-    h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == '*' || c == '★').to_string()
+    h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}' || c == '*' || c == '★')
+        .to_string()
 }
 
 fn matches(col: &ColumnDef, h: &str) -> bool {
@@ -181,17 +239,36 @@ fn matches(col: &ColumnDef, h: &str) -> bool {
 }
 
 /// Which table a header row belongs to, and where each schema column is.
-fn recognise(header: &[String], cat: &'static Catalog) -> Result<(&'static TableSchema, Vec<Option<usize>>), FileError> {
+fn recognise(
+    header: &[String],
+    cat: &'static Catalog,
+) -> Result<(&'static TableSchema, Vec<Option<usize>>), FileError> {
     let mut best: Option<(&'static TableSchema, Vec<&str>, usize)> = None;
     for t in cat.input_tables() {
-        let missing: Vec<&str> = t.required_headers().filter(|c| !header.iter().any(|h| matches(c, h))).map(|c| c.header.as_str()).collect();
-        let found = t.columns.iter().filter(|c| header.iter().any(|h| matches(c, h))).count();
+        let missing: Vec<&str> = t
+            .required_headers()
+            .filter(|c| !header.iter().any(|h| matches(c, h)))
+            .map(|c| c.header.as_str())
+            .collect();
+        let found = t
+            .columns
+            .iter()
+            .filter(|c| header.iter().any(|h| matches(c, h)))
+            .count();
         if missing.is_empty() {
             let mut mapping = Vec::with_capacity(t.columns.len());
             for c in &t.columns {
-                let hits: Vec<usize> = header.iter().enumerate().filter(|(_, h)| matches(c, h)).map(|(i, _)| i).collect();
+                let hits: Vec<usize> = header
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| matches(c, h))
+                    .map(|(i, _)| i)
+                    .collect();
                 if hits.len() > 1 {
-                    return Err(FileError::new("F_DUPLICATE_HEADER", format!("“{}”出现 {} 次", c.header, hits.len())));
+                    return Err(FileError::new(
+                        "F_DUPLICATE_HEADER",
+                        format!("“{}”出现 {} 次", c.header, hits.len()),
+                    ));
                 }
                 mapping.push(hits.first().copied());
             }
@@ -205,7 +282,13 @@ fn recognise(header: &[String], cat: &'static Catalog) -> Result<(&'static Table
     let shown: Vec<&str> = missing.iter().take(8).copied().collect();
     Err(FileError::new(
         "F_NOT_TEMPLATE",
-        format!("最接近“{}”，缺少 {} 列：{}{}", t.table.label, missing.len(), shown.join("、"), if missing.len() > 8 { "……" } else { "" }),
+        format!(
+            "最接近“{}”，缺少 {} 列：{}{}",
+            t.table.label,
+            missing.len(),
+            shown.join("、"),
+            if missing.len() > 8 { "……" } else { "" }
+        ),
     ))
 }
 
@@ -217,7 +300,11 @@ fn check_workbook(path: &Path) -> Result<bool, FileError> {
     let n = read_full(&mut f, &mut magic).map_err(|e| FileError::new("F_NOT_FOUND", e.to_string()))?;
     let is_zip = n >= 4 && magic[..4] == [0x50, 0x4B, 0x03, 0x04];
     let is_cfb = n >= 8 && magic == [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ext != "xls" && is_cfb {
         // An encrypted OOXML workbook is stored inside a compound file with an EncryptionInfo stream.
         let bytes = std::fs::read(path).unwrap_or_default();
@@ -251,7 +338,11 @@ pub enum Opening {
 }
 
 pub fn open_ahead(path: &Path, cat: &'static Catalog) -> Opening {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if !matches!(ext.as_str(), "xlsx" | "xlsm") {
         return Opening::Later(path.to_path_buf());
     }
@@ -292,7 +383,12 @@ fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
             }
         };
         let r0 = range.start().map_or(0, |s| s.0) as u64;
-        let head: Vec<(u64, Vec<String>)> = range.rows().take(5).enumerate().map(|(k, row)| (r0 + k as u64 + 1, row.iter().map(cell_text).collect())).collect();
+        let head: Vec<(u64, Vec<String>)> = range
+            .rows()
+            .take(5)
+            .enumerate()
+            .map(|(k, row)| (r0 + k as u64 + 1, row.iter().map(cell_text).collect()))
+            .collect();
         match find_header(&head, cat, name) {
             Ok((table, mapping, header_row)) => {
                 let skip = (header_row - r0) as usize;
@@ -314,7 +410,11 @@ fn open_xls(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
 }
 
 /// The header among the first rows of a sheet: (table, mapping, Excel row number of the header).
-fn find_header(head: &[(u64, Vec<String>)], cat: &'static Catalog, sheet: &str) -> Result<(&'static TableSchema, Vec<Option<usize>>, u64), FileError> {
+fn find_header(
+    head: &[(u64, Vec<String>)],
+    cat: &'static Catalog,
+    sheet: &str,
+) -> Result<(&'static TableSchema, Vec<Option<usize>>, u64), FileError> {
     let mut first_err = None;
     for (row_no, cells) in head {
         let header: Vec<String> = cells.iter().map(|c| clean_header(c)).collect();
@@ -338,7 +438,9 @@ fn read_rows<RS: std::io::Read + std::io::Seek>(
     mut fresh: impl FnMut() -> Vec<String>,
     mut emit: impl FnMut(u64, Vec<String>) -> bool,
 ) -> Result<(), FileError> {
-    let mut reader = wb.worksheet_cells_reader(sheet).map_err(|e| classify_calamine(&e.to_string()))?;
+    let mut reader = wb
+        .worksheet_cells_reader(sheet)
+        .map_err(|e| classify_calamine(&e.to_string()))?;
     let mut cur: Option<(u32, Vec<String>)> = None;
     loop {
         let cell = match reader.next_cell() {
@@ -417,7 +519,11 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
     // Read blocks come back here; their row vectors and cell strings are reused.
     let (back, returned) = std::sync::mpsc::channel::<Vec<Row>>();
-    let rec = std::cell::RefCell::new(Recycler { returned, rows: Vec::new(), blocks: Vec::new() });
+    let rec = std::cell::RefCell::new(Recycler {
+        returned,
+        rows: Vec::new(),
+        blocks: Vec::new(),
+    });
     let p = path.to_path_buf();
     std::thread::spawn(move || {
         let mut wb = match calamine::open_workbook::<calamine::Xlsx<_>, _>(&p) {
@@ -439,7 +545,10 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
                         if tx.send(Msg::Header(t, m, name.clone())).is_err() {
                             return None;
                         }
-                        let rows: Vec<Row> = head.drain(..).filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty())).collect();
+                        let rows: Vec<Row> = head
+                            .drain(..)
+                            .filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty()))
+                            .collect();
                         if !rows.is_empty() && tx.send(Msg::Rows(rows)).is_err() {
                             return None;
                         }
@@ -452,22 +561,30 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
                 }
             };
             let mut block: Vec<Row> = rec.borrow_mut().block();
-            let mut res = read_rows(&mut wb, name, || rec.borrow_mut().row(), |r, cells| {
-                if header_row.is_some() {
-                    if cells.iter().all(|x| x.trim().is_empty()) {
+            let mut res = read_rows(
+                &mut wb,
+                name,
+                || rec.borrow_mut().row(),
+                |r, cells| {
+                    if header_row.is_some() {
+                        if cells.iter().all(|x| x.trim().is_empty()) {
+                            return true;
+                        }
+                        block.push((r, cells));
+                        // A closed receiver means the reader was dropped: stop.
+                        return block.len() < BLOCK
+                            || tx
+                                .send(Msg::Rows(std::mem::replace(&mut block, rec.borrow_mut().block())))
+                                .is_ok();
+                    }
+                    head.push((r, cells));
+                    if head.len() < 5 {
                         return true;
                     }
-                    block.push((r, cells));
-                    // A closed receiver means the reader was dropped: stop.
-                    return block.len() < BLOCK || tx.send(Msg::Rows(std::mem::replace(&mut block, rec.borrow_mut().block()))).is_ok();
-                }
-                head.push((r, cells));
-                if head.len() < 5 {
-                    return true;
-                }
-                header_row = decide(&mut head, &mut first_err);
-                header_row.is_some()
-            });
+                    header_row = decide(&mut head, &mut first_err);
+                    header_row.is_some()
+                },
+            );
             if header_row.is_none() && !head.is_empty() && head.len() < 5 {
                 header_row = decide(&mut head, &mut first_err);
             }
@@ -488,7 +605,9 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
                 return;
             }
         }
-        let _ = tx.send(Msg::Failed(first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", ""))));
+        let _ = tx.send(Msg::Failed(
+            first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")),
+        ));
     });
     (rx, back)
 }
@@ -496,7 +615,14 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
 /// The source of a reader thread, once it has sent the header (or failed).
 fn xlsx_source(rx: Receiver<Msg>, back: Sender<Vec<Row>>) -> Result<Source, FileError> {
     match rx.recv() {
-        Ok(Msg::Header(table, mapping, sheet)) => Ok(Source::blocks(table, "XLSX", sheet, mapping, Vec::new(), Some(Feed { rx, back }))),
+        Ok(Msg::Header(table, mapping, sheet)) => Ok(Source::blocks(
+            table,
+            "XLSX",
+            sheet,
+            mapping,
+            Vec::new(),
+            Some(Feed { rx, back }),
+        )),
         Ok(Msg::Failed(e)) => Err(e),
         Ok(Msg::Rows(_)) | Err(_) => Err(FileError::new("F_BAD_WORKBOOK", "读取线程意外结束")),
     }
@@ -505,7 +631,11 @@ fn xlsx_source(rx: Receiver<Msg>, back: Sender<Vec<Row>>) -> Result<Source, File
 fn classify_calamine(msg: &str) -> FileError {
     let lower = msg.to_ascii_lowercase();
     // Everything but encryption is a damaged or unreadable workbook to the user.
-    let rule = if lower.contains("password") || lower.contains("encrypt") { "F_ENCRYPTED" } else { "F_BAD_WORKBOOK" };
+    let rule = if lower.contains("password") || lower.contains("encrypt") {
+        "F_ENCRYPTED"
+    } else {
+        "F_BAD_WORKBOOK"
+    };
     FileError::new(rule, msg)
 }
 
@@ -557,5 +687,7 @@ pub fn cell_text(c: &Data) -> String {
 /// An Excel date serial (days since 1899-12-30, 1900 date system) as YYYYMMDD.
 fn excel_date(serial: f64) -> String {
     let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("date");
-    base.checked_add_signed(chrono::Duration::days(serial.floor() as i64)).map(|d| d.format("%Y%m%d").to_string()).unwrap_or_else(|| serial.to_string())
+    base.checked_add_signed(chrono::Duration::days(serial.floor() as i64))
+        .map(|d| d.format("%Y%m%d").to_string())
+        .unwrap_or_else(|| serial.to_string())
 }

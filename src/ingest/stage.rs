@@ -53,14 +53,24 @@ struct PartFile {
 
 impl PartFile {
     fn new(path: PathBuf, schema: SchemaRef) -> Self {
-        PartFile { path, schema, writer: None }
+        PartFile {
+            path,
+            schema,
+            writer: None,
+        }
     }
 
     fn write(&mut self, arrays: Vec<ArrayRef>) -> Result<()> {
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         if self.writer.is_none() {
-            let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).build();
-            self.writer = Some(ArrowWriter::try_new(File::create(&self.path)?, self.schema.clone(), Some(props))?);
+            let props = WriterProperties::builder()
+                .set_compression(Compression::LZ4_RAW)
+                .build();
+            self.writer = Some(ArrowWriter::try_new(
+                File::create(&self.path)?,
+                self.schema.clone(),
+                Some(props),
+            )?);
         }
         self.writer.as_mut().expect("created above").write(&batch)?;
         Ok(())

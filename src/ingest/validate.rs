@@ -85,18 +85,40 @@ fn school_year(d: NaiveDate) -> i32 {
 }
 
 impl Validator {
-    pub fn new(cat: &'static Catalog, table: &'static TableSchema, snapshot: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Self {
+    pub fn new(
+        cat: &'static Catalog,
+        table: &'static TableSchema,
+        snapshot: NaiveDate,
+        schools: Arc<HashMap<String, SchoolInfo>>,
+    ) -> Self {
         let sc = (table.table.name == "students").then(|| StudentCols::new(table));
         let mc = (table.table.name == "movements").then(|| MovementCols::new(table));
-        let lists = table.columns.iter().map(|c| c.codelist.as_deref().map(|n| cat.codelist(n))).collect();
+        let lists = table
+            .columns
+            .iter()
+            .map(|c| c.codelist.as_deref().map(|n| cat.codelist(n)))
+            .collect();
         // Columns the row rules need, found once rather than per row.
         let date_pair = table.index_of("start_date").zip(table.index_of("end_date"));
         let measures = if table.table.name == "exams" {
-            [("height_cm", 50.0, 230.0), ("weight_kg", 8.0, 200.0)].into_iter().map(|(n, lo, hi)| (table.index_of(n).expect("exam column"), lo, hi)).collect()
+            [("height_cm", 50.0, 230.0), ("weight_kg", 8.0, 200.0)]
+                .into_iter()
+                .map(|(n, lo, hi)| (table.index_of(n).expect("exam column"), lo, hi))
+                .collect()
         } else {
             Vec::new()
         };
-        Validator { cat, table, snapshot, schools, sc, mc, date_pair, measures, lists }
+        Validator {
+            cat,
+            table,
+            snapshot,
+            schools,
+            sc,
+            mc,
+            date_pair,
+            measures,
+            lists,
+        }
     }
 
     /// Clean values in place (trim; names lose inner spaces) and return the findings.
@@ -109,7 +131,12 @@ impl Validator {
                 v[i] = trimmed.to_string();
             }
             if col.check == Check::PersonName && v[i].contains([' ', '\u{3000}']) {
-                out.push(Finding { column: i, value: v[i].clone(), rule: "W_NAME_SPACES", expected: String::new() });
+                out.push(Finding {
+                    column: i,
+                    value: v[i].clone(),
+                    rule: "W_NAME_SPACES",
+                    expected: String::new(),
+                });
                 v[i].retain(|c| c != ' ' && c != '\u{3000}');
             }
             if v[i].is_empty() {
@@ -136,53 +163,116 @@ impl Validator {
     }
 
     fn err(&self, i: usize, v: &[String], rule: &'static str, expected: impl Into<String>) -> Finding {
-        Finding { column: i, value: v[i].clone(), rule, expected: expected.into() }
+        Finding {
+            column: i,
+            value: v[i].clone(),
+            rule,
+            expected: expected.into(),
+        }
     }
 
     /// The check of one non-empty field on its own.
     fn field(&self, i: usize, s: &str) -> Option<Finding> {
         let col = &self.table.columns[i];
-        let f = |rule: &'static str, exp: &str| Some(Finding { column: i, value: s.to_string(), rule, expected: exp.to_string() });
+        let f = |rule: &'static str, exp: &str| {
+            Some(Finding {
+                column: i,
+                value: s.to_string(),
+                rule,
+                expected: exp.to_string(),
+            })
+        };
         let digits = |n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
         match col.check {
             Check::Text | Check::Address | Check::IdNumber | Check::MemberIdNumber | Check::ClassCode => None,
             Check::PersonName => {
-                let ok = s.chars().all(|c| c.is_alphabetic() && !c.is_ascii_digit() || c == '·' || c == '•' || c == '.');
-                if ok { None } else { f("R_NAME_CHARS", col.check.describe()) }
+                let ok = s
+                    .chars()
+                    .all(|c| c.is_alphabetic() && !c.is_ascii_digit() || c == '·' || c == '•' || c == '.');
+                if ok {
+                    None
+                } else {
+                    f("R_NAME_CHARS", col.check.describe())
+                }
             }
             Check::Code => {
                 let list = self.lists[i]?;
                 if !list.lookup(s).is_empty() {
                     None
                 } else if list.forbidden.iter().any(|x| x == s) {
-                    f("R_FORBIDDEN_ID_TYPE", "居民身份证、港澳台证件、护照等，不得使用军人证件")
+                    f(
+                        "R_FORBIDDEN_ID_TYPE",
+                        "居民身份证、港澳台证件、护照等，不得使用军人证件",
+                    )
                 } else {
                     let names: Vec<&str> = list.names().collect();
-                    let shown = if names.len() > 8 { format!("{}……（共 {} 项）", names[..8].join("、"), names.len()) } else { names.join("、") };
+                    let shown = if names.len() > 8 {
+                        format!("{}……（共 {} 项）", names[..8].join("、"), names.len())
+                    } else {
+                        names.join("、")
+                    };
                     f("R_CODE", &format!("{}之一：{}", list.label, shown))
                 }
             }
-            Check::Bool => if s == "是" || s == "否" { None } else { f("R_BOOL", col.check.describe()) },
-            Check::Date8Any => if idcard::parse_yyyymmdd(s).is_some() { None } else { f("R_DATE", col.check.describe()) },
-            Check::Province2 => if digits(2) && self.cat.regions.name(s).is_some() { None } else { f("R_PROVINCE", col.check.describe()) },
-            Check::Integer => if s.len() <= 9 && digits(s.len()) { None } else { f("R_INTEGER", col.check.describe()) },
+            Check::Bool => {
+                if s == "是" || s == "否" {
+                    None
+                } else {
+                    f("R_BOOL", col.check.describe())
+                }
+            }
+            Check::Date8Any => {
+                if idcard::parse_yyyymmdd(s).is_some() {
+                    None
+                } else {
+                    f("R_DATE", col.check.describe())
+                }
+            }
+            Check::Province2 => {
+                if digits(2) && self.cat.regions.name(s).is_some() {
+                    None
+                } else {
+                    f("R_PROVINCE", col.check.describe())
+                }
+            }
+            Check::Integer => {
+                if s.len() <= 9 && digits(s.len()) {
+                    None
+                } else {
+                    f("R_INTEGER", col.check.describe())
+                }
+            }
             Check::Decimal => {
                 let ok = match s.split_once('.') {
                     None => s.len() <= 9 && digits(s.len()),
-                    Some((a, b)) => !a.is_empty() && a.len() <= 9 && a.bytes().all(|x| x.is_ascii_digit()) && (1..=2).contains(&b.len()) && b.bytes().all(|x| x.is_ascii_digit()),
+                    Some((a, b)) => {
+                        !a.is_empty()
+                            && a.len() <= 9
+                            && a.bytes().all(|x| x.is_ascii_digit())
+                            && (1..=2).contains(&b.len())
+                            && b.bytes().all(|x| x.is_ascii_digit())
+                    }
                 };
                 if ok { None } else { f("R_DECIMAL", col.check.describe()) }
             }
             Check::Date8 => match idcard::parse_yyyymmdd(s) {
                 None => f("R_DATE", Check::Date8Any.describe()),
-                Some(d) if d > self.snapshot => f("R_DATE_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m%d"))),
+                Some(d) if d > self.snapshot => {
+                    f("R_DATE_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m%d")))
+                }
                 Some(_) => None,
             },
             Check::Month6 => {
-                let m = if digits(6) { NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..].parse().ok()?, 1) } else { None };
+                let m = if digits(6) {
+                    NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..].parse().ok()?, 1)
+                } else {
+                    None
+                };
                 match m {
                     None => f("R_MONTH", "6位年月 YYYYMM，如 202309"),
-                    Some(d) if d > self.snapshot => f("R_MONTH_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m"))),
+                    Some(d) if d > self.snapshot => {
+                        f("R_MONTH_FUTURE", &format!("不晚于 {}", self.snapshot.format("%Y%m")))
+                    }
                     Some(_) => None,
                 }
             }
@@ -196,9 +286,19 @@ impl Validator {
                 }
             }
             Check::County6 | Check::Authority6 => {
-                if digits(6) && self.cat.regions.known6(s) { None } else { f("R_REGION_UNKNOWN", col.check.describe()) }
+                if digits(6) && self.cat.regions.known6(s) {
+                    None
+                } else {
+                    f("R_REGION_UNKNOWN", col.check.describe())
+                }
             }
-            Check::SchoolId => if digits(10) { None } else { f("R_SCHOOL_ID", col.check.describe()) },
+            Check::SchoolId => {
+                if digits(10) {
+                    None
+                } else {
+                    f("R_SCHOOL_ID", col.check.describe())
+                }
+            }
             Check::Phone => {
                 if !s.bytes().all(|b| b.is_ascii_digit()) {
                     f("R_PHONE", "只填数字，不加“-”、空格或文字")
@@ -208,32 +308,66 @@ impl Validator {
                         b'0' => (10..=12).contains(&s.len()),
                         _ => (7..=8).contains(&s.len()),
                     };
-                    if ok { None } else { f("R_PHONE_LENGTH", "手机11位；固话7–8位，带区号10–12位") }
+                    if ok {
+                        None
+                    } else {
+                        f("R_PHONE_LENGTH", "手机11位；固话7–8位，带区号10–12位")
+                    }
                 }
             }
-            Check::Postcode => if digits(6) { None } else { f("R_POSTCODE", col.check.describe()) },
+            Check::Postcode => {
+                if digits(6) {
+                    None
+                } else {
+                    f("R_POSTCODE", col.check.describe())
+                }
+            }
             Check::Distance => {
                 let ok = match s.split_once('.') {
                     None => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
-                    Some((a, b)) => !a.is_empty() && a.bytes().all(|x| x.is_ascii_digit()) && b.len() == 1 && b.as_bytes()[0].is_ascii_digit(),
+                    Some((a, b)) => {
+                        !a.is_empty()
+                            && a.bytes().all(|x| x.is_ascii_digit())
+                            && b.len() == 1
+                            && b.as_bytes()[0].is_ascii_digit()
+                    }
                 };
-                if ok { None } else { f("R_DISTANCE", col.check.describe()) }
+                if ok {
+                    None
+                } else {
+                    f("R_DISTANCE", col.check.describe())
+                }
             }
             Check::IdValidPeriod => {
                 let ok = match s.split_once('-') {
-                    Some((a, b)) => [a, b].iter().all(|p| idcard::parse_yyyymmdd(&p.replace('.', "")).is_some() && (p.len() == 8 || p.len() == 10)),
+                    Some((a, b)) => [a, b].iter().all(|p| {
+                        idcard::parse_yyyymmdd(&p.replace('.', "")).is_some() && (p.len() == 8 || p.len() == 10)
+                    }),
                     None => false,
                 };
-                if ok { None } else { f("R_ID_PERIOD", col.check.describe()) }
+                if ok {
+                    None
+                } else {
+                    f("R_ID_PERIOD", col.check.describe())
+                }
             }
             Check::Email => {
-                let ok = s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'));
+                let ok = s
+                    .split_once('@')
+                    .is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'));
                 if ok { None } else { f("R_EMAIL", col.check.describe()) }
             }
             Check::RegistrationNo => {
                 let b = s.as_bytes();
-                let ok = b.len() == 19 && matches!(b[0], b'G' | b'J' | b'L') && b[1..18].iter().all(u8::is_ascii_digit) && (b[18].is_ascii_digit() || b[18] == b'X');
-                if ok { None } else { f("R_REGISTRATION_NO", col.check.describe()) }
+                let ok = b.len() == 19
+                    && matches!(b[0], b'G' | b'J' | b'L')
+                    && b[1..18].iter().all(u8::is_ascii_digit)
+                    && (b[18].is_ascii_digit() || b[18] == b'X');
+                if ok {
+                    None
+                } else {
+                    f("R_REGISTRATION_NO", col.check.describe())
+                }
             }
         }
     }
@@ -255,27 +389,51 @@ impl Validator {
                 class_entry = s[..4].parse().ok();
                 match school {
                     Some(sc) if !sc.stages.contains(&st) => {
-                        out.push(self.err(c.class_code, v, "R_CLASS_STAGE", format!("学段代码 {}", sc.stages.iter().map(u8::to_string).collect::<Vec<_>>().join("/"))));
+                        out.push(self.err(
+                            c.class_code,
+                            v,
+                            "R_CLASS_STAGE",
+                            format!(
+                                "学段代码 {}",
+                                sc.stages.iter().map(u8::to_string).collect::<Vec<_>>().join("/")
+                            ),
+                        ));
                         stage = (sc.stages.len() == 1).then(|| sc.stages[0]);
                     }
                     _ => stage = Some(st),
                 }
             } else {
-                out.push(self.err(c.class_code, v, "R_CLASS_FORMAT", "7位：入学年份4位+学段1位(1小学 2初中 3高中)+班序2位，如 2023101"));
+                out.push(self.err(
+                    c.class_code,
+                    v,
+                    "R_CLASS_FORMAT",
+                    "7位：入学年份4位+学段1位(1小学 2初中 3高中)+班序2位，如 2023101",
+                ));
             }
         }
         // Entry year: class code against 入学年月, then the grade it implies.
         if ok(c.enrol_month) {
             let entry: i32 = v[c.enrol_month][..4].parse().unwrap_or(0);
             if let Some(ce) = class_entry
-                && ce != entry {
-                    out.push(self.err(c.class_code, v, "R_CLASS_YEAR", format!("班号前4位应为 {entry}")));
-                }
+                && ce != entry
+            {
+                out.push(self.err(c.class_code, v, "R_CLASS_YEAR", format!("班号前4位应为 {entry}")));
+            }
             if let Some(st) = stage {
                 let grade = school_year(self.snapshot) - entry + 1;
                 let max = if st == 1 { 6 } else { 3 };
                 if !(1..=max).contains(&grade) {
-                    out.push(self.err(c.enrol_month, v, "R_GRADE", format!("{}入学年月应在 {}09 至 {}09 之间", ["", "小学", "初中", "高中"][st as usize], school_year(self.snapshot) - max + 1, school_year(self.snapshot))));
+                    out.push(self.err(
+                        c.enrol_month,
+                        v,
+                        "R_GRADE",
+                        format!(
+                            "{}入学年月应在 {}09 至 {}09 之间",
+                            ["", "小学", "初中", "高中"][st as usize],
+                            school_year(self.snapshot) - max + 1,
+                            school_year(self.snapshot)
+                        ),
+                    ));
                 } else if ok(c.birth_date) {
                     // Age at 1 September against the usual age of the grade: only a warning.
                     let birth = idcard::parse_yyyymmdd(&v[c.birth_date]).expect("checked");
@@ -283,7 +441,16 @@ impl Validator {
                     let age = sep1.years_since(birth).unwrap_or(0) as i32;
                     let usual = [0, 6, 12, 15][st as usize] + grade - 1;
                     if (age - usual).abs() > 2 {
-                        out.push(self.err(c.birth_date, v, "W_AGE", format!("{}{}年级学生通常约 {usual} 岁，此生 {age} 岁", ["", "小学", "初中", "高中"][st as usize], grade)));
+                        out.push(self.err(
+                            c.birth_date,
+                            v,
+                            "W_AGE",
+                            format!(
+                                "{}{}年级学生通常约 {usual} 岁，此生 {age} 岁",
+                                ["", "小学", "初中", "高中"][st as usize],
+                                grade
+                            ),
+                        ));
                     }
                 }
             }
@@ -294,15 +461,26 @@ impl Validator {
                 continue;
             }
             match stage {
-                Some(3) if !v[i].is_empty() && v[i] != "否" && v[i] != "非留守儿童" => out.push(self.err(i, v, "R_STAGE_FIELD", "空、“否”或“非留守儿童”")),
+                Some(3) if !v[i].is_empty() && v[i] != "否" && v[i] != "非留守儿童" => {
+                    out.push(self.err(i, v, "R_STAGE_FIELD", "空、“否”或“非留守儿童”"))
+                }
                 Some(1 | 2) if v[i].is_empty() => out.push(self.err(i, v, "R_STAGE_REQUIRED", "义务教育阶段必填")),
                 _ => {}
             }
         }
         if let (Some(st), true, Some(list)) = (stage, ok(c.admission_mode), self.lists[c.admission_mode]) {
             let want = if st == 3 { "senior" } else { "compulsory" };
-            if !list.lookup(&v[c.admission_mode]).iter().any(|&k| list.values[k].stage.as_deref() == Some(want)) {
-                let names: Vec<&str> = list.values.iter().filter(|x| x.stage.as_deref() == Some(want)).map(|x| x.name.as_str()).collect();
+            if !list
+                .lookup(&v[c.admission_mode])
+                .iter()
+                .any(|&k| list.values[k].stage.as_deref() == Some(want))
+            {
+                let names: Vec<&str> = list
+                    .values
+                    .iter()
+                    .filter(|x| x.stage.as_deref() == Some(want))
+                    .map(|x| x.name.as_str())
+                    .collect();
                 out.push(self.err(c.admission_mode, v, "R_ADMISSION_STAGE", names.join("、")));
             }
         }
@@ -343,9 +521,21 @@ impl Validator {
             }
             Ok(rid) => {
                 if !bad[c.gender] && !v[c.gender].is_empty() && (v[c.gender] == "男") != rid.male {
-                    out.push(self.err(c.gender, v, "W_ID_GENDER", if rid.male { "男（身份证号第17位为奇数）" } else { "女（身份证号第17位为偶数）" }));
+                    out.push(self.err(
+                        c.gender,
+                        v,
+                        "W_ID_GENDER",
+                        if rid.male {
+                            "男（身份证号第17位为奇数）"
+                        } else {
+                            "女（身份证号第17位为偶数）"
+                        },
+                    ));
                 }
-                if !bad[c.birth_date] && !v[c.birth_date].is_empty() && idcard::parse_yyyymmdd(&v[c.birth_date]) != Some(rid.birth) {
+                if !bad[c.birth_date]
+                    && !v[c.birth_date].is_empty()
+                    && idcard::parse_yyyymmdd(&v[c.birth_date]) != Some(rid.birth)
+                {
                     out.push(self.err(c.birth_date, v, "W_ID_BIRTH", rid.birth.format("%Y%m%d").to_string()));
                 }
             }
@@ -363,17 +553,40 @@ impl Validator {
                 let (norm, _) = idcard::normalise(&v[num]);
                 match idcard::analyse(&norm, self.snapshot, |r| regions.known6(r)) {
                     Ok(_) => member_has_id = true,
-                    Err(d) => out.push(self.err(num, v, "R_MEMBER_ID", format!("有效的18位居民身份证号（{}）", self.cat.rule(d.rule()).message.split('，').next().unwrap_or("")))),
+                    Err(d) => out.push(self.err(
+                        num,
+                        v,
+                        "R_MEMBER_ID",
+                        format!(
+                            "有效的18位居民身份证号（{}）",
+                            self.cat.rule(d.rule()).message.split('，').next().unwrap_or("")
+                        ),
+                    )),
                 }
             }
         }
-        if v[c.id_number].is_empty() && v[c.id_type] == "其他" && !member_has_id && !out.iter().any(|f| f.rule == "R_MEMBER_ID") {
+        if v[c.id_number].is_empty()
+            && v[c.id_type] == "其他"
+            && !member_has_id
+            && !out.iter().any(|f| f.rule == "R_MEMBER_ID")
+        {
             out.push(self.err(c.m1_id_number, v, "R_GUARDIAN_ID", "至少一名家庭成员的居民身份证号"));
         }
         if !v[c.m2_name].is_empty() {
-            for i in [c.m2_relation, c.m2_address, c.m2_hukou_region_code, c.m2_phone, c.m2_is_guardian] {
+            for i in [
+                c.m2_relation,
+                c.m2_address,
+                c.m2_hukou_region_code,
+                c.m2_phone,
+                c.m2_is_guardian,
+            ] {
                 if v[i].is_empty() {
-                    out.push(self.err(i, v, "R_MEMBER_INCOMPLETE", "成员2的关系、现住址、户口所在地、联系电话、是否监护人"));
+                    out.push(self.err(
+                        i,
+                        v,
+                        "R_MEMBER_INCOMPLETE",
+                        "成员2的关系、现住址、户口所在地、联系电话、是否监护人",
+                    ));
                 }
             }
         }
@@ -403,9 +616,17 @@ impl Validator {
         }
         let mtype = v[c.movement_type].as_str();
         let list = self.lists[c.movement_type].expect("movement_type has a code list");
-        let senior_only = list.lookup(mtype).iter().any(|&k| list.values[k].stage.as_deref() == Some("senior"));
+        let senior_only = list
+            .lookup(mtype)
+            .iter()
+            .any(|&k| list.values[k].stage.as_deref() == Some("senior"));
         if senior_only && from.is_some_and(|s| !s.stages.contains(&3)) {
-            out.push(self.err(c.movement_type, v, "R_TYPE_STAGE", "转学、休学、复学、死亡、其他离校等义务教育阶段允许的类型"));
+            out.push(self.err(
+                c.movement_type,
+                v,
+                "R_TYPE_STAGE",
+                "转学、休学、复学、死亡、其他离校等义务教育阶段允许的类型",
+            ));
         }
         let transfer = mtype == "转学";
         if transfer && (v[c.to_school_id].is_empty() || v[c.to_school_id] == v[c.from_school_id]) {
@@ -459,7 +680,17 @@ impl Validator {
             if let Some(chain) = chain
                 && chain.get(k) != Some(&v[u].as_str())
             {
-                out.push(self.err(u, v, "R_STEP_ORDER", format!("审核{}应为“{}”（流程：{}）", k + 1, chain.get(k).unwrap_or(&"（无）"), chain.join(" → "))));
+                out.push(self.err(
+                    u,
+                    v,
+                    "R_STEP_ORDER",
+                    format!(
+                        "审核{}应为“{}”（流程：{}）",
+                        k + 1,
+                        chain.get(k).unwrap_or(&"（无）"),
+                        chain.join(" → ")
+                    ),
+                ));
                 step_ok = false;
                 break;
             }
@@ -499,9 +730,17 @@ impl Validator {
         } else if let (Some(a), Some(e)) = (apply, effective)
             && e < a
         {
-            out.push(self.err(c.effective_date, v, "R_EFFECTIVE_DATE", format!("不早于申请日期 {}", a.format("%Y%m%d"))));
+            out.push(self.err(
+                c.effective_date,
+                v,
+                "R_EFFECTIVE_DATE",
+                format!("不早于申请日期 {}", a.format("%Y%m%d")),
+            ));
         }
-        if transfer && let Some(a) = apply && self.cat.calendar.contains("transfer_freeze", a) {
+        if transfer
+            && let Some(a) = apply
+            && self.cat.calendar.contains("transfer_freeze", a)
+        {
             out.push(self.err(c.apply_date, v, "W_TRANSFER_FREEZE", "暂停期以外的日期"));
         }
     }
@@ -515,7 +754,12 @@ impl Validator {
         if let (Some(x), Some(y)) = (idcard::parse_yyyymmdd(&v[a]), idcard::parse_yyyymmdd(&v[b]))
             && y < x
         {
-            out.push(self.err(b, v, "R_DATE_ORDER", format!("不早于{} {}", self.table.columns[a].header, x.format("%Y%m%d"))));
+            out.push(self.err(
+                b,
+                v,
+                "R_DATE_ORDER",
+                format!("不早于{} {}", self.table.columns[a].header, x.format("%Y%m%d")),
+            ));
         }
     }
 
@@ -604,7 +848,15 @@ mod tests {
         set("home_address", "北京市东城区建设路12号3栋2单元301室");
         set("phone", "13812345678");
         set("postcode", "100010");
-        for b in ["is_only_child", "had_preschool", "needs_aid", "receives_yibu", "is_orphan", "is_martyr_child", "is_migrant_child"] {
+        for b in [
+            "is_only_child",
+            "had_preschool",
+            "needs_aid",
+            "receives_yibu",
+            "is_orphan",
+            "is_martyr_child",
+            "is_migrant_child",
+        ] {
             set(b, "否");
         }
         set("left_behind_type", "非留守儿童");
@@ -623,7 +875,14 @@ mod tests {
 
     fn validator() -> Validator {
         let mut schools = HashMap::new();
-        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110101".into() });
+        schools.insert(
+            "2110101001".to_string(),
+            SchoolInfo {
+                stages: vec![1],
+                public: true,
+                county: "110101".into(),
+            },
+        );
         Validator::new(catalog(), &catalog().students, snapshot(), Arc::new(schools))
     }
 
@@ -631,13 +890,21 @@ mod tests {
         let t = &catalog().students;
         let mut v = valid();
         v[t.index_of(col).unwrap()] = value.to_string();
-        validator().check(&mut v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect()
+        validator()
+            .check(&mut v)
+            .into_iter()
+            .map(|f| (f.rule, t.columns[f.column].name.clone()))
+            .collect()
     }
 
     #[test]
     fn the_valid_record_has_no_findings() {
         let mut v = valid();
-        assert!(validator().check(&mut v).is_empty(), "{:?}", validator().check(&mut valid()));
+        assert!(
+            validator().check(&mut v).is_empty(),
+            "{:?}",
+            validator().check(&mut valid())
+        );
     }
 
     #[test]
@@ -676,8 +943,14 @@ mod tests {
         ];
         for (col, bad, rule) in cases {
             let got = rules_after(col, bad);
-            assert!(got.iter().any(|(r, _)| r == rule), "{col}={bad}: expected {rule}, got {got:?}");
-            let errors: Vec<_> = got.iter().filter(|(r, _)| catalog().rule(r).severity == Severity::Error).collect();
+            assert!(
+                got.iter().any(|(r, _)| r == rule),
+                "{col}={bad}: expected {rule}, got {got:?}"
+            );
+            let errors: Vec<_> = got
+                .iter()
+                .filter(|(r, _)| catalog().rule(r).severity == Severity::Error)
+                .collect();
             assert_eq!(errors.len(), 1, "{col}={bad}: exactly one error expected, got {got:?}");
         }
     }
@@ -693,7 +966,14 @@ mod tests {
 
         // A 高中 pupil must leave 留守 / 随迁 / 一补 empty or 否.
         let mut schools = HashMap::new();
-        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![3], public: true, county: "110101".into() });
+        schools.insert(
+            "2110101001".to_string(),
+            SchoolInfo {
+                stages: vec![3],
+                public: true,
+                county: "110101".into(),
+            },
+        );
         let senior = Validator::new(catalog(), t, snapshot(), Arc::new(schools));
         let mut v = valid();
         v[t.index_of("class_code").unwrap()] = "2024302".into();
@@ -710,9 +990,21 @@ mod tests {
     fn id_defects_are_warnings_on_the_right_column() {
         let cases = [
             ("id_number", id("11010120170301123").replace(|_: char| false, ""), None),
-            ("id_number", format!("{}0", &id("11010120170301123")[..17]), Some(("W_ID_CHECK", "id_number"))),
-            ("id_number", "110101170301123".to_string(), Some(("W_ID_LEGACY15", "id_number"))),
-            ("id_number", "11010120170301123".to_string(), Some(("W_ID_MALFORMED", "id_number"))),
+            (
+                "id_number",
+                format!("{}0", &id("11010120170301123")[..17]),
+                Some(("W_ID_CHECK", "id_number")),
+            ),
+            (
+                "id_number",
+                "110101170301123".to_string(),
+                Some(("W_ID_LEGACY15", "id_number")),
+            ),
+            (
+                "id_number",
+                "11010120170301123".to_string(),
+                Some(("W_ID_MALFORMED", "id_number")),
+            ),
             ("id_number", id("99010120170301123"), Some(("W_ID_REGION", "id_number"))),
             ("id_number", id("11010120171301123"), Some(("W_ID_DATE", "id_number"))),
             ("id_number", id("11010120170301124"), Some(("W_ID_GENDER", "gender"))),
@@ -720,7 +1012,10 @@ mod tests {
         ];
         for (col, value, want) in cases {
             let mut got = rules_after(col, &value);
-            if value.ends_with('0') && want == Some(("W_ID_CHECK", "id_number")) && idcard::check_char(&value[..17]) == Some('0') {
+            if value.ends_with('0')
+                && want == Some(("W_ID_CHECK", "id_number"))
+                && idcard::check_char(&value[..17]) == Some('0')
+            {
                 continue;
             }
             got.retain(|(r, _)| r.starts_with("W_ID"));
@@ -728,7 +1023,10 @@ mod tests {
                 None => assert!(got.is_empty(), "{value}: {got:?}"),
                 Some((r, c)) => assert_eq!(got, vec![(r, c.to_string())], "{value}"),
             }
-            let errors = rules_after(col, &value).into_iter().filter(|(r, _)| r.starts_with("R_")).count();
+            let errors = rules_after(col, &value)
+                .into_iter()
+                .filter(|(r, _)| r.starts_with("R_"))
+                .count();
             assert_eq!(errors, 0, "an ID defect never rejects the row: {value}");
         }
     }
@@ -745,9 +1043,16 @@ mod tests {
         let mut v = valid();
         v[t.index_of("id_type").unwrap()] = "其他".into();
         v[t.index_of("id_number").unwrap()].clear();
-        assert!(validator().check(&mut v).is_empty(), "a member with a resident ID is enough");
+        assert!(
+            validator().check(&mut v).is_empty(),
+            "a member with a resident ID is enough"
+        );
         v[t.index_of("m1_id_number").unwrap()].clear();
-        let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect();
+        let got: Vec<_> = validator()
+            .check(&mut v)
+            .into_iter()
+            .map(|f| (f.rule, t.columns[f.column].name.clone()))
+            .collect();
         assert_eq!(got, vec![("R_GUARDIAN_ID", "m1_id_number".to_string())]);
     }
 
@@ -799,31 +1104,69 @@ mod tests {
 
     fn movement_rules(v: &mut [String]) -> Vec<(&'static str, String)> {
         let mut schools = HashMap::new();
-        schools.insert("2110101001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110101".into() });
-        schools.insert("2110102001".to_string(), SchoolInfo { stages: vec![1], public: true, county: "110102".into() });
+        schools.insert(
+            "2110101001".to_string(),
+            SchoolInfo {
+                stages: vec![1],
+                public: true,
+                county: "110101".into(),
+            },
+        );
+        schools.insert(
+            "2110102001".to_string(),
+            SchoolInfo {
+                stages: vec![1],
+                public: true,
+                county: "110102".into(),
+            },
+        );
         let t = &catalog().movements;
-        Validator::new(catalog(), t, snapshot(), Arc::new(schools)).check(v).into_iter().map(|f| (f.rule, t.columns[f.column].name.clone())).collect()
+        Validator::new(catalog(), t, snapshot(), Arc::new(schools))
+            .check(v)
+            .into_iter()
+            .map(|f| (f.rule, t.columns[f.column].name.clone()))
+            .collect()
     }
 
     #[test]
     fn a_transfer_follows_the_chain_of_its_flow() {
-        let full = [("转入学校", "同意", "20251009"), ("转入教育局", "同意", "20251010"), ("转出学校", "同意", "20251011"), ("转出教育局", "同意", "20251012")];
+        let full = [
+            ("转入学校", "同意", "20251009"),
+            ("转入教育局", "同意", "20251010"),
+            ("转出学校", "同意", "20251011"),
+            ("转出教育局", "同意", "20251012"),
+        ];
         assert!(movement_rules(&mut movement(&full, "审核通过", "")).is_empty());
         // Pending at the third unit, which must be the current handler.
         assert!(movement_rules(&mut movement(&full[..2], "待审核", "转出学校")).is_empty());
-        assert_eq!(movement_rules(&mut movement(&full[..2], "待审核", "转出教育局")), vec![("R_HANDLER", "current_handler".into())]);
+        assert_eq!(
+            movement_rules(&mut movement(&full[..2], "待审核", "转出教育局")),
+            vec![("R_HANDLER", "current_handler".into())]
+        );
         // The same-county order in a flow-2 transfer.
         let wrong = [("转入学校", "同意", "20251009"), ("转出学校", "同意", "20251010")];
-        assert_eq!(movement_rules(&mut movement(&wrong, "待审核", "转出学校")), vec![("R_STEP_ORDER", "step2_unit".into())]);
+        assert_eq!(
+            movement_rules(&mut movement(&wrong, "待审核", "转出学校")),
+            vec![("R_STEP_ORDER", "step2_unit".into())]
+        );
         // A refusal ends the chain; the status must say so.
         let refused = [("转入学校", "同意", "20251009"), ("转入教育局", "不同意", "20251010")];
         assert!(movement_rules(&mut movement(&refused, "审核不通过", "")).is_empty());
-        assert_eq!(movement_rules(&mut movement(&refused, "审核通过", "")), vec![("R_STATUS", "status".into())]);
+        assert_eq!(
+            movement_rules(&mut movement(&refused, "审核通过", "")),
+            vec![("R_STATUS", "status".into())]
+        );
         let after = [("转入学校", "不同意", "20251009"), ("转入教育局", "同意", "20251010")];
-        assert_eq!(movement_rules(&mut movement(&after, "审核不通过", "")), vec![("R_STEP_AFTER_REFUSAL", "step2_unit".into())]);
+        assert_eq!(
+            movement_rules(&mut movement(&after, "审核不通过", "")),
+            vec![("R_STEP_AFTER_REFUSAL", "step2_unit".into())]
+        );
         // Times go forward from the application.
         let back = [("转入学校", "同意", "20251009"), ("转入教育局", "同意", "20251001")];
-        assert_eq!(movement_rules(&mut movement(&back, "待审核", "转出学校")), vec![("R_STEP_TIME", "step2_time".into())]);
+        assert_eq!(
+            movement_rules(&mut movement(&back, "待审核", "转出学校")),
+            vec![("R_STEP_TIME", "step2_time".into())]
+        );
         // A missing piece, and a gap.
         let mut v = movement(&full[..1], "待审核", "转入教育局");
         v[catalog().movements.index_of("step1_time").unwrap()].clear();

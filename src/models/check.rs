@@ -59,7 +59,9 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
     for (f, _) in SCHEMA_FILES {
         let stem = f.trim_end_matches(".toml");
         if !all.iter().any(|m| m.schema == stem) {
-            rep.problems.push(format!("schemas/models/{f}: 没有模型使用这个结构文件 / no model names this schema"));
+            rep.problems.push(format!(
+                "schemas/models/{f}: 没有模型使用这个结构文件 / no model names this schema"
+            ));
         }
     }
     for m in &all {
@@ -79,17 +81,24 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
         let state = ctx.state();
         // `AS MATERIALIZED` is checked as the inline statement it computes the same result as.
         let sql = super::materialize::inline(&m.sql);
-        match state.sql_to_statement(&sql, &datafusion::config::Dialect::Generic).and_then(|st| state.resolve_table_references(&st)) {
+        match state
+            .sql_to_statement(&sql, &datafusion::config::Dialect::Generic)
+            .and_then(|st| state.resolve_table_references(&st))
+        {
             Ok(refs) => {
                 let read: BTreeSet<String> = refs.iter().map(|r| r.table().to_string()).collect();
                 let declared: BTreeSet<String> = m.inputs.iter().cloned().collect();
                 let missing: Vec<&String> = read.difference(&declared).collect();
                 let extra: Vec<&String> = declared.difference(&read).collect();
                 if !missing.is_empty() {
-                    bad.push(format!("语句读取了文件头未列出的表 / reads tables the header does not list: {missing:?}"));
+                    bad.push(format!(
+                        "语句读取了文件头未列出的表 / reads tables the header does not list: {missing:?}"
+                    ));
                 }
                 if !extra.is_empty() {
-                    bad.push(format!("文件头列出了语句并未读取的表 / header lists tables the statement does not read: {extra:?}"));
+                    bad.push(format!(
+                        "文件头列出了语句并未读取的表 / header lists tables the statement does not read: {extra:?}"
+                    ));
                 }
             }
             Err(e) => bad.push(format!("SQL 无法解析 / does not parse: {e}")),
@@ -98,7 +107,10 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
             match ctx.sql(&sql).await {
                 Ok(df) => {
                     if let Some(why) = schema.as_ref().and_then(|s| s.mismatch(df.schema().as_arrow())) {
-                        bad.push(format!("结果与 schemas/models/{}.toml 不符 / result differs from its schema: {why}", m.schema));
+                        bad.push(format!(
+                            "结果与 schemas/models/{}.toml 不符 / result differs from its schema: {why}",
+                            m.schema
+                        ));
                     }
                 }
                 Err(e) => bad.push(format!("SQL 无法规划 / does not plan: {e}")),
@@ -112,7 +124,8 @@ pub async fn check_files(files: &[(&str, &str)]) -> Result<CheckReport> {
         if bad.is_empty() {
             rep.ok.push(m.name.clone());
         } else {
-            rep.problems.extend(bad.into_iter().map(|b| format!("sql/{}: {b}", m.file)));
+            rep.problems
+                .extend(bad.into_iter().map(|b| format!("sql/{}: {b}", m.file)));
         }
     }
     Ok(rep)

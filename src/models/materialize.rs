@@ -42,8 +42,14 @@ fn query_of(st: &mut Statement) -> Option<&mut Query> {
 /// `xueji check` plans, and what a reader without the keyword would run. What the PostgreSQL
 /// dialect cannot read is returned as written, for DataFusion's own message.
 pub fn inline(sql: &str) -> String {
-    let Some(mut st) = marks_materialized(sql).then(|| parse_statement(sql).ok()).flatten() else { return sql.to_string() };
-    for cte in query_of(&mut st).into_iter().flat_map(|q| q.with.iter_mut()).flat_map(|w| w.cte_tables.iter_mut()) {
+    let Some(mut st) = marks_materialized(sql).then(|| parse_statement(sql).ok()).flatten() else {
+        return sql.to_string();
+    };
+    for cte in query_of(&mut st)
+        .into_iter()
+        .flat_map(|q| q.with.iter_mut())
+        .flat_map(|w| w.cte_tables.iter_mut())
+    {
         cte.materialized = None;
     }
     st.to_string()
@@ -58,7 +64,9 @@ pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result
         return Ok((sql.to_string(), Vec::new()));
     }
     // What the PostgreSQL dialect cannot read goes to DataFusion as written, for its own message.
-    let Ok(mut st) = parse_statement(sql) else { return Ok((sql.to_string(), Vec::new())) };
+    let Ok(mut st) = parse_statement(sql) else {
+        return Ok((sql.to_string(), Vec::new()));
+    };
     let mut held = Vec::new();
     if let Some(with) = query_of(&mut st).and_then(|q| q.with.as_mut()) {
         for i in 0..with.cte_tables.len() {
@@ -72,13 +80,23 @@ pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result
             if !earlier.is_empty() {
                 match part.with.as_mut() {
                     Some(w) => w.cte_tables.splice(0..0, earlier).for_each(drop),
-                    None => part.with = Some(With { with_token: with.with_token.clone(), recursive: with.recursive, cte_tables: earlier }),
+                    None => {
+                        part.with = Some(With {
+                            with_token: with.with_token.clone(),
+                            recursive: with.recursive,
+                            cte_tables: earlier,
+                        })
+                    }
                 }
             }
             let name = &with.cte_tables[i].alias.name;
             let table = format!("__{owner}_{}", name.value);
-            register_collected(ctx, &table, &part.to_string()).await.with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
-            let Statement::Query(read) = parse_statement(&format!("SELECT * FROM {table}"))? else { anyhow::bail!("{table}: not a query") };
+            register_collected(ctx, &table, &part.to_string())
+                .await
+                .with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
+            let Statement::Query(read) = parse_statement(&format!("SELECT * FROM {table}"))? else {
+                anyhow::bail!("{table}: not a query")
+            };
             with.cte_tables[i].query = read;
             with.cte_tables[i].materialized = None;
             held.push(table);
@@ -103,11 +121,17 @@ mod tests {
         assert!(!marks_materialized(&run), "{run}");
         let got = ctx.sql(&run).await.unwrap().collect().await.unwrap();
         let want = ctx.sql(&inline(sql)).await.unwrap().collect().await.unwrap();
-        assert_eq!(arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string(), arrow::util::pretty::pretty_format_batches(&want).unwrap().to_string());
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string(),
+            arrow::util::pretty::pretty_format_batches(&want).unwrap().to_string()
+        );
         assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
         // A statement without the keyword is not touched, not even reformatted.
         let plain = "SELECT 1 -- as written";
-        assert_eq!(materialize(&ctx, "m", plain).await.unwrap(), (plain.to_string(), vec![]));
+        assert_eq!(
+            materialize(&ctx, "m", plain).await.unwrap(),
+            (plain.to_string(), vec![])
+        );
         assert_eq!(inline(plain), plain);
     }
 }

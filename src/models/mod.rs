@@ -41,49 +41,136 @@ pub const SQL_FILES: &[(&str, &str)] = &[
     ("list_roster.sql", include_str!("../../sql/list_roster.sql")),
     ("stats_left_behind.sql", include_str!("../../sql/stats_left_behind.sql")),
     ("stats_migrant.sql", include_str!("../../sql/stats_migrant.sql")),
-    ("list_migrant_contradictions.sql", include_str!("../../sql/list_migrant_contradictions.sql")),
+    (
+        "list_migrant_contradictions.sql",
+        include_str!("../../sql/list_migrant_contradictions.sql"),
+    ),
     ("list_boarders.sql", include_str!("../../sql/list_boarders.sql")),
     ("list_yibu.sql", include_str!("../../sql/list_yibu.sql")),
-    ("list_aid_applicants.sql", include_str!("../../sql/list_aid_applicants.sql")),
-    ("list_transfers_pending.sql", include_str!("../../sql/list_transfers_pending.sql")),
-    ("list_movement_violations.sql", include_str!("../../sql/list_movement_violations.sql")),
+    (
+        "list_aid_applicants.sql",
+        include_str!("../../sql/list_aid_applicants.sql"),
+    ),
+    (
+        "list_transfers_pending.sql",
+        include_str!("../../sql/list_transfers_pending.sql"),
+    ),
+    (
+        "list_movement_violations.sql",
+        include_str!("../../sql/list_movement_violations.sql"),
+    ),
     ("stats_school_form.sql", include_str!("../../sql/stats_school_form.sql")),
-    ("list_nutrition_beneficiaries.sql", include_str!("../../sql/list_nutrition_beneficiaries.sql")),
-    ("stats_nutrition_subsidy.sql", include_str!("../../sql/stats_nutrition_subsidy.sql")),
-    ("stats_nutrition_screening.sql", include_str!("../../sql/stats_nutrition_screening.sql")),
-    ("list_meal_ledger_anomalies.sql", include_str!("../../sql/list_meal_ledger_anomalies.sql")),
+    (
+        "list_nutrition_beneficiaries.sql",
+        include_str!("../../sql/list_nutrition_beneficiaries.sql"),
+    ),
+    (
+        "stats_nutrition_subsidy.sql",
+        include_str!("../../sql/stats_nutrition_subsidy.sql"),
+    ),
+    (
+        "stats_nutrition_screening.sql",
+        include_str!("../../sql/stats_nutrition_screening.sql"),
+    ),
+    (
+        "list_meal_ledger_anomalies.sql",
+        include_str!("../../sql/list_meal_ledger_anomalies.sql"),
+    ),
 ];
 
 /// The output schemas, embedded likewise (equal to `schemas/models/`).
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
-    ("dedup_members.toml", include_str!("../../schemas/models/dedup_members.toml")),
-    ("dedup_groups.toml", include_str!("../../schemas/models/dedup_groups.toml")),
-    ("dedup_candidates.toml", include_str!("../../schemas/models/dedup_candidates.toml")),
-    ("dedup_clusters.toml", include_str!("../../schemas/models/dedup_clusters.toml")),
-    ("student_status.toml", include_str!("../../schemas/models/student_status.toml")),
-    ("school_regions.toml", include_str!("../../schemas/models/school_regions.toml")),
-    ("movement_checks.toml", include_str!("../../schemas/models/movement_checks.toml")),
-    ("list_roster.toml", include_str!("../../schemas/models/list_roster.toml")),
-    ("stats_left_behind.toml", include_str!("../../schemas/models/stats_left_behind.toml")),
-    ("stats_migrant.toml", include_str!("../../schemas/models/stats_migrant.toml")),
-    ("list_migrant_contradictions.toml", include_str!("../../schemas/models/list_migrant_contradictions.toml")),
-    ("list_boarders.toml", include_str!("../../schemas/models/list_boarders.toml")),
+    (
+        "dedup_members.toml",
+        include_str!("../../schemas/models/dedup_members.toml"),
+    ),
+    (
+        "dedup_groups.toml",
+        include_str!("../../schemas/models/dedup_groups.toml"),
+    ),
+    (
+        "dedup_candidates.toml",
+        include_str!("../../schemas/models/dedup_candidates.toml"),
+    ),
+    (
+        "dedup_clusters.toml",
+        include_str!("../../schemas/models/dedup_clusters.toml"),
+    ),
+    (
+        "student_status.toml",
+        include_str!("../../schemas/models/student_status.toml"),
+    ),
+    (
+        "school_regions.toml",
+        include_str!("../../schemas/models/school_regions.toml"),
+    ),
+    (
+        "movement_checks.toml",
+        include_str!("../../schemas/models/movement_checks.toml"),
+    ),
+    (
+        "list_roster.toml",
+        include_str!("../../schemas/models/list_roster.toml"),
+    ),
+    (
+        "stats_left_behind.toml",
+        include_str!("../../schemas/models/stats_left_behind.toml"),
+    ),
+    (
+        "stats_migrant.toml",
+        include_str!("../../schemas/models/stats_migrant.toml"),
+    ),
+    (
+        "list_migrant_contradictions.toml",
+        include_str!("../../schemas/models/list_migrant_contradictions.toml"),
+    ),
+    (
+        "list_boarders.toml",
+        include_str!("../../schemas/models/list_boarders.toml"),
+    ),
     ("list_yibu.toml", include_str!("../../schemas/models/list_yibu.toml")),
-    ("list_aid_applicants.toml", include_str!("../../schemas/models/list_aid_applicants.toml")),
-    ("list_transfers_pending.toml", include_str!("../../schemas/models/list_transfers_pending.toml")),
-    ("list_movement_violations.toml", include_str!("../../schemas/models/list_movement_violations.toml")),
-    ("stats_school_form.toml", include_str!("../../schemas/models/stats_school_form.toml")),
-    ("list_nutrition_beneficiaries.toml", include_str!("../../schemas/models/list_nutrition_beneficiaries.toml")),
-    ("stats_nutrition_subsidy.toml", include_str!("../../schemas/models/stats_nutrition_subsidy.toml")),
-    ("stats_nutrition_screening.toml", include_str!("../../schemas/models/stats_nutrition_screening.toml")),
-    ("list_meal_ledger_anomalies.toml", include_str!("../../schemas/models/list_meal_ledger_anomalies.toml")),
+    (
+        "list_aid_applicants.toml",
+        include_str!("../../schemas/models/list_aid_applicants.toml"),
+    ),
+    (
+        "list_transfers_pending.toml",
+        include_str!("../../schemas/models/list_transfers_pending.toml"),
+    ),
+    (
+        "list_movement_violations.toml",
+        include_str!("../../schemas/models/list_movement_violations.toml"),
+    ),
+    (
+        "stats_school_form.toml",
+        include_str!("../../schemas/models/stats_school_form.toml"),
+    ),
+    (
+        "list_nutrition_beneficiaries.toml",
+        include_str!("../../schemas/models/list_nutrition_beneficiaries.toml"),
+    ),
+    (
+        "stats_nutrition_subsidy.toml",
+        include_str!("../../schemas/models/stats_nutrition_subsidy.toml"),
+    ),
+    (
+        "stats_nutrition_screening.toml",
+        include_str!("../../schemas/models/stats_nutrition_screening.toml"),
+    ),
+    (
+        "list_meal_ledger_anomalies.toml",
+        include_str!("../../schemas/models/list_meal_ledger_anomalies.toml"),
+    ),
 ];
 
 /// Whether a model may read `table` besides other models: an input table's as-of view or change
 /// log (the warehouse's history tables), the rejects, or reference data.
 pub fn is_base_table(table: &str) -> bool {
     let history = |t: &str| crate::warehouse::HISTORY_TABLES.contains(&t);
-    history(table) || table.strip_suffix("_log").is_some_and(history) || table == "rejects" || crate::warehouse::REFERENCE_TABLES.contains(&table)
+    history(table)
+        || table.strip_suffix("_log").is_some_and(history)
+        || table == "rejects"
+        || crate::warehouse::REFERENCE_TABLES.contains(&table)
 }
 
 /// One `sql/*.sql` file.
@@ -135,7 +222,10 @@ impl OutType {
     /// Whether a planned column type is this type (any string type is utf8, any integer int64).
     fn accepts(self, t: &DataType) -> bool {
         match self {
-            OutType::Utf8 => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null),
+            OutType::Utf8 => matches!(
+                t,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+            ),
             OutType::Int64 => t.is_integer() || *t == DataType::Null,
             OutType::Float64 => t.is_floating() || t.is_integer() || *t == DataType::Null,
             OutType::Date => matches!(t, DataType::Date32 | DataType::Null),
@@ -177,12 +267,24 @@ impl MaskKind {
             MaskKind::Id => crate::udf::mask_id(v),
             MaskKind::Phone => {
                 let c: Vec<char> = v.chars().collect();
-                if c.len() < 7 { "*".repeat(c.len()) } else { c[..3].iter().chain(std::iter::repeat_n(&'*', c.len() - 7)).chain(&c[c.len() - 4..]).collect() }
+                if c.len() < 7 {
+                    "*".repeat(c.len())
+                } else {
+                    c[..3]
+                        .iter()
+                        .chain(std::iter::repeat_n(&'*', c.len() - 7))
+                        .chain(&c[c.len() - 4..])
+                        .collect()
+                }
             }
             // The first six characters (province and city, usually) and nothing of the street or house.
             MaskKind::Address => {
                 let c: Vec<char> = v.chars().collect();
-                if c.is_empty() { String::new() } else { c.iter().take(6).collect::<String>() + "****" }
+                if c.is_empty() {
+                    String::new()
+                } else {
+                    c.iter().take(6).collect::<String>() + "****"
+                }
             }
         }
     }
@@ -192,7 +294,10 @@ impl MaskKind {
 pub fn mask_kinds() -> std::collections::HashMap<String, MaskKind> {
     let mut out = std::collections::HashMap::new();
     // Every schema file parses (tested with the models); one that did not would mask nothing.
-    for s in SCHEMA_FILES.iter().filter_map(|(_, text)| toml::from_str::<OutSchema>(text).ok()) {
+    for s in SCHEMA_FILES
+        .iter()
+        .filter_map(|(_, text)| toml::from_str::<OutSchema>(text).ok())
+    {
         out.extend(s.columns.into_iter().filter_map(|c| Some((c.name, c.mask?))));
     }
     out
@@ -217,7 +322,11 @@ pub struct OutSchema {
 impl OutSchema {
     /// The stored schema: the columns, then the `snapshot_date` partition column.
     pub fn arrow_with_date(&self) -> SchemaRef {
-        let mut f: Vec<Field> = self.columns.iter().map(|c| Field::new(&c.name, c.col_type.arrow(), true)).collect();
+        let mut f: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.col_type.arrow(), true))
+            .collect();
         f.push(Field::new("snapshot_date", DataType::Date32, true));
         Arc::new(Schema::new(f))
     }
@@ -228,19 +337,40 @@ impl OutSchema {
         for (i, c) in self.columns.iter().enumerate() {
             match got.get(i) {
                 None => return Some(format!("缺少第 {} 列 {}（{:?}）", i + 1, c.name, c.col_type)),
-                Some(f) if f.name() != &c.name => return Some(format!("第 {} 列应为 {}，实为 {}", i + 1, c.name, f.name())),
-                Some(f) if !c.col_type.accepts(f.data_type()) => return Some(format!("列 {} 应为 {:?}，实为 {}", c.name, c.col_type, f.data_type())),
+                Some(f) if f.name() != &c.name => {
+                    return Some(format!("第 {} 列应为 {}，实为 {}", i + 1, c.name, f.name()));
+                }
+                Some(f) if !c.col_type.accepts(f.data_type()) => {
+                    return Some(format!("列 {} 应为 {:?}，实为 {}", c.name, c.col_type, f.data_type()));
+                }
                 Some(_) => {}
             }
         }
-        (got.len() > self.columns.len()).then(|| format!("多出的列：{}", got[self.columns.len()..].iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")))
+        (got.len() > self.columns.len()).then(|| {
+            format!(
+                "多出的列：{}",
+                got[self.columns.len()..]
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
     }
 
     /// The statement that stores a model's result: its columns cast to the declared types, and the
     /// snapshot date.
     fn storing_sql(&self, sql: &str, date: chrono::NaiveDate) -> String {
-        let cols: Vec<String> = self.columns.iter().map(|c| format!("CAST(m_.\"{n}\" AS {t}) AS \"{n}\"", n = c.name, t = c.col_type.sql())).collect();
-        format!("SELECT {}, DATE '{}' AS snapshot_date FROM (\n{sql}\n) AS m_", cols.join(", "), date.format("%Y-%m-%d"))
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("CAST(m_.\"{n}\" AS {t}) AS \"{n}\"", n = c.name, t = c.col_type.sql()))
+            .collect();
+        format!(
+            "SELECT {}, DATE '{}' AS snapshot_date FROM (\n{sql}\n) AS m_",
+            cols.join(", "),
+            date.format("%Y-%m-%d")
+        )
     }
 }
 
@@ -265,13 +395,33 @@ pub fn parse(file: &str, text: &str) -> Result<Model> {
         doc.push(rest.strip_prefix(' ').unwrap_or(rest).trim_end());
     }
     let doc = doc.join("\n").trim_matches('\n').to_string();
-    let get = |k: &str| fields.get(k).cloned().with_context(|| format!("sql/{file}: 文件头缺少“-- {k}:”一行 / header line missing"));
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .cloned()
+            .with_context(|| format!("sql/{file}: 文件头缺少“-- {k}:”一行 / header line missing"))
+    };
     let name = get("model")?;
     let stem = file.strip_suffix(".sql").unwrap_or(file);
-    anyhow::ensure!(name == stem, "sql/{file}: 文件头的模型名 {name} 与文件名不一致 / model name differs from the file name");
-    let inputs: Vec<String> = get("inputs")?.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    anyhow::ensure!(
+        name == stem,
+        "sql/{file}: 文件头的模型名 {name} 与文件名不一致 / model name differs from the file name"
+    );
+    let inputs: Vec<String> = get("inputs")?
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     let sql = text.trim_end().trim_end_matches(';').to_string();
-    Ok(Model { file: file.to_string(), name, inputs, schema: get("schema")?, grain: get("grain")?, doc, sql })
+    Ok(Model {
+        file: file.to_string(),
+        name,
+        inputs,
+        schema: get("schema")?,
+        grain: get("grain")?,
+        doc,
+        sql,
+    })
 }
 
 /// The embedded models, in dependency order (ties by name, so the order is always the same).
@@ -287,9 +437,16 @@ pub fn order(all: Vec<Model>) -> Result<Vec<Model>> {
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
     while !pending.is_empty() {
-        let ready: Vec<String> = pending.values().filter(|m| m.inputs.iter().all(|i| !names.contains(i) || done.contains(i))).map(|m| m.name.clone()).collect();
+        let ready: Vec<String> = pending
+            .values()
+            .filter(|m| m.inputs.iter().all(|i| !names.contains(i) || done.contains(i)))
+            .map(|m| m.name.clone())
+            .collect();
         if ready.is_empty() {
-            bail!("模型之间有循环依赖 / models depend on each other in a cycle: {}", pending.keys().cloned().collect::<Vec<_>>().join(", "));
+            bail!(
+                "模型之间有循环依赖 / models depend on each other in a cycle: {}",
+                pending.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
         for n in ready {
             done.insert(n.clone());
@@ -302,9 +459,16 @@ pub fn order(all: Vec<Model>) -> Result<Vec<Model>> {
 /// The output schema a model names.
 pub fn out_schema(name: &str) -> Result<OutSchema> {
     let file = format!("{name}.toml");
-    let (_, text) = SCHEMA_FILES.iter().find(|(f, _)| *f == file).with_context(|| format!("找不到输出结构文件 schemas/models/{file} / no such schema file"))?;
+    let (_, text) = SCHEMA_FILES
+        .iter()
+        .find(|(f, _)| *f == file)
+        .with_context(|| format!("找不到输出结构文件 schemas/models/{file} / no such schema file"))?;
     let s: OutSchema = toml::from_str(text).map_err(|e| anyhow::anyhow!("schemas/models/{file}: {e}"))?;
-    anyhow::ensure!(s.table.name == name, "schemas/models/{file}: 表名 {} 与文件名不一致", s.table.name);
+    anyhow::ensure!(
+        s.table.name == name,
+        "schemas/models/{file}: 表名 {} 与文件名不一致",
+        s.table.name
+    );
     Ok(s)
 }
 
@@ -313,21 +477,46 @@ mod tests {
     use super::*;
 
     fn m(name: &str, inputs: &str) -> Model {
-        parse(&format!("{name}.sql"), &format!("-- model: {name}\n-- inputs: {inputs}\n-- schema: {name}\n-- grain: x\nSELECT 1;\n")).unwrap()
+        parse(
+            &format!("{name}.sql"),
+            &format!("-- model: {name}\n-- inputs: {inputs}\n-- schema: {name}\n-- grain: x\nSELECT 1;\n"),
+        )
+        .unwrap()
     }
 
     #[test]
     fn models_run_after_what_they_read_and_cycles_are_refused() {
         let o = order(vec![m("c", "b, students"), m("b", "a"), m("a", "students")]).unwrap();
         assert_eq!(o.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
-        assert_eq!(o[2].sql, "-- model: c\n-- inputs: b, students\n-- schema: c\n-- grain: x\nSELECT 1");
-        assert!(order(vec![m("a", "b"), m("b", "a")]).unwrap_err().to_string().contains("循环"));
+        assert_eq!(
+            o[2].sql,
+            "-- model: c\n-- inputs: b, students\n-- schema: c\n-- grain: x\nSELECT 1"
+        );
+        assert!(
+            order(vec![m("a", "b"), m("b", "a")])
+                .unwrap_err()
+                .to_string()
+                .contains("循环")
+        );
     }
 
     #[test]
     fn a_header_must_name_the_file_and_every_field() {
-        assert!(parse("x.sql", "-- model: y\n-- inputs: a\n-- schema: y\n-- grain: g\nSELECT 1").unwrap_err().to_string().contains("文件名"));
-        assert!(parse("x.sql", "-- model: x\n-- inputs: a\n-- grain: g\nSELECT 1").unwrap_err().to_string().contains("schema"));
+        assert!(
+            parse(
+                "x.sql",
+                "-- model: y\n-- inputs: a\n-- schema: y\n-- grain: g\nSELECT 1"
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("文件名")
+        );
+        assert!(
+            parse("x.sql", "-- model: x\n-- inputs: a\n-- grain: g\nSELECT 1")
+                .unwrap_err()
+                .to_string()
+                .contains("schema")
+        );
     }
 
     #[test]
@@ -339,8 +528,16 @@ mod tests {
                 .filter(|f| f.ends_with(ext))
                 .collect()
         };
-        assert_eq!(dir("sql", ".sql"), SQL_FILES.iter().map(|(f, _)| f.to_string()).collect(), "add the file to models::SQL_FILES");
-        assert_eq!(dir("schemas/models", ".toml"), SCHEMA_FILES.iter().map(|(f, _)| f.to_string()).collect(), "add the file to models::SCHEMA_FILES");
+        assert_eq!(
+            dir("sql", ".sql"),
+            SQL_FILES.iter().map(|(f, _)| f.to_string()).collect(),
+            "add the file to models::SQL_FILES"
+        );
+        assert_eq!(
+            dir("schemas/models", ".toml"),
+            SCHEMA_FILES.iter().map(|(f, _)| f.to_string()).collect(),
+            "add the file to models::SCHEMA_FILES"
+        );
         for m in models().unwrap() {
             out_schema(&m.schema).unwrap();
         }

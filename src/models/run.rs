@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
-use deltalake_core::protocol::SaveMode;
 use datafusion::prelude::SessionContext;
+use deltalake_core::protocol::SaveMode;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -57,18 +57,34 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
     let nights = wh.nights(&ctx).await?;
-    let latest = nights.iter().map(|n| n.snapshot_date).max().with_context(|| format!("仓库 {} 中还没有已提交的快照：请先运行 xueji ingest", o.warehouse))?;
+    let latest = nights
+        .iter()
+        .map(|n| n.snapshot_date)
+        .max()
+        .with_context(|| format!("仓库 {} 中还没有已提交的快照：请先运行 xueji ingest", o.warehouse))?;
     let date = o.date.unwrap_or(latest);
-    anyhow::ensure!(nights.iter().any(|n| n.snapshot_date <= date), "仓库中没有 {date} 或更早的快照（最早为 {}）", nights.iter().map(|n| n.snapshot_date).min().unwrap_or(latest));
+    anyhow::ensure!(
+        nights.iter().any(|n| n.snapshot_date <= date),
+        "仓库中没有 {date} 或更早的快照（最早为 {}）",
+        nights.iter().map(|n| n.snapshot_date).min().unwrap_or(latest)
+    );
     // The secret exists before the views are registered, so `stable_id` is keyed from the start.
     wh.secret(true).await?;
     warehouse::register_all(&wh, &ctx, Some(date)).await?;
     let runs = wh.model_runs(&ctx).await?;
 
     let all = models()?;
-    let mut selected: BTreeSet<String> = if o.only.is_empty() { all.iter().map(|m| m.name.clone()).collect() } else { o.only.iter().cloned().collect() };
+    let mut selected: BTreeSet<String> = if o.only.is_empty() {
+        all.iter().map(|m| m.name.clone()).collect()
+    } else {
+        o.only.iter().cloned().collect()
+    };
     for n in &o.only {
-        anyhow::ensure!(all.iter().any(|m| &m.name == n), "没有名为 {n} 的模型；可用：{}", all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "));
+        anyhow::ensure!(
+            all.iter().any(|m| &m.name == n),
+            "没有名为 {n} 的模型；可用：{}",
+            all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
     // What reads a model that runs tonight runs too, so no output is left stale.
     let mut pending: Vec<Model> = Vec::new();
@@ -92,10 +108,27 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let mut out = Vec::new();
     loop {
         while running.len() < o.jobs.max(1) {
-            let ready = |m: &Model| !m.inputs.iter().any(|inp| busy.contains(inp) || pending.iter().any(|p| &p.name == inp));
+            let ready = |m: &Model| {
+                !m.inputs
+                    .iter()
+                    .any(|inp| busy.contains(inp) || pending.iter().any(|p| &p.name == inp))
+            };
             // Without a last run (a new warehouse), the order of SQL_FILES, which lists the roster early.
-            let first = |m: &Model| (runs.get(&m.name).map_or(0, |r| r.rows), Reverse(SQL_FILES.iter().position(|(f, _)| *f == m.file)));
-            let Some(i) = pending.iter().enumerate().filter(|(_, m)| ready(m)).max_by_key(|(_, m)| first(m)).map(|(i, _)| i) else { break };
+            let first = |m: &Model| {
+                (
+                    runs.get(&m.name).map_or(0, |r| r.rows),
+                    Reverse(SQL_FILES.iter().position(|(f, _)| *f == m.file)),
+                )
+            };
+            let Some(i) = pending
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| ready(m))
+                .max_by_key(|(_, m)| first(m))
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
             let m = pending.remove(i);
             busy.insert(m.name.clone());
             let committed = runs.get(&m.name).map(|r| r.version);
@@ -128,37 +161,79 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
             Arc::new(Int64Array::from(vec![seq; n])) as ArrayRef,
             Arc::new(Date32Array::from(vec![warehouse::days(date); n])),
             Arc::new(StringArray::from(vec![at.as_str(); n])),
-            Arc::new(StringArray::from(out.iter().map(|m| m.model.as_str()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                out.iter().map(|m| m.model.as_str()).collect::<Vec<_>>(),
+            )),
             Arc::new(Int64Array::from(out.iter().map(|m| m.version).collect::<Vec<_>>())),
             Arc::new(Int64Array::from(out.iter().map(|m| m.rows as i64).collect::<Vec<_>>())),
         ],
     )?;
     crate::faults::hit("before_runs_commit");
-    wh.for_write(RUNS).await?.write(vec![batch]).with_save_mode(SaveMode::Append).await.context("写入 _runs 失败")?;
+    wh.for_write(RUNS)
+        .await?
+        .write(vec![batch])
+        .with_save_mode(SaveMode::Append)
+        .await
+        .context("写入 _runs 失败")?;
     let written: Vec<(&str, i64)> = out.iter().map(|m| (m.model.as_str(), m.version)).collect();
     publish(&wh, &ctx, &written, date).await?;
-    Ok(RunOutcome { snapshot_date: date.to_string(), seq, models: out, models_millis, peak_rss_mb: crate::bench::peak_rss_mb() })
+    Ok(RunOutcome {
+        snapshot_date: date.to_string(),
+        seq,
+        models: out,
+        models_millis,
+        peak_rss_mb: crate::bench::peak_rss_mb(),
+    })
 }
 
 /// One model: its materialized parts, its statement, its night's partition written and
 /// registered for the models that read it.
-async fn run_model(wh: Warehouse, ctx: SessionContext, m: Model, date: NaiveDate, committed: Option<i64>) -> Result<ModelOutcome> {
+async fn run_model(
+    wh: Warehouse,
+    ctx: SessionContext,
+    m: Model,
+    date: NaiveDate,
+    committed: Option<i64>,
+) -> Result<ModelOutcome> {
     let t0 = Instant::now();
     let schema = out_schema(&m.schema)?;
-    let (sql, held) = materialize(&ctx, &m.name, &m.sql).await.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
-    let df = ctx.sql(&sql).await.with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
-    if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
-        anyhow::bail!("模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}", m.name, m.file, m.schema);
-    }
-    let (rows, version) = warehouse::write_partition(&wh, &ctx, &m.name, &schema.storing_sql(&sql, date), date, committed, true)
+    let (sql, held) = materialize(&ctx, &m.name, &m.sql)
         .await
         .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    let df = ctx
+        .sql(&sql)
+        .await
+        .with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
+    if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
+        anyhow::bail!(
+            "模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}",
+            m.name,
+            m.file,
+            m.schema
+        );
+    }
+    let (rows, version) = warehouse::write_partition(
+        &wh,
+        &ctx,
+        &m.name,
+        &schema.storing_sql(&sql, date),
+        date,
+        committed,
+        true,
+    )
+    .await
+    .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
     for t in held {
         ctx.deregister_table(t.as_str())?;
     }
     // Later models read this one as just written.
     warehouse::register_model(&wh, &ctx, &m.name, version, Some(date)).await?;
-    Ok(ModelOutcome { model: m.name, rows, version, millis: t0.elapsed().as_millis() as u64 })
+    Ok(ModelOutcome {
+        model: m.name,
+        rows,
+        version,
+        millis: t0.elapsed().as_millis() as u64,
+    })
 }
 
 /// Plain Parquet copies of a run's outputs for readers that do not speak Delta (DuckDB, Polars,
@@ -168,7 +243,12 @@ async fn run_model(wh: Warehouse, ctx: SessionContext, m: Model, date: NaiveDate
 /// local disk, a server-side copy on S3), so a reader sees the old file or the new one and a re-run
 /// replaces it, never adds to it. A night of no rows has no data file and is written out empty.
 /// The Delta tables stay the record.
-pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, models: &[(&str, i64)], date: NaiveDate) -> Result<()> {
+pub async fn publish(
+    wh: &Warehouse,
+    ctx: &datafusion::prelude::SessionContext,
+    models: &[(&str, i64)],
+    date: NaiveDate,
+) -> Result<()> {
     use datafusion::dataframe::DataFrameWriteOptions;
     use deltalake_core::kernel::schema::partitions::{FilterOp, FilterValue};
     use object_store::{ObjectStoreExt, path::Path};
@@ -176,11 +256,20 @@ pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, 
     let d = date.to_string();
     for (m, version) in models {
         let table = wh.at_version(m, *version).await?;
-        let files = table.get_files_by_partitions(&[("snapshot_date", FilterOp::Eq, FilterValue::Scalar(&d))]).await?;
-        let dest = Path::from_iter(prefix.parts().chain(["marts", m, &format!("snapshot_date={d}"), &format!("{m}.parquet")].map(Into::into)));
+        let files = table
+            .get_files_by_partitions(&[("snapshot_date", FilterOp::Eq, FilterValue::Scalar(&d))])
+            .await?;
+        let dest = Path::from_iter(
+            prefix
+                .parts()
+                .chain(["marts", m, &format!("snapshot_date={d}"), &format!("{m}.parquet")].map(Into::into)),
+        );
         if let [file] = files.as_slice() {
             let src = Path::from_iter(prefix.parts().chain(std::iter::once((*m).into())).chain(file.parts()));
-            store.copy(&src, &dest).await.with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {dest}"))?;
+            store
+                .copy(&src, &dest)
+                .await
+                .with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {dest}"))?;
             continue;
         }
         if wh.root().scheme() == "s3" {
@@ -190,9 +279,13 @@ pub async fn publish(wh: &Warehouse, ctx: &datafusion::prelude::SessionContext, 
         }
         let url = wh.root().join(&format!("marts/{m}/snapshot_date={date}/{m}.parquet"))?;
         let df = ctx.sql(&format!("SELECT * EXCEPT (snapshot_date) FROM {m}")).await?;
-        df.write_parquet(url.as_str(), DataFrameWriteOptions::new().with_single_file_output(true), None)
-            .await
-            .with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {url}"))?;
+        df.write_parquet(
+            url.as_str(),
+            DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {url}"))?;
     }
     Ok(())
 }

@@ -26,8 +26,18 @@ pub fn bars(series: &[String], rows: &[(String, Vec<f64>)]) -> String {
     for i in 0..=4 {
         let v = scale_max * i as f64 / 4.0;
         let y = top + plot_h - plot_h * i as f64 / 4.0;
-        let _ = write!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd" stroke-width="1"/>"##, w - right);
-        let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##, left - 4.0, y + 4.0, fmt(v));
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd" stroke-width="1"/>"##,
+            w - right
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            left - 4.0,
+            y + 4.0,
+            fmt(v)
+        );
     }
     let rotate = rows.len() > 8;
     for (gi, (category, values)) in rows.iter().enumerate() {
@@ -36,24 +46,60 @@ pub fn bars(series: &[String], rows: &[(String, Vec<f64>)]) -> String {
             let bh = if scale_max > 0.0 { plot_h * v / scale_max } else { 0.0 };
             let x = gx + bar_w * si as f64;
             let y = top + plot_h - bh;
-            let _ = write!(s, r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{bh:.1}" fill="{}"><title>{}：{}</title></rect>"#, bar_w - 1.0, COLOURS[si % COLOURS.len()], xml(category), fmt(*v));
+            let _ = write!(
+                s,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{bh:.1}" fill="{}"><title>{}：{}</title></rect>"#,
+                bar_w - 1.0,
+                COLOURS[si % COLOURS.len()],
+                xml(category),
+                fmt(*v)
+            );
             if bar_w >= 14.0 {
-                let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="#333">{}</text>"##, x + bar_w / 2.0, y - 3.0, fmt(*v));
+                let _ = write!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="#333">{}</text>"##,
+                    x + bar_w / 2.0,
+                    y - 3.0,
+                    fmt(*v)
+                );
             }
         }
         let cx = left + group_w * (gi as f64 + 0.5);
         let cy = top + plot_h + 14.0;
         if rotate {
-            let _ = write!(s, r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="end" transform="rotate(-35 {cx:.1} {cy:.1})" fill="#333">{}</text>"##, xml(category));
+            let _ = write!(
+                s,
+                r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="end" transform="rotate(-35 {cx:.1} {cy:.1})" fill="#333">{}</text>"##,
+                xml(category)
+            );
         } else {
-            let _ = write!(s, r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="middle" fill="#333">{}</text>"##, xml(category));
+            let _ = write!(
+                s,
+                r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="middle" fill="#333">{}</text>"##,
+                xml(category)
+            );
         }
     }
-    let _ = write!(s, r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888"/>"##, top + plot_h, w - right, top + plot_h);
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        top + plot_h,
+        w - right,
+        top + plot_h
+    );
     for (si, name) in series.iter().enumerate() {
         let x = left + 110.0 * si as f64;
-        let _ = write!(s, r#"<rect x="{x:.1}" y="8" width="12" height="12" fill="{}"/>"#, COLOURS[si % COLOURS.len()]);
-        let _ = write!(s, r##"<text x="{:.1}" y="18" fill="#333">{}</text>"##, x + 16.0, xml(name));
+        let _ = write!(
+            s,
+            r#"<rect x="{x:.1}" y="8" width="12" height="12" fill="{}"/>"#,
+            COLOURS[si % COLOURS.len()]
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="18" fill="#333">{}</text>"##,
+            x + 16.0,
+            xml(name)
+        );
     }
     s.push_str("</svg>");
     s
@@ -64,16 +110,27 @@ pub fn bars(series: &[String], rows: &[(String, Vec<f64>)]) -> String {
 fn nice_ceiling(v: f64) -> f64 {
     let raw = (v / 4.0).max(1.0);
     let p = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|c| *c >= raw).unwrap_or(10.0 * p);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|c| *c >= raw)
+        .unwrap_or(10.0 * p);
     4.0 * step
 }
 
 fn fmt(v: f64) -> String {
-    if v.fract() == 0.0 { format!("{}", v as i64) } else { format!("{v:.1}") }
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -82,7 +139,10 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_largest_value() {
-        let svg = bars(&["单亲".into(), "双亲".into()], &[("一年级".into(), vec![30.0, 10.0]), ("二年级".into(), vec![0.0, 45.0])]);
+        let svg = bars(
+            &["单亲".into(), "双亲".into()],
+            &[("一年级".into(), vec![30.0, 10.0]), ("二年级".into(), vec![0.0, 45.0])],
+        );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         // The axis tops at 80 (four steps of 20 cover 45); four bars, a legend of two.
         assert!(svg.contains(">80</text>") && svg.contains(">20</text>"), "{svg}");

@@ -192,8 +192,17 @@ pub fn catalog() -> Result<Vec<ReportDef>> {
     for r in &c.report {
         anyhow::ensure!(keys.insert(r.key.as_str()), "reports/reports.toml：报表 {} 重复", r.key);
         anyhow::ensure!(!r.parts.is_empty(), "reports/reports.toml：报表 {} 没有 parts", r.key);
-        anyhow::ensure!(TEMPLATES.iter().any(|(n, _)| *n == format!("{}.typ", r.template)), "reports/reports.toml：报表 {} 的模板 {} 不存在", r.key, r.template);
-        anyhow::ensure!(!r.serial || r.on_demand, "reports/reports.toml：编号报表 {} 只能按需出具（on_demand = true）", r.key);
+        anyhow::ensure!(
+            TEMPLATES.iter().any(|(n, _)| *n == format!("{}.typ", r.template)),
+            "reports/reports.toml：报表 {} 的模板 {} 不存在",
+            r.key,
+            r.template
+        );
+        anyhow::ensure!(
+            !r.serial || r.on_demand,
+            "reports/reports.toml：编号报表 {} 只能按需出具（on_demand = true）",
+            r.key
+        );
     }
     Ok(c.report)
 }
@@ -268,7 +277,11 @@ impl Document {
 
     /// The file name without extension: the number of a numbered document, else the unit's code.
     pub fn stem(&self) -> String {
-        file_stem(if self.serial.is_empty() { &self.unit_code } else { &self.serial })
+        file_stem(if self.serial.is_empty() {
+            &self.unit_code
+        } else {
+            &self.serial
+        })
     }
 }
 
@@ -285,7 +298,12 @@ struct PartShape {
     masks: Vec<Option<MaskKind>>,
 }
 
-fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Schema, unmasked: bool) -> Result<PartShape> {
+fn shape(
+    report: &ReportDef,
+    part: &PartDef,
+    batch_schema: &arrow::datatypes::Schema,
+    unmasked: bool,
+) -> Result<PartShape> {
     let fields = batch_schema.fields();
     anyhow::ensure!(
         fields.len() >= 3 && fields[0].name() == "file_code" && fields[1].name() == "file_name",
@@ -295,7 +313,11 @@ fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Sc
     let has_section = fields[2].name() == "section";
     // Labels: a model's schema, or an input table's template headers (students, movements, …).
     let input = part.model.as_deref().and_then(|m| crate::schema::catalog().table(m));
-    let model_schema = if input.is_some() { None } else { part.model.as_deref().map(crate::models::out_schema).transpose()? };
+    let model_schema = if input.is_some() {
+        None
+    } else {
+        part.model.as_deref().map(crate::models::out_schema).transpose()?
+    };
     let masks_by_name = crate::models::mask_kinds();
     let mut columns = Vec::new();
     let mut masks = Vec::new();
@@ -305,17 +327,38 @@ fn shape(report: &ReportDef, part: &PartDef, batch_schema: &arrow::datatypes::Sc
             .labels
             .get(name)
             .cloned()
-            .or_else(|| model_schema.as_ref().and_then(|s| s.columns.iter().find(|c| &c.name == name).map(|c| c.label.clone())))
+            .or_else(|| {
+                model_schema
+                    .as_ref()
+                    .and_then(|s| s.columns.iter().find(|c| &c.name == name).map(|c| c.label.clone()))
+            })
             .or_else(|| input.and_then(|t| t.column(name)).map(|c| c.header.clone()))
             .with_context(|| format!("报表 {}：列 {name} 没有中文标题（在 labels 中给出）", report.key))?;
         let numeric = f.data_type().is_numeric();
-        columns.push(Column { name: name.clone(), label, numeric, fr: 1 });
-        masks.push(if report.mask && !unmasked { masks_by_name.get(name.as_str()).copied() } else { None });
+        columns.push(Column {
+            name: name.clone(),
+            label,
+            numeric,
+            fr: 1,
+        });
+        masks.push(if report.mask && !unmasked {
+            masks_by_name.get(name.as_str()).copied()
+        } else {
+            None
+        });
     }
     for t in &part.total {
-        anyhow::ensure!(columns.iter().any(|c| &c.name == t), "报表 {}：合计列 {t} 不在 SQL 结果中", report.key);
+        anyhow::ensure!(
+            columns.iter().any(|c| &c.name == t),
+            "报表 {}：合计列 {t} 不在 SQL 结果中",
+            report.key
+        );
     }
-    Ok(PartShape { has_section, columns, masks })
+    Ok(PartShape {
+        has_section,
+        columns,
+        masks,
+    })
 }
 
 /// A value as printed: dates as YYYY-MM-DD, booleans as 是/否, whole floats without ".0".
@@ -326,26 +369,45 @@ pub(crate) fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
         DataType::Boolean => {
             let b = a.as_boolean();
             for i in 0..n {
-                out.push(if b.is_null(i) { String::new() } else if b.value(i) { "是".into() } else { "否".into() });
+                out.push(if b.is_null(i) {
+                    String::new()
+                } else if b.value(i) {
+                    "是".into()
+                } else {
+                    "否".into()
+                });
             }
         }
         DataType::Float64 | DataType::Float32 => {
             let c = arrow::compute::cast(a, &DataType::Float64)?;
             let f = c.as_primitive::<Float64Type>();
             for i in 0..n {
-                out.push(if f.is_null(i) { String::new() } else { number(f.value(i)) });
+                out.push(if f.is_null(i) {
+                    String::new()
+                } else {
+                    number(f.value(i))
+                });
             }
         }
         DataType::Date32 => {
             let d = a.as_primitive::<Date32Type>();
             for i in 0..n {
-                out.push(d.value_as_date(i).filter(|_| d.is_valid(i)).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default());
+                out.push(
+                    d.value_as_date(i)
+                        .filter(|_| d.is_valid(i))
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default(),
+                );
             }
         }
         _ => {
             let s = warehouse::strings(a)?;
             for i in 0..n {
-                out.push(if s.is_valid(i) { s.value(i).to_string() } else { String::new() });
+                out.push(if s.is_valid(i) {
+                    s.value(i).to_string()
+                } else {
+                    String::new()
+                });
             }
         }
     }
@@ -354,7 +416,14 @@ pub(crate) fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
 
 /// A number as a statistician writes it: no trailing ".0", at most two decimals.
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{:.2}", v).trim_end_matches('0').trim_end_matches('.').to_string() }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{:.2}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
 }
 
 /// Text rows of a batch: (file_code, file_name, section, shown values), masked as the shape says.
@@ -371,23 +440,55 @@ fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String,
                 _ => c[i].clone(),
             })
             .collect();
-        out.push((cols[0][i].clone(), cols[1][i].clone(), if shape.has_section { cols[2][i].clone() } else { String::new() }, values));
+        out.push((
+            cols[0][i].clone(),
+            cols[1][i].clone(),
+            if shape.has_section {
+                cols[2][i].clone()
+            } else {
+                String::new()
+            },
+            values,
+        ));
     }
     Ok(out)
 }
 
 /// Run a statement whole: rows keyed by file_code.
-async fn keyed(ctx: &SessionContext, report: &ReportDef, part: &PartDef, unmasked: bool, units: &[String]) -> Result<(PartShape, HashMap<String, PartRows>)> {
+async fn keyed(
+    ctx: &SessionContext,
+    report: &ReportDef,
+    part: &PartDef,
+    unmasked: bool,
+    units: &[String],
+) -> Result<(PartShape, HashMap<String, PartRows>)> {
     let batches = run(ctx, report, &part.sql, units).await?.collect().await?;
-    let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
     let mut map: HashMap<String, PartRows> = HashMap::new();
     if batches.is_empty() {
-        return Ok((PartShape { has_section: false, columns: Vec::new(), masks: Vec::new() }, map));
+        return Ok((
+            PartShape {
+                has_section: false,
+                columns: Vec::new(),
+                masks: Vec::new(),
+            },
+            map,
+        ));
     }
     let shape = shape(report, part, &schema, unmasked)?;
     for b in &batches {
         for (code, name, section, values) in batch_rows(b, &shape)? {
-            push_row(map.entry(code).or_insert_with(|| PartRows { file_name: name, sections: Vec::new() }), section, values);
+            push_row(
+                map.entry(code).or_insert_with(|| PartRows {
+                    file_name: name,
+                    sections: Vec::new(),
+                }),
+                section,
+                values,
+            );
         }
     }
     Ok((shape, map))
@@ -404,9 +505,19 @@ fn push_row(p: &mut PartRows, section: String, values: Vec<String>) {
 /// the plan (the optimizer pushes it down to the mart scan, so one school's roster reads that
 /// school's rows), and the order the statement asks for is kept: wrapping the SQL in a
 /// subquery would let the planner drop an inner ORDER BY.
-async fn run(ctx: &SessionContext, report: &ReportDef, sql: &str, units: &[String]) -> Result<datafusion::prelude::DataFrame> {
+async fn run(
+    ctx: &SessionContext,
+    report: &ReportDef,
+    sql: &str,
+    units: &[String],
+) -> Result<datafusion::prelude::DataFrame> {
     use datafusion::prelude::{col, lit};
-    let df = ctx.sql(sql).await.with_context(|| format!("报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）", report.key))?;
+    let df = ctx.sql(sql).await.with_context(|| {
+        format!(
+            "报表 {} 的 SQL 无法执行（所需的数据集市是否已由 xueji run 生成？）",
+            report.key
+        )
+    })?;
     if units.is_empty() {
         return Ok(df);
     }
@@ -427,11 +538,18 @@ async fn extras(ctx: &SessionContext, report: &ReportDef, units: &[String]) -> R
         // statement's column order, whatever order the rows come in.
         for b in &batches {
             let schema = b.schema();
-            anyhow::ensure!(schema.fields().len() >= 2 && schema.field(0).name() == "file_code", "报表 {}：facts 的 SQL 应返回 file_code 和至少一列数值（列名即标签）", report.key);
+            anyhow::ensure!(
+                schema.fields().len() >= 2 && schema.field(0).name() == "file_code",
+                "报表 {}：facts 的 SQL 应返回 file_code 和至少一列数值（列名即标签）",
+                report.key
+            );
             let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
             for i in 0..b.num_rows() {
                 let list = facts.entry(cols[0][i].clone()).or_default();
-                list.extend(schema.fields().iter().zip(&cols).skip(1).map(|(f, c)| Fact { label: f.name().clone(), value: c[i].clone() }));
+                list.extend(schema.fields().iter().zip(&cols).skip(1).map(|(f, c)| Fact {
+                    label: f.name().clone(),
+                    value: c[i].clone(),
+                }));
             }
         }
     }
@@ -440,18 +558,30 @@ async fn extras(ctx: &SessionContext, report: &ReportDef, units: &[String]) -> R
         let batches = run(ctx, report, &c.sql, units).await?.collect().await?;
         let Some(first) = batches.first() else { continue };
         let schema = first.schema();
-        anyhow::ensure!(schema.fields().len() >= 3, "报表 {}：charts 的 SQL 应返回 file_code, category 和至少一列数值", report.key);
-        let series: Vec<String> = schema.fields()[2..].iter().map(|f| c.labels.get(f.name()).cloned().unwrap_or_else(|| f.name().clone())).collect();
+        anyhow::ensure!(
+            schema.fields().len() >= 3,
+            "报表 {}：charts 的 SQL 应返回 file_code, category 和至少一列数值",
+            report.key
+        );
+        let series: Vec<String> = schema.fields()[2..]
+            .iter()
+            .map(|f| c.labels.get(f.name()).cloned().unwrap_or_else(|| f.name().clone()))
+            .collect();
         let mut data: BTreeMap<String, Vec<(String, Vec<f64>)>> = BTreeMap::new();
         for b in &batches {
             let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
             for i in 0..b.num_rows() {
                 let values = cols[2..].iter().map(|c| c[i].parse::<f64>().unwrap_or(0.0)).collect();
-                data.entry(cols[0][i].clone()).or_default().push((cols[1][i].clone(), values));
+                data.entry(cols[0][i].clone())
+                    .or_default()
+                    .push((cols[1][i].clone(), values));
             }
         }
         for (code, rows) in data {
-            charts.entry(code).or_default().push(Chart { title: c.title.clone(), svg: chart::bars(&series, &rows) });
+            charts.entry(code).or_default().push(Chart {
+                title: c.title.clone(),
+                svg: chart::bars(&series, &rows),
+            });
         }
     }
     Ok(Extras { facts, charts })
@@ -460,7 +590,13 @@ async fn extras(ctx: &SessionContext, report: &ReportDef, units: &[String]) -> R
 /// The template environment: HTML escaped as HTML, Typst markup escaped as Typst.
 pub fn environment() -> Result<Environment<'static>> {
     let mut env = Environment::new();
-    env.set_auto_escape_callback(|name| if name.ends_with(".typ") { AutoEscape::Custom("typst".into()) } else { AutoEscape::Html });
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".typ") {
+            AutoEscape::Custom("typst".into())
+        } else {
+            AutoEscape::Html
+        }
+    });
     env.set_formatter(|out, state, value| {
         if *state.auto_escape() == AutoEscape::Custom("typst".into()) && !value.is_safe() {
             // Numbers are written as they are (sizes such as 10.664pt, in code); everything else is text.
@@ -469,14 +605,17 @@ pub fn environment() -> Result<Environment<'static>> {
                 None if value.kind() == minijinja::value::ValueKind::Number => value.to_string(),
                 None => pdf::escape(&value.to_string()),
             };
-            out.write_str(&text).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+            out.write_str(&text)
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
         } else {
             minijinja::escape_formatter(out, state, value)
         }
     });
     env.add_global("pdf", Value::from(minijinja::value::Serde(*pdf::SIZES)));
     // A Typst string literal (for SVG handed to `image`): quotes and backslashes escaped.
-    env.add_filter("typst_str", |v: String| Value::from_safe_string(format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))));
+    env.add_filter("typst_str", |v: String| {
+        Value::from_safe_string(format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+    });
     for (name, text) in TEMPLATES {
         env.add_template(name, text)?;
     }
@@ -486,14 +625,41 @@ pub fn environment() -> Result<Environment<'static>> {
 /// File name of a unit's documents: its code, with what a file system refuses replaced.
 fn file_stem(code: &str) -> String {
     let base = code.rsplit(['/', '\\']).next().unwrap_or(code);
-    let s: String = base.chars().map(|c| if c.is_control() || "<>:\"|?*".contains(c) { '_' } else { c }).collect();
-    if s.is_empty() || s == "." || s == ".." { "_".into() } else { s }
+    let s: String = base
+        .chars()
+        .map(|c| {
+            if c.is_control() || "<>:\"|?*".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "_".into()
+    } else {
+        s
+    }
 }
 
 /// Write one document in every asked format; the files written and the PDF's pages.
-pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[Format]) -> Result<(Vec<PathBuf>, usize)> {
+pub fn write_document(
+    env: &Environment,
+    doc: &Document,
+    dir: &Path,
+    formats: &[Format],
+) -> Result<(Vec<PathBuf>, usize)> {
     let stem = doc.stem();
-    let path = |f: &Format| dir.join(format!("{stem}.{}", match f { Format::Html => "html", Format::Pdf => "pdf", Format::Xlsx => "xlsx" }));
+    let path = |f: &Format| {
+        dir.join(format!(
+            "{stem}.{}",
+            match f {
+                Format::Html => "html",
+                Format::Pdf => "pdf",
+                Format::Xlsx => "xlsx",
+            }
+        ))
+    };
     let context = || minijinja::context! { doc => Value::from(minijinja::value::Serde(doc)) };
     // The PDF takes most of the time: it is typeset beside the HTML and the XLSX.
     std::thread::scope(|scope| {
@@ -501,7 +667,8 @@ pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[
             scope.spawn(|| -> Result<usize> {
                 let path = path(&Format::Pdf);
                 let markup = env.get_template(&format!("{}.typ", doc.template))?.render(context())?;
-                let (bytes, n) = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date)).with_context(|| format!("{} 的 PDF", path.display()))?;
+                let (bytes, n) = pdf::pdf(markup, &format!("{}/{}/{}", doc.report, doc.unit_code, doc.date))
+                    .with_context(|| format!("{} 的 PDF", path.display()))?;
                 std::fs::write(&path, bytes).with_context(|| format!("无法写入 {}", path.display()))?;
                 Ok(n)
             })
@@ -518,7 +685,12 @@ pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[
             }
         }
         let pages = match pdf {
-            Some(h) => h.join().map_err(|_| anyhow::anyhow!("{} 的 PDF：排版中断 / typesetting panicked", path(&Format::Pdf).display()))??,
+            Some(h) => h.join().map_err(|_| {
+                anyhow::anyhow!(
+                    "{} 的 PDF：排版中断 / typesetting panicked",
+                    path(&Format::Pdf).display()
+                )
+            })??,
             None => 0,
         };
         Ok((formats.iter().map(path).collect(), pages))
@@ -531,13 +703,27 @@ pub fn write_document(env: &Environment, doc: &Document, dir: &Path, formats: &[
 fn fit_widths(t: &mut Table, landscape: bool) {
     let w = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
     for (i, c) in t.columns.iter_mut().enumerate() {
-        let longest = t.rows.iter().map(|r| w(&r[i])).max().unwrap_or(0).max(t.total.as_ref().map_or(0, |r| w(&r[i])));
+        let longest = t
+            .rows
+            .iter()
+            .map(|r| w(&r[i]))
+            .max()
+            .unwrap_or(0)
+            .max(t.total.as_ref().map_or(0, |r| w(&r[i])));
         c.fr = longest.max(w(&c.label).min(8)).clamp(4, 40);
     }
     let per_fr = pdf::text_width_pt(landscape) / t.columns.iter().map(|c| c.fr as f64).sum::<f64>();
     // A point to spare for kerning and rounding.
-    let room: Vec<f64> = t.columns.iter().map(|c| c.fr as f64 * per_fr - 2.0 * pdf::SIZES.inset_x_pt - 1.0).collect();
-    t.one_line = !t.form && t.rows.iter().chain(&t.total).all(|r| r.iter().zip(&room).all(|(v, room)| pdf::body_width_pt(v) <= *room));
+    let room: Vec<f64> = t
+        .columns
+        .iter()
+        .map(|c| c.fr as f64 * per_fr - 2.0 * pdf::SIZES.inset_x_pt - 1.0)
+        .collect();
+    t.one_line = !t.form
+        && t.rows
+            .iter()
+            .chain(&t.total)
+            .all(|r| r.iter().zip(&room).all(|(v, room)| pdf::body_width_pt(v) <= *room));
 }
 
 /// The 合计 row: the named columns summed, the first cell saying what the row is.
@@ -546,15 +732,32 @@ fn totals(t: &Table, summed: &[String]) -> Vec<String> {
         .columns
         .iter()
         .enumerate()
-        .map(|(i, c)| if summed.contains(&c.name) { number(t.rows.iter().map(|r| r[i].parse::<f64>().unwrap_or(0.0)).sum()) } else { String::new() })
+        .map(|(i, c)| {
+            if summed.contains(&c.name) {
+                number(t.rows.iter().map(|r| r[i].parse::<f64>().unwrap_or(0.0)).sum())
+            } else {
+                String::new()
+            }
+        })
         .collect();
     if let Some(first) = out.first_mut() {
-        *first = if first.is_empty() { "合计".into() } else { format!("合计 {first}") };
+        *first = if first.is_empty() {
+            "合计".into()
+        } else {
+            format!("合计 {first}")
+        };
     }
     out
 }
 
-fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec<(Option<PartRows>, &PartShape, &PartDef)>, extras: &Extras) -> Document {
+fn assemble(
+    report: &ReportDef,
+    code: &str,
+    date: &str,
+    masked: bool,
+    parts: Vec<(Option<PartRows>, &PartShape, &PartDef)>,
+    extras: &Extras,
+) -> Document {
     let mut unit_name = String::new();
     let mut tables = Vec::new();
     for (rows, shape, def) in parts {
@@ -563,7 +766,16 @@ fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec
             unit_name = rows.file_name.clone();
         }
         for (section, rows) in rows.sections {
-            let mut t = Table { title: def.title.clone(), section, new_page: def.new_page, form: def.form, columns: shape.columns.clone(), rows, total: None, one_line: false };
+            let mut t = Table {
+                title: def.title.clone(),
+                section,
+                new_page: def.new_page,
+                form: def.form,
+                columns: shape.columns.clone(),
+                rows,
+                total: None,
+                one_line: false,
+            };
             if !def.total.is_empty() {
                 t.total = Some(totals(&t, &def.total));
             }
@@ -572,7 +784,12 @@ fn assemble(report: &ReportDef, code: &str, date: &str, masked: bool, parts: Vec
         }
     }
     let fields = match tables.first() {
-        Some(t) if report.template != "document" => t.columns.iter().zip(t.rows.first().into_iter().flatten()).map(|(c, v)| (c.name.clone(), v.clone())).collect(),
+        Some(t) if report.template != "document" => t
+            .columns
+            .iter()
+            .zip(t.rows.first().into_iter().flatten())
+            .map(|(c, v)| (c.name.clone(), v.clone()))
+            .collect(),
         _ => BTreeMap::new(),
     };
     Document {
@@ -611,9 +828,17 @@ async fn resolve(ctx: &SessionContext, report: &ReportDef, scope: &str, units: &
     let err = || format!("报表 {} 的 scope SQL 无法执行", report.key);
     let df = ctx.sql(scope).await.with_context(err)?;
     let columns: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-    anyhow::ensure!(columns.first().is_some_and(|c| c == "file_code"), "报表 {}：scope 的 SQL 第一列应为 file_code", report.key);
+    anyhow::ensure!(
+        columns.first().is_some_and(|c| c == "file_code"),
+        "报表 {}：scope 的 SQL 第一列应为 file_code",
+        report.key
+    );
     let values: Vec<_> = units.iter().map(|u| lit(u.as_str())).collect();
-    let any = columns.iter().map(|c| cast(ident(c), DataType::Utf8).in_list(values.clone(), false)).reduce(|a, b| a.or(b)).expect("file_code is a column");
+    let any = columns
+        .iter()
+        .map(|c| cast(ident(c), DataType::Utf8).in_list(values.clone(), false))
+        .reduce(|a, b| a.or(b))
+        .expect("file_code is a column");
     let batches = df.filter(any)?.collect().await.with_context(err)?;
     let mut codes = BTreeSet::new();
     let mut matched = BTreeSet::new();
@@ -624,7 +849,11 @@ async fn resolve(ctx: &SessionContext, report: &ReportDef, scope: &str, units: &
             matched.extend(cols.iter().map(|c| &c[i]).filter(|v| units.contains(v)).cloned());
         }
     }
-    let missing: Vec<&str> = units.iter().filter(|u| !matched.contains(*u)).map(String::as_str).collect();
+    let missing: Vec<&str> = units
+        .iter()
+        .filter(|u| !matched.contains(*u))
+        .map(String::as_str)
+        .collect();
     anyhow::ensure!(
         missing.is_empty(),
         "报表 {}：--unit 给出的 {} 没有找到可出具的学生（应为学校标识码、学籍号或身份证件号；已转出等状态的学籍不能出具）",
@@ -639,25 +868,55 @@ async fn resolve(ctx: &SessionContext, report: &ReportDef, scope: &str, units: &
 pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
     let reports = catalog()?;
     for k in o.only.iter().chain(&o.unmask) {
-        anyhow::ensure!(reports.iter().any(|r| &r.key == k), "没有名为 {k} 的报表；可用：{}", reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", "));
+        anyhow::ensure!(
+            reports.iter().any(|r| &r.key == k),
+            "没有名为 {k} 的报表；可用：{}",
+            reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
-    let asked: Vec<Format> = if o.formats.is_empty() { vec![Format::Html, Format::Pdf, Format::Xlsx] } else { o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect() };
+    let asked: Vec<Format> = if o.formats.is_empty() {
+        vec![Format::Html, Format::Pdf, Format::Xlsx]
+    } else {
+        o.formats.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
+    };
     let (wh, ctx, reg) = crate::pipeline::open_session(&o.warehouse, o.date, o.threads, o.memory_mb).await?;
     // The date the views show: the one asked for, else the latest night.
     let date = reg.as_of.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
     let env = Arc::new(environment()?);
-    let mut out = RenderOutcome { snapshot_date: date.clone(), ..Default::default() };
+    let mut out = RenderOutcome {
+        snapshot_date: date.clone(),
+        ..Default::default()
+    };
     let mut index = Vec::new();
-    for report in reports.iter().filter(|r| if o.only.is_empty() { !r.on_demand } else { o.only.contains(&r.key) }) {
+    for report in reports.iter().filter(|r| {
+        if o.only.is_empty() {
+            !r.on_demand
+        } else {
+            o.only.contains(&r.key)
+        }
+    }) {
         let masked = report.mask && !o.unmask.contains(&report.key);
-        let formats: Vec<Format> = asked.iter().copied().filter(|f| report.formats.as_ref().is_none_or(|l| l.contains(f))).collect();
+        let formats: Vec<Format> = asked
+            .iter()
+            .copied()
+            .filter(|f| report.formats.as_ref().is_none_or(|l| l.contains(f)))
+            .collect();
         if formats.is_empty() {
-            anyhow::ensure!(o.only.is_empty(), "报表 {} 没有所要的格式；它的格式：{:?}", report.key, report.formats.as_deref().unwrap_or_default());
+            anyhow::ensure!(
+                o.only.is_empty(),
+                "报表 {} 没有所要的格式；它的格式：{:?}",
+                report.key,
+                report.formats.as_deref().unwrap_or_default()
+            );
             continue;
         }
         let units = match &report.scope {
             Some(scope) if !o.units.is_empty() => resolve(&ctx, report, scope, &o.units).await?,
-            _ if report.on_demand && o.units.is_empty() => bail!("报表 {}（{}）按学生出具：请用 --unit 给出学校标识码、学籍号或身份证件号", report.key, report.title),
+            _ if report.on_demand && o.units.is_empty() => bail!(
+                "报表 {}（{}）按学生出具：请用 --unit 给出学校标识码、学籍号或身份证件号",
+                report.key,
+                report.title
+            ),
             _ => o.units.clone(),
         };
         let dir = o.out.join(&report.dir);
@@ -669,7 +928,10 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         }
         // The first part streams: a document is finished when its file_code changes, and at most
         // `threads` documents are being typeset while the next is read.
-        let mut stream = run(&ctx, report, &report.parts[0].sql, &units).await?.execute_stream().await?;
+        let mut stream = run(&ctx, report, &report.parts[0].sql, &units)
+            .await?
+            .execute_stream()
+            .await?;
         let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
         let mut jobs = tokio::task::JoinSet::new();
         let mut entries = Vec::new();
@@ -683,14 +945,36 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             }
             assemble(report, &code, &date, masked, parts, &extras)
         };
-        let issue = async |doc: Document, entries: &mut Vec<IndexEntry>, jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>| -> Result<()> {
+        let issue = async |doc: Document,
+                           entries: &mut Vec<IndexEntry>,
+                           jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>|
+               -> Result<()> {
             let mut doc = doc;
             let permit = permits.clone().acquire_owned().await?;
             if report.serial {
-                let field = |k: &str| doc.fields.get(k).cloned().with_context(|| format!("报表 {}：编号报表的 SQL 应返回 {k} 列", report.key));
-                doc.serial = warehouse::certificates::issue(&wh, &report.key, &field("school_id")?, &field("registration_no")?, &doc.unit_name, &date).await?.serial;
+                let field = |k: &str| {
+                    doc.fields
+                        .get(k)
+                        .cloned()
+                        .with_context(|| format!("报表 {}：编号报表的 SQL 应返回 {k} 列", report.key))
+                };
+                doc.serial = warehouse::certificates::issue(
+                    &wh,
+                    &report.key,
+                    &field("school_id")?,
+                    &field("registration_no")?,
+                    &doc.unit_name,
+                    &date,
+                )
+                .await?
+                .serial;
             }
-            entries.push(IndexEntry { code: doc.unit_code.clone(), name: doc.unit_name.clone(), stem: doc.stem(), rows: doc.rows() });
+            entries.push(IndexEntry {
+                code: doc.unit_code.clone(),
+                name: doc.unit_name.clone(),
+                stem: doc.stem(),
+                rows: doc.rows(),
+            });
             let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
             jobs.spawn_blocking(move || {
                 let r = write_document(&env, &doc, &dir, &formats);
@@ -713,7 +997,13 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
                     if !seen.insert(code.clone()) {
                         bail!("报表 {}：SQL 结果未按 file_code 排序（{code} 出现了两次）", report.key);
                     }
-                    current = Some((code.clone(), PartRows { file_name: name, sections: Vec::new() }));
+                    current = Some((
+                        code.clone(),
+                        PartRows {
+                            file_name: name,
+                            sections: Vec::new(),
+                        },
+                    ));
                 }
                 push_row(&mut current.as_mut().expect("set above").1, section, values);
             }
@@ -741,7 +1031,9 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         }
         index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => entries.len(), masked => masked });
     }
-    let page = env.get_template("index.html")?.render(minijinja::context! { title => "报表目录", date => &date, reports => index })?;
+    let page = env
+        .get_template("index.html")?
+        .render(minijinja::context! { title => "报表目录", date => &date, reports => index })?;
     let path = o.out.join("index.html");
     std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
     out.index = path.display().to_string();
@@ -758,7 +1050,10 @@ mod tests {
     fn masks_keep_what_identifies_the_region_only() {
         assert_eq!(MaskKind::Id.apply("52010220120304123X"), "520102********123X");
         assert_eq!(MaskKind::Phone.apply("13812345678"), "138****5678");
-        assert_eq!(MaskKind::Address.apply("贵州省贵阳市南明区花果园街道1号"), "贵州省贵阳市****");
+        assert_eq!(
+            MaskKind::Address.apply("贵州省贵阳市南明区花果园街道1号"),
+            "贵州省贵阳市****"
+        );
     }
 
     #[test]
@@ -780,14 +1075,27 @@ mod tests {
                     crate::models::out_schema(m).unwrap_or_else(|e| panic!("{}: {e}", r.key));
                 }
             }
-            assert!(!r.serial || r.template == "certificate", "{}: a numbered report prints its number", r.key);
-            assert!(r.scope.is_none() || r.on_demand, "{}: scope is for on-demand reports", r.key);
+            assert!(
+                !r.serial || r.template == "certificate",
+                "{}: a numbered report prints its number",
+                r.key
+            );
+            assert!(
+                r.scope.is_none() || r.on_demand,
+                "{}: scope is for on-demand reports",
+                r.key
+            );
         }
     }
 
     #[test]
     fn rows_get_a_fixed_height_only_when_every_value_fits_one_line() {
-        let col = |name: &str, label: &str| Column { name: name.into(), label: label.into(), numeric: false, fr: 0 };
+        let col = |name: &str, label: &str| Column {
+            name: name.into(),
+            label: label.into(),
+            numeric: false,
+            fr: 0,
+        };
         let table = |rows: Vec<Vec<String>>| Table {
             title: String::new(),
             section: String::new(),
@@ -802,18 +1110,37 @@ mod tests {
         fit_widths(&mut short, true);
         assert!(short.one_line);
         // An address wider than its column (the page's width at most) wraps: the row's height is left to Typst.
-        let mut long = table(vec![vec!["王佳".into(), "甘肃省张掖市山丹县清泉镇解放路288号25栋4单元399室（父母在外务工，由祖父母照看）".repeat(3)]]);
+        let mut long = table(vec![vec![
+            "王佳".into(),
+            "甘肃省张掖市山丹县清泉镇解放路288号25栋4单元399室（父母在外务工，由祖父母照看）".repeat(3),
+        ]]);
         fit_widths(&mut long, true);
         assert!(!long.one_line);
         // The same check in the markup: a fixed row height, or none.
         let env = environment().unwrap();
         let markup = |t: Table| {
             let doc = Document {
-                report: "r".into(), title: "t".into(), level: "学校".into(), unit_code: "1".into(), unit_name: "n".into(), date: "2026-10-15".into(),
-                landscape: true, masked: false, note: String::new(), facts: vec![], charts: vec![], tables: vec![t], signatures: vec![],
-                template: "document".into(), fields: BTreeMap::new(), serial: String::new(),
+                report: "r".into(),
+                title: "t".into(),
+                level: "学校".into(),
+                unit_code: "1".into(),
+                unit_name: "n".into(),
+                date: "2026-10-15".into(),
+                landscape: true,
+                masked: false,
+                note: String::new(),
+                facts: vec![],
+                charts: vec![],
+                tables: vec![t],
+                signatures: vec![],
+                template: "document".into(),
+                fields: BTreeMap::new(),
+                serial: String::new(),
             };
-            env.get_template("document.typ").unwrap().render(minijinja::context! { doc => Value::from(minijinja::value::Serde(&doc)) }).unwrap()
+            env.get_template("document.typ")
+                .unwrap()
+                .render(minijinja::context! { doc => Value::from(minijinja::value::Serde(&doc)) })
+                .unwrap()
         };
         assert!(markup(short).contains(&format!("rows: (auto, {}pt)", pdf::SIZES.line_row_pt)));
         assert!(!markup(long).contains("rows:"));

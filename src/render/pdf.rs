@@ -31,13 +31,22 @@ pub struct Sizes {
 
 pub static SIZES: LazyLock<Sizes> = LazyLock::new(|| {
     let (body_pt, inset_y_pt) = (8.0, 2.4);
-    let cap = FACE.capital_height().map_or(0.75, |h| f64::from(h) / f64::from(FACE.units_per_em()));
+    let cap = FACE
+        .capital_height()
+        .map_or(0.75, |h| f64::from(h) / f64::from(FACE.units_per_em()));
     // Typst's own height to a thousandth of a point: a hair more would move a row to the next page.
     let line_row_pt = ((cap * body_pt + 2.0 * inset_y_pt) * 1000.0).round() / 1000.0;
-    Sizes { body_pt, inset_x_pt: 2.5, inset_y_pt, margin_x_mm: 12.0, line_row_pt }
+    Sizes {
+        body_pt,
+        inset_x_pt: 2.5,
+        inset_y_pt,
+        margin_x_mm: 12.0,
+        line_row_pt,
+    }
 });
 
-static FACE: LazyLock<ttf_parser::Face<'static>> = LazyLock::new(|| ttf_parser::Face::parse(FONT, 0).expect("the embedded font parses"));
+static FACE: LazyLock<ttf_parser::Face<'static>> =
+    LazyLock::new(|| ttf_parser::Face::parse(FONT, 0).expect("the embedded font parses"));
 
 /// Width of the text block of a page, in points.
 pub fn text_width_pt(landscape: bool) -> f64 {
@@ -52,7 +61,10 @@ pub fn body_width_pt(text: &str) -> f64 {
     let mut em = 0.0;
     let mut prev_cjk = None;
     for c in text.chars() {
-        em += FACE.glyph_index(c).and_then(|g| FACE.glyph_hor_advance(g)).map_or(1.0, |a| f64::from(a) / upem);
+        em += FACE
+            .glyph_index(c)
+            .and_then(|g| FACE.glyph_hor_advance(g))
+            .map_or(1.0, |a| f64::from(a) / upem);
         let cjk = !c.is_ascii();
         if c.is_alphanumeric() {
             if prev_cjk.is_some_and(|p| p != cjk) {
@@ -78,7 +90,11 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
         book: LazyHash::new(FontBook::from_fonts(&fonts)),
         fonts,
         // One id for every document: ids are interned for the life of the process.
-        main: RootedPath::new(VirtualRoot::Project, VirtualPath::new("/main.typ").expect("a valid path")).intern(),
+        main: RootedPath::new(
+            VirtualRoot::Project,
+            VirtualPath::new("/main.typ").expect("a valid path"),
+        )
+        .intern(),
     }
 });
 
@@ -97,7 +113,11 @@ impl World for Doc {
         SHARED.main
     }
     fn source(&self, id: FileId) -> FileResult<Source> {
-        if id == SHARED.main { Ok(self.source.clone()) } else { Err(FileError::AccessDenied) }
+        if id == SHARED.main {
+            Ok(self.source.clone())
+        } else {
+            Err(FileError::AccessDenied)
+        }
     }
     fn file(&self, _id: FileId) -> FileResult<Bytes> {
         // Reports embed everything (charts as inline SVG); nothing is read from disk.
@@ -115,12 +135,18 @@ impl World for Doc {
 /// Compile Typst markup into PDF bytes and the page count. `ident` names the document stably
 /// (same ident and markup, same bytes).
 pub fn pdf(markup: String, ident: &str) -> Result<(Vec<u8>, usize)> {
-    let doc = Doc { source: Source::new(SHARED.main, markup) };
+    let doc = Doc {
+        source: Source::new(SHARED.main, markup),
+    };
     let compiled = typst::compile::<PagedDocument>(&doc);
     let document = compiled.output.map_err(|errs| diagnose(&doc, &errs))?;
     // Untagged: tagging (PDF/UA structure) costs a third of the time of a long roster, and
     // these are printed, not read aloud; the HTML is the accessible form.
-    let options = typst_pdf::PdfOptions { ident: Smart::Custom(ident.to_string()), tagged: false, ..Default::default() };
+    let options = typst_pdf::PdfOptions {
+        ident: Smart::Custom(ident.to_string()),
+        tagged: false,
+        ..Default::default()
+    };
     let bytes = typst_pdf::pdf(&document, &options).map_err(|errs| diagnose(&doc, &errs))?;
     // Each document is different; keep the memo cache from growing over thousands of them.
     typst::comemo::evict(2);
@@ -133,8 +159,14 @@ fn diagnose(doc: &Doc, errs: &[typst::diag::SourceDiagnostic]) -> anyhow::Error 
     let msgs: Vec<String> = errs
         .iter()
         .map(|e| {
-            let at = doc.range(e.span).map(|r| text[r.start.saturating_sub(40)..(r.end + 40).min(text.len())].to_string());
-            format!("{}{}", e.message, at.map(|a| format!("（位于 …{a}…）")).unwrap_or_default())
+            let at = doc
+                .range(e.span)
+                .map(|r| text[r.start.saturating_sub(40)..(r.end + 40).min(text.len())].to_string());
+            format!(
+                "{}{}",
+                e.message,
+                at.map(|a| format!("（位于 …{a}…）")).unwrap_or_default()
+            )
         })
         .collect();
     anyhow!("PDF 排版失败 / typesetting failed: {}", msgs.join("；"))

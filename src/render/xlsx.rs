@@ -24,7 +24,11 @@ pub(crate) fn fixed_properties() -> DocProperties {
 pub fn write(doc: &Document, path: &Path) -> Result<()> {
     let mut wb = Workbook::new();
     wb.set_properties(&fixed_properties().set_title(&format!("{} · {}", doc.title, doc.unit_name)));
-    let head = Format::new().set_bold().set_background_color("#EEF1F5").set_align(FormatAlign::Center).set_text_wrap();
+    let head = Format::new()
+        .set_bold()
+        .set_background_color("#EEF1F5")
+        .set_align(FormatAlign::Center)
+        .set_text_wrap();
     let text = Format::new().set_num_format("@");
     let title = Format::new().set_bold().set_font_size(14);
     // Tables of one part (its sections) share a sheet; a section becomes the first column.
@@ -41,7 +45,23 @@ pub fn write(doc: &Document, path: &Path) -> Result<()> {
         ws.set_name(sheet_name(if name.is_empty() { &doc.title } else { name }, &mut used))?;
         let sectioned = tables.iter().any(|t| !t.section.is_empty());
         let off = u16::from(sectioned);
-        ws.write_string_with_format(0, 0, format!("{}{} · {}（{}）· 快照日期 {}", doc.title, if name.is_empty() { String::new() } else { format!(" · {name}") }, doc.unit_name, doc.unit_code, doc.date), &title)?;
+        ws.write_string_with_format(
+            0,
+            0,
+            format!(
+                "{}{} · {}（{}）· 快照日期 {}",
+                doc.title,
+                if name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {name}")
+                },
+                doc.unit_name,
+                doc.unit_code,
+                doc.date
+            ),
+            &title,
+        )?;
         let columns = &tables[0].columns;
         if sectioned {
             ws.write_string_with_format(1, 0, "分组", &head)?;
@@ -82,7 +102,11 @@ pub fn write(doc: &Document, path: &Path) -> Result<()> {
 
 /// A sheet name Excel accepts: at most 31 characters, none of []:*?/\, unique in the book.
 fn sheet_name(want: &str, used: &mut Vec<String>) -> String {
-    let clean: String = want.chars().map(|c| if "[]:*?/\\".contains(c) { '_' } else { c }).take(28).collect();
+    let clean: String = want
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
+        .take(28)
+        .collect();
     let mut name = clean.clone();
     let mut n = 2;
     while used.contains(&name) {

@@ -22,8 +22,13 @@ pub struct Calendar {
 }
 
 fn month_day(s: &str) -> Result<(u32, u32), String> {
-    let (m, d) = s.split_once('-').ok_or_else(|| format!("calendar.csv: {s} is not MM-DD"))?;
-    let md = (m.parse().map_err(|_| format!("calendar.csv: {s}"))?, d.parse().map_err(|_| format!("calendar.csv: {s}"))?);
+    let (m, d) = s
+        .split_once('-')
+        .ok_or_else(|| format!("calendar.csv: {s} is not MM-DD"))?;
+    let md = (
+        m.parse().map_err(|_| format!("calendar.csv: {s}"))?,
+        d.parse().map_err(|_| format!("calendar.csv: {s}"))?,
+    );
     NaiveDate::from_ymd_opt(2024, md.0, md.1).ok_or_else(|| format!("calendar.csv: {s} is not a day"))?;
     Ok(md)
 }
@@ -33,25 +38,55 @@ impl Calendar {
         let mut rows = Vec::new();
         for line in CALENDAR.lines().skip(1).filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.splitn(5, ',').collect();
-            let [year, window, start, end, source] = f[..] else { return Err(format!("calendar.csv: bad line {line}")) };
-            let year = if year == "*" { None } else { Some(year.parse().map_err(|_| format!("calendar.csv: bad year {year}"))?) };
-            rows.push(WindowRow { year, window: window.into(), start: month_day(start)?, end: month_day(end)?, source: source.into() });
+            let [year, window, start, end, source] = f[..] else {
+                return Err(format!("calendar.csv: bad line {line}"));
+            };
+            let year = if year == "*" {
+                None
+            } else {
+                Some(year.parse().map_err(|_| format!("calendar.csv: bad year {year}"))?)
+            };
+            rows.push(WindowRow {
+                year,
+                window: window.into(),
+                start: month_day(start)?,
+                end: month_day(end)?,
+                source: source.into(),
+            });
         }
         Ok(Calendar { rows })
     }
 
     /// The periods of `window` in calendar year `year`.
     pub fn periods(&self, window: &str, year: i32) -> Vec<(NaiveDate, NaiveDate)> {
-        let own: Vec<&WindowRow> = self.rows.iter().filter(|r| r.window == window && r.year == Some(year)).collect();
-        let rows = if own.is_empty() { self.rows.iter().filter(|r| r.window == window && r.year.is_none()).collect() } else { own };
+        let own: Vec<&WindowRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.window == window && r.year == Some(year))
+            .collect();
+        let rows = if own.is_empty() {
+            self.rows
+                .iter()
+                .filter(|r| r.window == window && r.year.is_none())
+                .collect()
+        } else {
+            own
+        };
         rows.iter()
-            .filter_map(|r| Some((NaiveDate::from_ymd_opt(year, r.start.0, r.start.1)?, NaiveDate::from_ymd_opt(year, r.end.0, r.end.1)?)))
+            .filter_map(|r| {
+                Some((
+                    NaiveDate::from_ymd_opt(year, r.start.0, r.start.1)?,
+                    NaiveDate::from_ymd_opt(year, r.end.0, r.end.1)?,
+                ))
+            })
             .collect()
     }
 
     /// Whether `d` falls inside `window`.
     pub fn contains(&self, window: &str, d: NaiveDate) -> bool {
-        self.periods(window, d.year()).iter().any(|(a, b)| (*a..=*b).contains(&d))
+        self.periods(window, d.year())
+            .iter()
+            .any(|(a, b)| (*a..=*b).contains(&d))
     }
 }
 

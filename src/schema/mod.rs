@@ -104,7 +104,9 @@ impl Check {
             Check::Postcode => "6位数字",
             Check::Distance => "数字，单位公里，最多一位小数，如 3.5",
             Check::ClassCode => "班号：入学年份与入学年月一致，学段与学校类别相符",
-            Check::IdNumber => "证件号：居民身份证的位数、校验位、出生日期、地区、性别有误时给出警告，并列入问题学籍“身份证件号错误”",
+            Check::IdNumber => {
+                "证件号：居民身份证的位数、校验位、出生日期、地区、性别有误时给出警告，并列入问题学籍“身份证件号错误”"
+            }
             Check::MemberIdNumber => "居民身份证号须有效",
             Check::IdValidPeriod => "起止日期，如 20200601-20250601 或 2020.06.01-2025.06.01",
             Check::Email => "如 name@example.com",
@@ -168,12 +170,17 @@ impl TableSchema {
     /// Arrow fields of the data columns (all nullable: a warehouse never infers, but absent
     /// optional values are null).
     pub fn data_fields(&self) -> Vec<Field> {
-        self.columns.iter().map(|c| Field::new(&c.name, c.col_type.arrow(), true)).collect()
+        self.columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.col_type.arrow(), true))
+            .collect()
     }
 
     /// Headers that every file of this table must have.
     pub fn required_headers(&self) -> impl Iterator<Item = &ColumnDef> {
-        self.columns.iter().filter(|c| !c.optional_column && c.required == Required::Yes)
+        self.columns
+            .iter()
+            .filter(|c| !c.optional_column && c.required == Required::Yes)
     }
 }
 
@@ -274,16 +281,29 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn codelist(&self, name: &str) -> &CodeList {
-        self.codelists.get(name).unwrap_or_else(|| panic!("bug: code list {name} is not in codelists.toml"))
+        self.codelists
+            .get(name)
+            .unwrap_or_else(|| panic!("bug: code list {name} is not in codelists.toml"))
     }
 
     pub fn rule(&self, code: &str) -> &Rule {
-        self.rules.get(code).unwrap_or_else(|| panic!("bug: rule {code} is not in rules.toml"))
+        self.rules
+            .get(code)
+            .unwrap_or_else(|| panic!("bug: rule {code} is not in rules.toml"))
     }
 
     /// The input tables, in the order ingest tries them when recognising a file.
     pub fn input_tables(&self) -> [&TableSchema; 8] {
-        [&self.students, &self.movements, &self.dedup_decisions, &self.exams, &self.meal_ledger, &self.nutrition_terms, &self.nutrition_schools, &self.schools]
+        [
+            &self.students,
+            &self.movements,
+            &self.dedup_decisions,
+            &self.exams,
+            &self.meal_ledger,
+            &self.nutrition_terms,
+            &self.nutrition_schools,
+            &self.schools,
+        ]
     }
 
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
@@ -307,14 +327,27 @@ fn load() -> Result<Catalog, String> {
     let parse = |name: &str, text: &str| -> Result<TableSchema, String> {
         toml::from_str(text).map_err(|e| format!("schemas/{name}: {e}"))
     };
-    let mut lists: CodeListsFile = toml::from_str(CODELISTS_TOML).map_err(|e| format!("schemas/codelists.toml: {e}"))?;
+    let mut lists: CodeListsFile =
+        toml::from_str(CODELISTS_TOML).map_err(|e| format!("schemas/codelists.toml: {e}"))?;
     // The ethnicity list: the CSV (GB/T 3304) plus the template's extra entries and aliases.
-    let eth = lists.lists.get_mut("ethnicity").ok_or("codelists.toml: no ethnicity list")?;
+    let eth = lists
+        .lists
+        .get_mut("ethnicity")
+        .ok_or("codelists.toml: no ethnicity list")?;
     let extra = std::mem::take(&mut eth.values);
     for line in ETHNICITY_CSV.lines().skip(1).filter(|l| !l.is_empty()) {
         let (code, name) = line.split_once(',').ok_or("ethnicity_codes.csv: bad line")?;
-        let aliases = extra.iter().filter(|e| e.code == code).flat_map(|e| e.aliases.clone()).collect();
-        eth.values.push(CodeValue { code: code.into(), name: name.into(), stage: None, aliases });
+        let aliases = extra
+            .iter()
+            .filter(|e| e.code == code)
+            .flat_map(|e| e.aliases.clone())
+            .collect();
+        eth.values.push(CodeValue {
+            code: code.into(),
+            name: name.into(),
+            stage: None,
+            aliases,
+        });
     }
     eth.values.extend(extra.into_iter().filter(|e| e.code.is_empty()));
     for list in lists.lists.values_mut() {
@@ -372,7 +405,10 @@ mod tests {
         for t in c.input_tables() {
             for col in &t.columns {
                 if col.check == Check::Code {
-                    let list = col.codelist.as_deref().unwrap_or_else(|| panic!("{} has no codelist", col.name));
+                    let list = col
+                        .codelist
+                        .as_deref()
+                        .unwrap_or_else(|| panic!("{} has no codelist", col.name));
                     assert!(c.codelists.contains_key(list), "{list}");
                 }
             }

@@ -1,6 +1,5 @@
 //! Administrative divisions (国家统计局 2023 统计用区划代码), from schemas/reference/divisions_*.csv.
 
-
 const PROVINCES: &str = include_str!("../../schemas/reference/divisions_province.csv");
 const CITIES: &str = include_str!("../../schemas/reference/divisions_city.csv");
 const COUNTIES: &str = include_str!("../../schemas/reference/divisions_county.csv");
@@ -31,7 +30,11 @@ impl Regions {
                 .map(|l| {
                     let mut f = l.split(',');
                     match (f.next(), f.next(), f.next()) {
-                        (Some(c), Some(n), Some(p)) => Ok(Division { code: c.into(), name: n.into(), parent: p.into() }),
+                        (Some(c), Some(n), Some(p)) => Ok(Division {
+                            code: c.into(),
+                            name: n.into(),
+                            parent: p.into(),
+                        }),
                         _ => Err(format!("{file}: bad line {l}")),
                     }
                 })
@@ -46,7 +49,12 @@ impl Regions {
                 by_code.insert(d.code.clone(), (level, i));
             }
         }
-        Ok(Regions { provinces, cities, counties, by_code })
+        Ok(Regions {
+            provinces,
+            cities,
+            counties,
+            by_code,
+        })
     }
 
     fn get(&self, code: &str) -> Option<&Division> {

@@ -92,7 +92,10 @@ pub struct Tokens {
 }
 
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Tokens {
@@ -104,8 +107,18 @@ impl Tokens {
         let mut ids = std::collections::HashSet::new();
         for g in file.tokens {
             check(&g).with_context(|| format!("令牌文件 {}：令牌 {}", path.display(), g.id))?;
-            ensure!(ids.insert(g.id.clone()), "令牌文件 {}：令牌编号 {} 重复", path.display(), g.id);
-            ensure!(by_hash.insert(g.sha256.to_ascii_lowercase(), g.clone()).is_none(), "令牌文件 {}：令牌 {} 的散列与另一令牌相同", path.display(), g.id);
+            ensure!(
+                ids.insert(g.id.clone()),
+                "令牌文件 {}：令牌编号 {} 重复",
+                path.display(),
+                g.id
+            );
+            ensure!(
+                by_hash.insert(g.sha256.to_ascii_lowercase(), g.clone()).is_none(),
+                "令牌文件 {}：令牌 {} 的散列与另一令牌相同",
+                path.display(),
+                g.id
+            );
         }
         Ok(Tokens { by_hash })
     }
@@ -121,17 +134,34 @@ impl Tokens {
 }
 
 fn check(g: &Grant) -> Result<()> {
-    ensure!(!g.id.is_empty() && g.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "编号 {:?} 只能由字母、数字和 -_. 组成", g.id);
-    ensure!(g.sha256.len() == 64 && g.sha256.bytes().all(|b| b.is_ascii_hexdigit()), "sha256 应为 64 位十六进制散列");
+    ensure!(
+        !g.id.is_empty() && g.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+        "编号 {:?} 只能由字母、数字和 -_. 组成",
+        g.id
+    );
+    ensure!(
+        g.sha256.len() == 64 && g.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+        "sha256 应为 64 位十六进制散列"
+    );
     let Some(j) = Jurisdiction::parse(&g.jurisdiction) else {
-        bail!("管辖范围 {:?} 无效：应为 *、2/4/6 位行政区划代码或 10 位学校标识码", g.jurisdiction)
+        bail!(
+            "管辖范围 {:?} 无效：应为 *、2/4/6 位行政区划代码或 10 位学校标识码",
+            g.jurisdiction
+        )
     };
     if let Jurisdiction::Region(code) = &j {
-        ensure!(crate::schema::catalog().regions.name(code).is_some(), "管辖范围 {code} 不是已知的行政区划代码");
+        ensure!(
+            crate::schema::catalog().regions.name(code).is_some(),
+            "管辖范围 {code} 不是已知的行政区划代码"
+        );
     }
     ensure!(!g.lists.is_empty(), "没有授权任何清单（lists）");
     for l in &g.lists {
-        ensure!(l == "*" || LISTS.iter().any(|s| s.name == l), "没有名为 {l} 的清单；可用：{}", LISTS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "));
+        ensure!(
+            l == "*" || LISTS.iter().any(|s| s.name == l),
+            "没有名为 {l} 的清单；可用：{}",
+            LISTS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(())
 }
@@ -140,7 +170,10 @@ fn check(g: &Grant) -> Result<()> {
 pub fn new_token() -> Result<String> {
     let mut b = [0u8; 24];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("无法取得随机数：{e}"))?;
-    Ok(format!("xj_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+    Ok(format!(
+        "xj_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
 }
 
 /// Add a grant for a new token to the file (created if missing); returns the token.
@@ -153,9 +186,17 @@ pub fn add_token(path: &Path, mut grant: Grant) -> Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokenFile::default(),
         Err(e) => return Err(e).with_context(|| format!("无法读取令牌文件 {}", path.display())),
     };
-    ensure!(!file.tokens.iter().any(|g| g.id == grant.id), "令牌文件 {} 中已有编号 {}", path.display(), grant.id);
+    ensure!(
+        !file.tokens.iter().any(|g| g.id == grant.id),
+        "令牌文件 {} 中已有编号 {}",
+        path.display(),
+        grant.id
+    );
     file.tokens.push(grant);
-    let text = format!("# xueji serve 的访问令牌：只保存令牌的 SHA-256 散列 / access tokens, stored hashed\n{}", toml::to_string(&file)?);
+    let text = format!(
+        "# xueji serve 的访问令牌：只保存令牌的 SHA-256 散列 / access tokens, stored hashed\n{}",
+        toml::to_string(&file)?
+    );
     // Write beside and rename, so a crash never leaves half a file.
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("无法写入 {}", tmp.display()))?;
@@ -171,7 +212,10 @@ mod tests {
     fn jurisdictions() {
         assert_eq!(Jurisdiction::parse("*"), Some(Jurisdiction::All));
         assert_eq!(Jurisdiction::parse("3410"), Some(Jurisdiction::Region("3410".into())));
-        assert_eq!(Jurisdiction::parse("2341023003"), Some(Jurisdiction::School("2341023003".into())));
+        assert_eq!(
+            Jurisdiction::parse("2341023003"),
+            Some(Jurisdiction::School("2341023003".into()))
+        );
         assert_eq!(Jurisdiction::parse("34102"), None);
         assert_eq!(Jurisdiction::parse("34'--"), None);
         assert!(Jurisdiction::Region("3410".into()).holds_county("341023"));
@@ -182,14 +226,34 @@ mod tests {
     fn tokens_are_stored_hashed_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.toml");
-        let g = |id: &str, j: &str, lists: &[&str]| Grant { id: id.into(), name: "测试".into(), sha256: String::new(), jurisdiction: j.into(), lists: lists.iter().map(|s| s.to_string()).collect(), unmask: false, expires: None };
+        let g = |id: &str, j: &str, lists: &[&str]| Grant {
+            id: id.into(),
+            name: "测试".into(),
+            sha256: String::new(),
+            jurisdiction: j.into(),
+            lists: lists.iter().map(|s| s.to_string()).collect(),
+            unmask: false,
+            expires: None,
+        };
         let t = add_token(&path, g("a", "341023", &["list_yibu"])).unwrap();
-        assert!(!std::fs::read_to_string(&path).unwrap().contains(&t), "the token itself is never written");
+        assert!(
+            !std::fs::read_to_string(&path).unwrap().contains(&t),
+            "the token itself is never written"
+        );
         let tokens = Tokens::load(&path).unwrap();
         assert_eq!(tokens.grant(&t).unwrap().id, "a");
         assert!(tokens.grant("xj_wrong").is_none());
-        assert!(add_token(&path, g("a", "341023", &["list_yibu"])).is_err(), "duplicate id");
-        assert!(add_token(&path, g("b", "99", &["list_yibu"])).is_err(), "unknown region");
-        assert!(add_token(&path, g("b", "341023", &["students"])).is_err(), "not a served list");
+        assert!(
+            add_token(&path, g("a", "341023", &["list_yibu"])).is_err(),
+            "duplicate id"
+        );
+        assert!(
+            add_token(&path, g("b", "99", &["list_yibu"])).is_err(),
+            "unknown region"
+        );
+        assert!(
+            add_token(&path, g("b", "341023", &["students"])).is_err(),
+            "not a served list"
+        );
     }
 }

@@ -56,7 +56,11 @@ impl AuditLog {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("无法创建审计日志目录 {}", dir.display()))?;
         }
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("无法打开审计日志 {}", path.display()))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("无法打开审计日志 {}", path.display()))?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("xueji-audit".into()).spawn(move || {
             while let Ok(first) = rx.recv() {
@@ -70,11 +74,18 @@ impl AuditLog {
                 }
                 let res = res.and_then(|_| file.sync_data());
                 for (_, done) in jobs {
-                    let _ = done.send(res.as_ref().map(|_| ()).map_err(|e| std::io::Error::new(e.kind(), e.to_string())));
+                    let _ = done.send(
+                        res.as_ref()
+                            .map(|_| ())
+                            .map_err(|e| std::io::Error::new(e.kind(), e.to_string())),
+                    );
                 }
             }
         })?;
-        Ok(AuditLog { tx, path: path.to_path_buf() })
+        Ok(AuditLog {
+            tx,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -86,8 +97,12 @@ impl AuditLog {
         let mut line = serde_json::to_vec(e)?;
         line.push(b'\n');
         let (done, wait) = oneshot::channel();
-        self.tx.send((line, done)).map_err(|_| anyhow::anyhow!("审计日志线程已停止"))?;
-        wait.await.map_err(|_| anyhow::anyhow!("审计日志线程已停止"))?.with_context(|| format!("无法写入审计日志 {}", self.path.display()))
+        self.tx
+            .send((line, done))
+            .map_err(|_| anyhow::anyhow!("审计日志线程已停止"))?;
+        wait.await
+            .map_err(|_| anyhow::anyhow!("审计日志线程已停止"))?
+            .with_context(|| format!("无法写入审计日志 {}", self.path.display()))
     }
 }
 

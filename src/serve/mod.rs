@@ -52,16 +52,46 @@ pub struct ServedList {
 }
 
 pub const LISTS: &[ServedList] = &[
-    ServedList { name: "list_nutrition_beneficiaries", pupils: true },
-    ServedList { name: "list_boarders", pupils: true },
-    ServedList { name: "list_yibu", pupils: true },
-    ServedList { name: "list_aid_applicants", pupils: true },
-    ServedList { name: "list_roster", pupils: true },
-    ServedList { name: "stats_left_behind", pupils: false },
-    ServedList { name: "stats_migrant", pupils: false },
-    ServedList { name: "stats_school_form", pupils: false },
-    ServedList { name: "stats_nutrition_subsidy", pupils: false },
-    ServedList { name: "stats_nutrition_screening", pupils: false },
+    ServedList {
+        name: "list_nutrition_beneficiaries",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_boarders",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_yibu",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_aid_applicants",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_roster",
+        pupils: true,
+    },
+    ServedList {
+        name: "stats_left_behind",
+        pupils: false,
+    },
+    ServedList {
+        name: "stats_migrant",
+        pupils: false,
+    },
+    ServedList {
+        name: "stats_school_form",
+        pupils: false,
+    },
+    ServedList {
+        name: "stats_nutrition_subsidy",
+        pupils: false,
+    },
+    ServedList {
+        name: "stats_nutrition_screening",
+        pupils: false,
+    },
 ];
 
 /// Where a school lies: read from this mart when a request names a school.
@@ -100,12 +130,27 @@ impl Snapshot {
         }
         let mut counties = std::collections::HashMap::new();
         if runs.contains_key(SCHOOL_REGIONS) {
-            let b = ctx.sql(&format!("SELECT school_id, county_code FROM {SCHOOL_REGIONS}_all ORDER BY snapshot_date")).await?.collect().await?;
-            for (school, county) in crate::pipeline::text_rows(&b)?.1.into_iter().map(|r| (r[0].clone(), r[1].clone())) {
+            let b = ctx
+                .sql(&format!(
+                    "SELECT school_id, county_code FROM {SCHOOL_REGIONS}_all ORDER BY snapshot_date"
+                ))
+                .await?
+                .collect()
+                .await?;
+            for (school, county) in crate::pipeline::text_rows(&b)?
+                .1
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].clone()))
+            {
                 counties.insert(school, county);
             }
         }
-        Ok(Snapshot { ctx, runs, version, counties })
+        Ok(Snapshot {
+            ctx,
+            runs,
+            version,
+            counties,
+        })
     }
 
     /// The run's seq (the largest of the served models').
@@ -167,13 +212,31 @@ impl Server {
 pub async fn start(o: &ServeOptions) -> Result<Server> {
     let wh = Warehouse::open(&o.warehouse)?;
     let tokens = Tokens::load(&o.tokens)?;
-    anyhow::ensure!(!tokens.is_empty(), "令牌文件 {} 中没有令牌：请先用 xueji token 添加", o.tokens.display());
+    anyhow::ensure!(
+        !tokens.is_empty(),
+        "令牌文件 {} 中没有令牌：请先用 xueji token 添加",
+        o.tokens.display()
+    );
     let audit = AuditLog::open(&o.audit)?;
     let version = runs_version(&wh).await?;
     let snap = Snapshot::load(&wh, version, o.threads, o.memory_mb).await?;
-    anyhow::ensure!(!snap.runs.is_empty(), "仓库 {} 中还没有已提交的模型运行：请先运行 xueji run 或 xueji nightly", o.warehouse);
-    let app = Arc::new(App { wh, tokens, audit, snapshot: RwLock::new(Arc::new(snap)), threads: o.threads, memory_mb: o.memory_mb, next_request: AtomicU64::new(1) });
-    let listener = tokio::net::TcpListener::bind(o.listen).await.with_context(|| format!("无法监听 {}", o.listen))?;
+    anyhow::ensure!(
+        !snap.runs.is_empty(),
+        "仓库 {} 中还没有已提交的模型运行：请先运行 xueji run 或 xueji nightly",
+        o.warehouse
+    );
+    let app = Arc::new(App {
+        wh,
+        tokens,
+        audit,
+        snapshot: RwLock::new(Arc::new(snap)),
+        threads: o.threads,
+        memory_mb: o.memory_mb,
+        next_request: AtomicU64::new(1),
+    });
+    let listener = tokio::net::TcpListener::bind(o.listen)
+        .await
+        .with_context(|| format!("无法监听 {}", o.listen))?;
     let addr = listener.local_addr()?;
     let refresher = {
         let app = app.clone();
@@ -207,7 +270,11 @@ pub async fn start(o: &ServeOptions) -> Result<Server> {
         refresher.abort();
         r
     });
-    Ok(Server { addr, stop: Some(stop), task })
+    Ok(Server {
+        addr,
+        stop: Some(stop),
+        task,
+    })
 }
 
 /// A request that gets no rows: a 4xx (or 503) with a Chinese and an English message.
@@ -220,7 +287,12 @@ pub struct ApiError {
 }
 
 fn err(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError { status, code, zh: zh.into(), en: en.into() }
+    ApiError {
+        status,
+        code,
+        zh: zh.into(),
+        en: en.into(),
+    }
 }
 
 fn bad(code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
@@ -231,7 +303,12 @@ fn bad(code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiE
 /// retried; its detail goes to the log, not to the client.
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     eprintln!("错误 / error: {e}");
-    err(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "服务暂时无法读取仓库，请稍后重试", "the warehouse could not be read; try again later")
+    err(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "服务暂时无法读取仓库，请稍后重试",
+        "the warehouse could not be read; try again later",
+    )
 }
 
 impl ApiError {
@@ -239,7 +316,8 @@ impl ApiError {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.zh, "message_en": self.en } });
         let mut r = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         r
     }
@@ -248,9 +326,19 @@ impl ApiError {
 /// What a handler answers.
 enum Reply {
     /// A whole body.
-    Full { body: Vec<u8>, content_type: &'static str, headers: Vec<(&'static str, String)>, rows: Option<u64> },
+    Full {
+        body: Vec<u8>,
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
+        rows: Option<u64>,
+    },
     /// Rows streamed from a query.
-    Stream { df: datafusion::dataframe::DataFrame, encoder: Encoder, content_type: &'static str, headers: Vec<(&'static str, String)> },
+    Stream {
+        df: datafusion::dataframe::DataFrame,
+        encoder: Encoder,
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
+    },
 }
 
 /// What the audit line says about a list request.
@@ -274,7 +362,15 @@ struct Request {
 
 impl Request {
     fn new(app: &App, method: Method, uri: &Uri, remote: SocketAddr) -> Self {
-        Request { id: app.next_request.fetch_add(1, Ordering::Relaxed), method, path: uri.path().to_string(), query: uri.query().unwrap_or("").to_string(), remote, grant: None, served: Served::default() }
+        Request {
+            id: app.next_request.fetch_add(1, Ordering::Relaxed),
+            method,
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            remote,
+            grant: None,
+            served: Served::default(),
+        }
     }
 
     fn entry<'a>(&'a self, event: &'a str, status: StatusCode) -> Entry<'a> {
@@ -316,7 +412,12 @@ impl Request {
                 }
                 e.response()
             }
-            Ok(Reply::Full { body, content_type, headers, rows }) => {
+            Ok(Reply::Full {
+                body,
+                content_type,
+                headers,
+                rows,
+            }) => {
                 let mut entry = self.entry("response", StatusCode::OK);
                 entry.rows = rows;
                 entry.complete = rows.map(|_| true);
@@ -325,7 +426,12 @@ impl Request {
                 }
                 respond(self.id, Body::from(body), content_type, &headers)
             }
-            Ok(Reply::Stream { df, mut encoder, content_type, headers }) => {
+            Ok(Reply::Stream {
+                df,
+                mut encoder,
+                content_type,
+                headers,
+            }) => {
                 if let Err(a) = app.audit.write(&self.entry("response", StatusCode::OK)).await {
                     return unavailable(a).response();
                 }
@@ -384,16 +490,36 @@ fn respond(id: u64, body: Body, content_type: &'static str, headers: &[(&'static
 /// The grant of the request's bearer token.
 fn authorize(app: &App, headers: &HeaderMap) -> Result<Grant, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(err(StatusCode::UNAUTHORIZED, "no_token", "缺少访问令牌：请在 Authorization 头中给出 Bearer 令牌", "missing token: send Authorization: Bearer <token>"));
+        return Err(err(
+            StatusCode::UNAUTHORIZED,
+            "no_token",
+            "缺少访问令牌：请在 Authorization 头中给出 Bearer 令牌",
+            "missing token: send Authorization: Bearer <token>",
+        ));
     };
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or("");
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
     let Some(g) = app.tokens.grant(token) else {
-        return Err(err(StatusCode::UNAUTHORIZED, "bad_token", "访问令牌无效", "invalid token"));
+        return Err(err(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "访问令牌无效",
+            "invalid token",
+        ));
     };
     if let Some(last) = g.expires
         && chrono::Local::now().date_naive() > last
     {
-        return Err(err(StatusCode::UNAUTHORIZED, "expired_token", format!("访问令牌已于 {last} 过期"), format!("the token expired on {last}")));
+        return Err(err(
+            StatusCode::UNAUTHORIZED,
+            "expired_token",
+            format!("访问令牌已于 {last} 过期"),
+            format!("the token expired on {last}"),
+        ));
     }
     Ok(g.clone())
 }
@@ -414,54 +540,119 @@ struct Params {
 const MAX_PAGE: u64 = 1_000_000;
 
 fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
-    let mut p = Params { date: None, since: None, region: None, school: None, format: Format::Json, gbk: false, label_header: false, limit: None, offset: 0 };
+    let mut p = Params {
+        date: None,
+        since: None,
+        region: None,
+        school: None,
+        format: Format::Json,
+        gbk: false,
+        label_header: false,
+        limit: None,
+        offset: 0,
+    };
     let mut seen = std::collections::HashSet::new();
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         if !allowed.contains(&k.as_ref()) {
-            return Err(bad("unknown_parameter", format!("未知参数 {k}；可用：{}", allowed.join(", ")), format!("unknown parameter {k}; allowed: {}", allowed.join(", "))));
+            return Err(bad(
+                "unknown_parameter",
+                format!("未知参数 {k}；可用：{}", allowed.join(", ")),
+                format!("unknown parameter {k}; allowed: {}", allowed.join(", ")),
+            ));
         }
         if !seen.insert(k.to_string()) {
-            return Err(bad("repeated_parameter", format!("参数 {k} 重复"), format!("parameter {k} given twice")));
+            return Err(bad(
+                "repeated_parameter",
+                format!("参数 {k} 重复"),
+                format!("parameter {k} given twice"),
+            ));
         }
-        let date = |v: &str| v.parse::<NaiveDate>().map_err(|_| bad("bad_date", format!("参数 {k} 的值 {v:?} 不是日期：应为 YYYY-MM-DD"), format!("{k}={v:?} is not a date (YYYY-MM-DD)")));
-        let number = |v: &str| v.parse::<u64>().map_err(|_| bad("bad_number", format!("参数 {k} 的值 {v:?} 不是非负整数"), format!("{k}={v:?} is not a non-negative integer")));
+        let date = |v: &str| {
+            v.parse::<NaiveDate>().map_err(|_| {
+                bad(
+                    "bad_date",
+                    format!("参数 {k} 的值 {v:?} 不是日期：应为 YYYY-MM-DD"),
+                    format!("{k}={v:?} is not a date (YYYY-MM-DD)"),
+                )
+            })
+        };
+        let number = |v: &str| {
+            v.parse::<u64>().map_err(|_| {
+                bad(
+                    "bad_number",
+                    format!("参数 {k} 的值 {v:?} 不是非负整数"),
+                    format!("{k}={v:?} is not a non-negative integer"),
+                )
+            })
+        };
         match k.as_ref() {
             "date" => p.date = Some(date(&v)?),
             "since" => p.since = Some(date(&v)?),
             "region" => {
-                let ok = matches!(Jurisdiction::parse(&v), Some(Jurisdiction::Region(_))) && crate::schema::catalog().regions.name(&v).is_some();
+                let ok = matches!(Jurisdiction::parse(&v), Some(Jurisdiction::Region(_)))
+                    && crate::schema::catalog().regions.name(&v).is_some();
                 if !ok {
-                    return Err(bad("bad_region", format!("参数 region 的值 {v:?} 不是已知的省（2 位）、地市（4 位）或区县（6 位）代码"), format!("region={v:?} is not a known 2-, 4- or 6-digit division code")));
+                    return Err(bad(
+                        "bad_region",
+                        format!("参数 region 的值 {v:?} 不是已知的省（2 位）、地市（4 位）或区县（6 位）代码"),
+                        format!("region={v:?} is not a known 2-, 4- or 6-digit division code"),
+                    ));
                 }
                 p.region = Some(v.to_string());
             }
             "school" => {
                 if !matches!(Jurisdiction::parse(&v), Some(Jurisdiction::School(_))) {
-                    return Err(bad("bad_school", format!("参数 school 的值 {v:?} 不是 10 位学校标识码"), format!("school={v:?} is not a 10-digit school id")));
+                    return Err(bad(
+                        "bad_school",
+                        format!("参数 school 的值 {v:?} 不是 10 位学校标识码"),
+                        format!("school={v:?} is not a 10-digit school id"),
+                    ));
                 }
                 p.school = Some(v.to_string());
             }
             "format" => {
-                p.format = Format::parse(&v).ok_or_else(|| bad("bad_format", format!("参数 format 的值 {v:?} 无效；可用：{}", Format::NAMES.join(", ")), format!("format={v:?}; use one of {}", Format::NAMES.join(", "))))?;
+                p.format = Format::parse(&v).ok_or_else(|| {
+                    bad(
+                        "bad_format",
+                        format!("参数 format 的值 {v:?} 无效；可用：{}", Format::NAMES.join(", ")),
+                        format!("format={v:?}; use one of {}", Format::NAMES.join(", ")),
+                    )
+                })?;
             }
             "encoding" => {
                 p.gbk = match v.to_ascii_lowercase().as_str() {
                     "utf-8" | "utf8" => false,
                     "gbk" | "gb18030" => true,
-                    _ => return Err(bad("bad_encoding", format!("参数 encoding 的值 {v:?} 无效：应为 utf-8 或 gbk"), format!("encoding={v:?}; use utf-8 or gbk"))),
+                    _ => {
+                        return Err(bad(
+                            "bad_encoding",
+                            format!("参数 encoding 的值 {v:?} 无效：应为 utf-8 或 gbk"),
+                            format!("encoding={v:?}; use utf-8 or gbk"),
+                        ));
+                    }
                 }
             }
             "header" => {
                 p.label_header = match v.as_ref() {
                     "name" => false,
                     "label" => true,
-                    _ => return Err(bad("bad_header", format!("参数 header 的值 {v:?} 无效：应为 name（英文列名）或 label（中文列名）"), format!("header={v:?}; use name or label"))),
+                    _ => {
+                        return Err(bad(
+                            "bad_header",
+                            format!("参数 header 的值 {v:?} 无效：应为 name（英文列名）或 label（中文列名）"),
+                            format!("header={v:?}; use name or label"),
+                        ));
+                    }
                 }
             }
             "limit" => {
                 let n = number(&v)?;
                 if n == 0 || n > MAX_PAGE {
-                    return Err(bad("bad_limit", format!("参数 limit 应在 1 到 {MAX_PAGE} 之间"), format!("limit must be 1..={MAX_PAGE}")));
+                    return Err(bad(
+                        "bad_limit",
+                        format!("参数 limit 应在 1 到 {MAX_PAGE} 之间"),
+                        format!("limit must be 1..={MAX_PAGE}"),
+                    ));
                 }
                 p.limit = Some(n);
             }
@@ -470,7 +661,11 @@ fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
         }
     }
     if p.gbk && p.format != Format::Csv {
-        return Err(bad("bad_encoding", "encoding=gbk 只用于 format=csv", "encoding=gbk applies to format=csv only"));
+        return Err(bad(
+            "bad_encoding",
+            "encoding=gbk 只用于 format=csv",
+            "encoding=gbk applies to format=csv only",
+        ));
     }
     Ok(p)
 }
@@ -479,16 +674,33 @@ fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
 fn served_list(name: &str, grant: &Grant) -> Result<&'static ServedList, ApiError> {
     let Some(l) = LISTS.iter().find(|l| l.name == name) else {
         let all: Vec<&str> = LISTS.iter().map(|l| l.name).collect();
-        return Err(err(StatusCode::NOT_FOUND, "unknown_list", format!("没有名为 {name} 的清单；可用：{}", all.join(", ")), format!("no list {name}; available: {}", all.join(", "))));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            "unknown_list",
+            format!("没有名为 {name} 的清单；可用：{}", all.join(", ")),
+            format!("no list {name}; available: {}", all.join(", ")),
+        ));
     };
     if !grant.may_read(name) {
-        return Err(err(StatusCode::FORBIDDEN, "list_not_granted", format!("令牌 {} 无权读取清单 {name}", grant.id), format!("token {} may not read {name}", grant.id)));
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "list_not_granted",
+            format!("令牌 {} 无权读取清单 {name}", grant.id),
+            format!("token {} may not read {name}", grant.id),
+        ));
     }
     Ok(l)
 }
 
 fn run_of<'a>(snap: &'a Snapshot, l: &ServedList) -> Result<&'a ModelRun, ApiError> {
-    snap.runs.get(l.name).ok_or_else(|| err(StatusCode::NOT_FOUND, "not_run", format!("清单 {} 还没有运行过", l.name), format!("{} has not been run yet", l.name)))
+    snap.runs.get(l.name).ok_or_else(|| {
+        err(
+            StatusCode::NOT_FOUND,
+            "not_run",
+            format!("清单 {} 还没有运行过", l.name),
+            format!("{} has not been run yet", l.name),
+        )
+    })
 }
 
 /// The run date a request reads: the latest on or before `want` (default: the latest).
@@ -496,7 +708,15 @@ fn pick_date(list: &str, run: &ModelRun, want: Option<NaiveDate>) -> Result<Naiv
     let found = run.dates.iter().copied().filter(|d| want.is_none_or(|w| *d <= w)).max();
     found.ok_or_else(|| {
         let first = run.dates.first().map(|d| d.to_string()).unwrap_or_default();
-        err(StatusCode::NOT_FOUND, "no_such_date", format!("清单 {list} 在 {} 及以前没有数据；最早的是 {first}", want.map(|d| d.to_string()).unwrap_or_default()), format!("{list} has no data on or before the date; the first is {first}"))
+        err(
+            StatusCode::NOT_FOUND,
+            "no_such_date",
+            format!(
+                "清单 {list} 在 {} 及以前没有数据；最早的是 {first}",
+                want.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            format!("{list} has no data on or before the date; the first is {first}"),
+        )
     })
 }
 
@@ -504,7 +724,17 @@ fn pick_date(list: &str, run: &ModelRun, want: Option<NaiveDate>) -> Result<Naiv
 /// it. Filters outside the jurisdiction are refused (403); wider ones are cut to it.
 fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>, ApiError> {
     let j = grant.jurisdiction();
-    let outside = |zh: String, en: String| err(StatusCode::FORBIDDEN, "outside_jurisdiction", format!("{zh} 不在令牌 {} 的管辖范围 {} 内", grant.id, grant.jurisdiction), format!("{en} is outside the jurisdiction {} of token {}", grant.jurisdiction, grant.id));
+    let outside = |zh: String, en: String| {
+        err(
+            StatusCode::FORBIDDEN,
+            "outside_jurisdiction",
+            format!("{zh} 不在令牌 {} 的管辖范围 {} 内", grant.id, grant.jurisdiction),
+            format!(
+                "{en} is outside the jurisdiction {} of token {}",
+                grant.jurisdiction, grant.id
+            ),
+        )
+    };
     let mut conds = match &j {
         Jurisdiction::All => vec![],
         Jurisdiction::Region(r) => vec![format!("county_code LIKE '{r}%'")],
@@ -523,7 +753,12 @@ fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>, ApiE
     }
     if let Some(s) = &p.school {
         let Some(county) = snap.counties.get(s) else {
-            return Err(err(StatusCode::NOT_FOUND, "unknown_school", format!("没有学校标识码为 {s} 的学校"), format!("no school {s}")));
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                "unknown_school",
+                format!("没有学校标识码为 {s} 的学校"),
+                format!("no school {s}"),
+            ));
         };
         let fits = match &j {
             Jurisdiction::School(own) => own == s,
@@ -560,16 +795,30 @@ fn columns(schema: &OutSchema) -> Vec<String> {
 }
 
 /// Answer a list query: streamed, or one page when `limit` is given.
-async fn answer(snap: &Snapshot, req: &Request, schema: &OutSchema, sql: String, p: &Params, extra: Vec<(&'static str, String)>) -> Result<Reply, ApiError> {
+async fn answer(
+    snap: &Snapshot,
+    req: &Request,
+    schema: &OutSchema,
+    sql: String,
+    p: &Params,
+    extra: Vec<(&'static str, String)>,
+) -> Result<Reply, ApiError> {
     let list = schema.table.name.as_str();
     let df = snap.ctx.sql(&sql).await.map_err(unavailable)?;
     let input_schema = Arc::new(df.schema().as_arrow().clone());
     let shape = shape_of(schema, &input_schema, req.served.masked == Some(false));
     let date = req.served.date.map(|d| d.to_string()).unwrap_or_default();
-    let mut headers = vec![("x-xueji-snapshot-date", date.clone()), ("x-xueji-run", snap.seq().to_string()), ("x-xueji-masked", req.served.masked.unwrap_or(true).to_string())];
+    let mut headers = vec![
+        ("x-xueji-snapshot-date", date.clone()),
+        ("x-xueji-run", snap.seq().to_string()),
+        ("x-xueji-masked", req.served.masked.unwrap_or(true).to_string()),
+    ];
     headers.extend(extra);
     if p.format != Format::Json && p.format != Format::Ndjson {
-        headers.push(("content-disposition", format!("attachment; filename=\"{list}-{date}.{}\"", p.format.extension())));
+        headers.push((
+            "content-disposition",
+            format!("attachment; filename=\"{list}-{date}.{}\"", p.format.extension()),
+        ));
     }
     let mut head = serde_json::Map::new();
     head.insert("list".into(), list.into());
@@ -580,15 +829,36 @@ async fn answer(snap: &Snapshot, req: &Request, schema: &OutSchema, sql: String,
         let n = df.clone().count().await.map_err(unavailable)? as u64;
         let n = n.saturating_sub(p.offset).min(p.limit.unwrap_or(u64::MAX));
         if n > output::XLSX_MAX_ROWS {
-            return Err(bad("too_many_rows_for_xlsx", format!("共 {n} 行，超过 Excel 的上限 {}：请用 format=csv 或 parquet，或用 limit 分页", output::XLSX_MAX_ROWS), format!("{n} rows exceed Excel's limit; use csv or parquet, or pages")));
+            return Err(bad(
+                "too_many_rows_for_xlsx",
+                format!(
+                    "共 {n} 行，超过 Excel 的上限 {}：请用 format=csv 或 parquet，或用 limit 分页",
+                    output::XLSX_MAX_ROWS
+                ),
+                format!("{n} rows exceed Excel's limit; use csv or parquet, or pages"),
+            ));
         }
     }
     let Some(limit) = p.limit else {
-        let df = if p.offset > 0 { df.limit(p.offset as usize, None).map_err(unavailable)? } else { df };
-        return Ok(Reply::Stream { df, encoder: Encoder::new(p.format, p.gbk, p.label_header, shape, head), content_type, headers });
+        let df = if p.offset > 0 {
+            df.limit(p.offset as usize, None).map_err(unavailable)?
+        } else {
+            df
+        };
+        return Ok(Reply::Stream {
+            df,
+            encoder: Encoder::new(p.format, p.gbk, p.label_header, shape, head),
+            content_type,
+            headers,
+        });
     };
     // One more row than asked tells whether there is a next page.
-    let batches = df.limit(p.offset as usize, Some(limit as usize + 1)).map_err(unavailable)?.collect().await.map_err(unavailable)?;
+    let batches = df
+        .limit(p.offset as usize, Some(limit as usize + 1))
+        .map_err(unavailable)?
+        .collect()
+        .await
+        .map_err(unavailable)?;
     let all = arrow::compute::concat_batches(&input_schema, &batches).map_err(unavailable)?;
     let more = all.num_rows() as u64 > limit;
     let page = all.slice(0, all.num_rows().min(limit as usize));
@@ -600,14 +870,31 @@ async fn answer(snap: &Snapshot, req: &Request, schema: &OutSchema, sql: String,
     let mut body = enc.begin().map_err(unavailable)?;
     body.extend(enc.batch(&page).map_err(unavailable)?);
     body.extend(enc.finish().map_err(unavailable)?);
-    Ok(Reply::Full { body, content_type, headers, rows: Some(enc.rows()) })
+    Ok(Reply::Full {
+        body,
+        content_type,
+        headers,
+        rows: Some(enc.rows()),
+    })
 }
 
-async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, Path(list): Path<String>, RawQuery(q): RawQuery, uri: Uri, headers: HeaderMap) -> Response {
+async fn rows(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(list): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let mut req = Request::new(&app, Method::GET, &uri, remote);
     let outcome = async {
         let (grant, l) = req.admit(&app, &headers, &list)?;
-        let p = params(q.as_deref().unwrap_or(""), &["date", "region", "school", "format", "encoding", "header", "limit", "offset"])?;
+        let p = params(
+            q.as_deref().unwrap_or(""),
+            &[
+                "date", "region", "school", "format", "encoding", "header", "limit", "offset",
+            ],
+        )?;
         let snap = app.snapshot();
         let run = run_of(&snap, l)?;
         let date = pick_date(l.name, run, p.date)?;
@@ -617,7 +904,11 @@ async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<Sock
         conds.insert(0, format!("snapshot_date = DATE '{date}'"));
         let schema = out_schema(l.name).map_err(unavailable)?;
         let cols = columns(&schema).join(", ");
-        let sql = format!("SELECT {cols} FROM {}_all WHERE {} ORDER BY {cols}", l.name, conds.join(" AND "));
+        let sql = format!(
+            "SELECT {cols} FROM {}_all WHERE {} ORDER BY {cols}",
+            l.name,
+            conds.join(" AND ")
+        );
         answer(&snap, &req, &schema, sql, &p, vec![]).await
     }
     .await;
@@ -625,7 +916,14 @@ async fn rows(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<Sock
 }
 
 /// Who entered and who left a pupil list between two nights, inside the jurisdiction.
-async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, Path(list): Path<String>, RawQuery(q): RawQuery, uri: Uri, headers: HeaderMap) -> Response {
+async fn changes(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(list): Path<String>,
+    RawQuery(q): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let mut req = Request::new(&app, Method::GET, &uri, remote);
     let outcome = async {
         let (grant, l) = req.admit(&app, &headers, &list)?;
@@ -673,7 +971,12 @@ async fn changes(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
 }
 
 /// The lists a token may read, with their columns, labels and dates.
-async fn catalog(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri, headers: HeaderMap) -> Response {
+async fn catalog(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let mut req = Request::new(&app, Method::GET, &uri, remote);
     let outcome = async {
         req.grant = Some(authorize(&app, &headers)?);
@@ -696,33 +999,82 @@ async fn catalog(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<S
 async fn health(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
     let req = Request::new(&app, Method::GET, &uri, remote);
     let snap = app.snapshot();
-    let latest = snap.runs.values().flat_map(|r| r.dates.last()).max().map(|d| d.to_string());
+    let latest = snap
+        .runs
+        .values()
+        .flat_map(|r| r.dates.last())
+        .max()
+        .map(|d| d.to_string());
     let body = serde_json::json!({ "status": "ok", "run": snap.seq(), "latest_date": latest });
-    req.finish(app, Ok(Reply::Full { body: body.to_string().into_bytes(), content_type: "application/json", headers: vec![], rows: None })).await
+    req.finish(
+        app,
+        Ok(Reply::Full {
+            body: body.to_string().into_bytes(),
+            content_type: "application/json",
+            headers: vec![],
+            rows: None,
+        }),
+    )
+    .await
 }
 
 async fn openapi_doc(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
     let req = Request::new(&app, Method::GET, &uri, remote);
-    let outcome = openapi::document().map(|text| Reply::Full { body: text.into_bytes(), content_type: "application/json", headers: vec![], rows: None }).map_err(unavailable);
+    let outcome = openapi::document()
+        .map(|text| Reply::Full {
+            body: text.into_bytes(),
+            content_type: "application/json",
+            headers: vec![],
+            rows: None,
+        })
+        .map_err(unavailable);
     req.finish(app, outcome).await
 }
 
 async fn root(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
     let req = Request::new(&app, Method::GET, &uri, remote);
     let body = serde_json::json!({ "service": "xueji serve：学籍数据接口 / registration data API", "openapi": "/openapi.json", "lists": "/v1/lists" });
-    req.finish(app, Ok(Reply::Full { body: body.to_string().into_bytes(), content_type: "application/json", headers: vec![], rows: None })).await
+    req.finish(
+        app,
+        Ok(Reply::Full {
+            body: body.to_string().into_bytes(),
+            content_type: "application/json",
+            headers: vec![],
+            rows: None,
+        }),
+    )
+    .await
 }
 
-async fn not_found(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, method: Method, uri: Uri) -> Response {
+async fn not_found(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+) -> Response {
     let req = Request::new(&app, method, &uri, remote);
     let path = uri.path().to_string();
-    req.finish(app, Err(err(StatusCode::NOT_FOUND, "not_found", format!("没有这个地址：{path}；接口说明见 /openapi.json"), format!("no route {path}; see /openapi.json")))).await
+    req.finish(
+        app,
+        Err(err(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("没有这个地址：{path}；接口说明见 /openapi.json"),
+            format!("no route {path}; see /openapi.json"),
+        )),
+    )
+    .await
 }
 
 /// Run until Ctrl-C.
 pub async fn serve(o: &ServeOptions) -> Result<()> {
     let server = start(o).await?;
-    println!("xueji serve 正在监听 http://{}（仓库 {}，审计日志 {}）/ listening", server.addr, o.warehouse, o.audit.display());
+    println!(
+        "xueji serve 正在监听 http://{}（仓库 {}，审计日志 {}）/ listening",
+        server.addr,
+        o.warehouse,
+        o.audit.display()
+    );
     println!("接口说明 / API: http://{}/openapi.json；按 Ctrl-C 停止", server.addr);
     tokio::signal::ctrl_c().await?;
     println!("正在停止：等待进行中的请求，最多 30 秒 / stopping: waiting up to 30 s for requests in flight");

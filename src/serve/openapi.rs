@@ -34,9 +34,16 @@ fn error_responses() -> Value {
 }
 
 fn list_parameters(changes: bool) -> Vec<Value> {
-    let mut v = vec![json!({ "name": "list", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/ListName" } })];
+    let mut v = vec![
+        json!({ "name": "list", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/ListName" } }),
+    ];
     if changes {
-        v.push(param("since", true, json!({ "type": "string", "format": "date" }), "与这一天（或之前最近一次运行）的名单比较 / compare with the list as of this date"));
+        v.push(param(
+            "since",
+            true,
+            json!({ "type": "string", "format": "date" }),
+            "与这一天（或之前最近一次运行）的名单比较 / compare with the list as of this date",
+        ));
     }
     v.extend([
         param("date", false, json!({ "type": "string", "format": "date" }), "快照日期：这一天或之前最近一次运行；默认最近一次 / snapshot date: the latest run on or before it; default the latest"),
@@ -52,7 +59,11 @@ fn list_parameters(changes: bool) -> Vec<Value> {
 }
 
 fn rows_response(changes: bool) -> Value {
-    let one_of: Vec<Value> = LISTS.iter().filter(|l| l.pupils || !changes).map(|l| json!({ "$ref": format!("#/components/schemas/{}", l.name) })).collect();
+    let one_of: Vec<Value> = LISTS
+        .iter()
+        .filter(|l| l.pupils || !changes)
+        .map(|l| json!({ "$ref": format!("#/components/schemas/{}", l.name) }))
+        .collect();
     let items = if changes {
         json!({ "allOf": [{ "type": "object", "properties": { "change": { "type": "string", "enum": ["entered", "left"] } } }, { "oneOf": one_of }] })
     } else {
@@ -88,7 +99,10 @@ fn rows_response(changes: bool) -> Value {
 /// The document, as served at `/openapi.json` and checked in as `docs/openapi.json`.
 pub fn document() -> Result<String> {
     let mut schemas = serde_json::Map::new();
-    schemas.insert("ListName".into(), json!({ "type": "string", "enum": LISTS.iter().map(|l| l.name).collect::<Vec<_>>() }));
+    schemas.insert(
+        "ListName".into(),
+        json!({ "type": "string", "enum": LISTS.iter().map(|l| l.name).collect::<Vec<_>>() }),
+    );
     schemas.insert("Error".into(), json!({
         "type": "object",
         "required": ["error"],
@@ -100,11 +114,18 @@ pub fn document() -> Result<String> {
         let mut props = serde_json::Map::new();
         for c in &s.columns {
             let mut t = json_type(c.col_type);
-            let masked = if c.mask.is_some() { "；默认遮蔽 / masked unless the token's grant lifts it" } else { "" };
+            let masked = if c.mask.is_some() {
+                "；默认遮蔽 / masked unless the token's grant lifts it"
+            } else {
+                ""
+            };
             t["description"] = format!("{}{masked}", c.label).into();
             props.insert(c.name.clone(), t);
         }
-        schemas.insert(l.name.into(), json!({ "type": "object", "title": s.table.label, "description": s.table.grain, "properties": props }));
+        schemas.insert(
+            l.name.into(),
+            json!({ "type": "object", "title": s.table.label, "description": s.table.grain, "properties": props }),
+        );
     }
     let doc = json!({
         "openapi": "3.1.0",

@@ -73,9 +73,19 @@ impl Shape {
             .fields()
             .iter()
             .zip(&masks)
-            .map(|(f, m)| if m.is_some() || is_text(f.data_type()) { Field::new(f.name(), DataType::Utf8, f.is_nullable()) } else { f.as_ref().clone() })
+            .map(|(f, m)| {
+                if m.is_some() || is_text(f.data_type()) {
+                    Field::new(f.name(), DataType::Utf8, f.is_nullable())
+                } else {
+                    f.as_ref().clone()
+                }
+            })
             .collect();
-        Shape { schema: Arc::new(Schema::new(fields)), labels, masks }
+        Shape {
+            schema: Arc::new(Schema::new(fields)),
+            labels,
+            masks,
+        }
     }
 
     /// A batch of the query as the response shows it.
@@ -144,8 +154,24 @@ pub struct Encoder {
 pub const XLSX_MAX_ROWS: u64 = 1_048_575;
 
 impl Encoder {
-    pub fn new(format: Format, gbk: bool, label_header: bool, shape: Shape, json_head: serde_json::Map<String, serde_json::Value>) -> Self {
-        Encoder { format, gbk, label_header, shape, any_row: false, rows: 0, parquet: None, xlsx: None, json_head }
+    pub fn new(
+        format: Format,
+        gbk: bool,
+        label_header: bool,
+        shape: Shape,
+        json_head: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Encoder {
+            format,
+            gbk,
+            label_header,
+            shape,
+            any_row: false,
+            rows: 0,
+            parquet: None,
+            xlsx: None,
+            json_head,
+        }
     }
 
     pub fn rows(&self) -> u64 {
@@ -153,24 +179,48 @@ impl Encoder {
     }
 
     fn text(&self, s: String) -> Vec<u8> {
-        if self.gbk { encoding_rs::GB18030.encode(&s).0.into_owned() } else { s.into_bytes() }
+        if self.gbk {
+            encoding_rs::GB18030.encode(&s).0.into_owned()
+        } else {
+            s.into_bytes()
+        }
     }
 
     /// The bytes before the first row.
     pub fn begin(&mut self) -> Result<Vec<u8>> {
         Ok(match self.format {
             Format::Csv => {
-                let names: Vec<&str> = if self.label_header { self.shape.labels.iter().map(String::as_str).collect() } else { self.shape.schema.fields().iter().map(|f| f.name().as_str()).collect() };
+                let names: Vec<&str> = if self.label_header {
+                    self.shape.labels.iter().map(String::as_str).collect()
+                } else {
+                    self.shape.schema.fields().iter().map(|f| f.name().as_str()).collect()
+                };
                 let mut w = csv::Writer::from_writer(Vec::new());
                 w.write_record(&names)?;
                 let head = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
-                if self.gbk { self.text(head) } else { [b"\xEF\xBB\xBF".as_slice(), head.as_bytes()].concat() }
+                if self.gbk {
+                    self.text(head)
+                } else {
+                    [b"\xEF\xBB\xBF".as_slice(), head.as_bytes()].concat()
+                }
             }
             Format::Json => {
                 let mut head = serde_json::to_string(&self.json_head)?;
                 head.pop();
-                let columns: Vec<serde_json::Value> = self.shape.schema.fields().iter().zip(&self.shape.labels).map(|(f, l)| serde_json::json!({ "name": f.name(), "label": l })).collect();
-                format!("{head}{}\"columns\":{},\"rows\":[", if self.json_head.is_empty() { "" } else { "," }, serde_json::to_string(&columns)?).into_bytes()
+                let columns: Vec<serde_json::Value> = self
+                    .shape
+                    .schema
+                    .fields()
+                    .iter()
+                    .zip(&self.shape.labels)
+                    .map(|(f, l)| serde_json::json!({ "name": f.name(), "label": l }))
+                    .collect();
+                format!(
+                    "{head}{}\"columns\":{},\"rows\":[",
+                    if self.json_head.is_empty() { "" } else { "," },
+                    serde_json::to_string(&columns)?
+                )
+                .into_bytes()
             }
             Format::Ndjson => Vec::new(),
             Format::Parquet => {
@@ -179,14 +229,19 @@ impl Encoder {
                     .set_max_row_group_row_count(Some(65_536))
                     .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
                     .build();
-                self.parquet = Some((parquet::arrow::ArrowWriter::try_new(sink.clone(), self.shape.schema.clone(), Some(props))?, sink));
+                self.parquet = Some((
+                    parquet::arrow::ArrowWriter::try_new(sink.clone(), self.shape.schema.clone(), Some(props))?,
+                    sink,
+                ));
                 Vec::new()
             }
             Format::Xlsx => {
                 let mut wb = rust_xlsxwriter::Workbook::new();
                 wb.set_properties(&crate::render::xlsx::fixed_properties());
                 let ws = wb.add_worksheet();
-                let head = rust_xlsxwriter::Format::new().set_bold().set_background_color("#EEF1F5");
+                let head = rust_xlsxwriter::Format::new()
+                    .set_bold()
+                    .set_background_color("#EEF1F5");
                 for (j, l) in self.shape.labels.iter().enumerate() {
                     ws.write_string_with_format(0, j as u16, l, &head)?;
                 }
@@ -212,7 +267,9 @@ impl Encoder {
                 self.text(s)
             }
             Format::Json | Format::Ndjson => {
-                let mut w = arrow::json::WriterBuilder::new().with_explicit_nulls(true).build::<_, arrow::json::writer::LineDelimited>(Vec::new());
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
                 w.write(&b)?;
                 w.finish()?;
                 let lines = w.into_inner();

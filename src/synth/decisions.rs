@@ -24,7 +24,10 @@ pub struct Member {
 /// The official kind of a planted group, and whether it spans counties.
 pub(super) fn kind_of(p: Plant) -> Option<(u8, bool)> {
     match p {
-        Plant::Dup(s, noid) => Some((if noid { 2 } else { 1 }, matches!(s, DupScope::OtherCounty | DupScope::OtherProvince))),
+        Plant::Dup(s, noid) => Some((
+            if noid { 2 } else { 1 },
+            matches!(s, DupScope::OtherCounty | DupScope::OtherProvince),
+        )),
         Plant::Fuzzy(Fuzzy::IdFullWidth) => Some((1, false)),
         Plant::IdDefect(_) => Some((3, false)),
         _ => None,
@@ -43,27 +46,77 @@ const UNTOUCHED: Scenario = ("untouched", &[], ["待处理", "待处理"], "待�
 fn scenarios(kind: u8, cross: bool) -> &'static [Scenario] {
     match (kind, cross) {
         (1, true) => &[
-            ("delete_later", &[(1, "删除", "同意", "")], ["自动佐证通过", "已通过"], "已解决"),
-            ("arbitrated", &[(0, "佐证", "同意", "同意"), (1, "佐证", "同意", "不同意")], ["仲裁通过", "仲裁未通过"], "处理中"),
-            ("awaiting_arbitration", &[(0, "佐证", "同意", ""), (1, "佐证", "同意", "")], ["待上级仲裁", "待上级仲裁"], "处理中"),
-            ("refused", &[(1, "删除", "不同意", "")], ["待处理", "区县未通过"], "处理中"),
+            (
+                "delete_later",
+                &[(1, "删除", "同意", "")],
+                ["自动佐证通过", "已通过"],
+                "已解决",
+            ),
+            (
+                "arbitrated",
+                &[(0, "佐证", "同意", "同意"), (1, "佐证", "同意", "不同意")],
+                ["仲裁通过", "仲裁未通过"],
+                "处理中",
+            ),
+            (
+                "awaiting_arbitration",
+                &[(0, "佐证", "同意", ""), (1, "佐证", "同意", "")],
+                ["待上级仲裁", "待上级仲裁"],
+                "处理中",
+            ),
+            (
+                "refused",
+                &[(1, "删除", "不同意", "")],
+                ["待处理", "区县未通过"],
+                "处理中",
+            ),
             UNTOUCHED,
         ],
         (1, false) => &[
-            ("delete_later", &[(1, "删除", "同意", "")], ["自动佐证通过", "已通过"], "已解决"),
-            ("attest_first", &[(0, "佐证", "同意", "")], ["已通过", "待处理"], "处理中"),
+            (
+                "delete_later",
+                &[(1, "删除", "同意", "")],
+                ["自动佐证通过", "已通过"],
+                "已解决",
+            ),
+            (
+                "attest_first",
+                &[(0, "佐证", "同意", "")],
+                ["已通过", "待处理"],
+                "处理中",
+            ),
             ("pending", &[(1, "变更", "", "")], ["待处理", "待区县审核"], "处理中"),
-            ("refused", &[(1, "删除", "不同意", "")], ["待处理", "区县未通过"], "处理中"),
+            (
+                "refused",
+                &[(1, "删除", "不同意", "")],
+                ["待处理", "区县未通过"],
+                "处理中",
+            ),
             UNTOUCHED,
         ],
         (2, _) => &[
-            ("all_attest", &[(0, "佐证", "同意", ""), (1, "佐证", "同意", "")], ["已通过", "已通过"], "已解决"),
-            ("change_later", &[(1, "变更", "同意", "")], ["自动佐证通过", "已通过"], "已解决"),
+            (
+                "all_attest",
+                &[(0, "佐证", "同意", ""), (1, "佐证", "同意", "")],
+                ["已通过", "已通过"],
+                "已解决",
+            ),
+            (
+                "change_later",
+                &[(1, "变更", "同意", "")],
+                ["自动佐证通过", "已通过"],
+                "已解决",
+            ),
             UNTOUCHED,
         ],
         _ => &[
             ("change", &[(0, "变更", "同意", "")], ["已通过", ""], "已解决"),
-            ("attest_not_allowed", &[(0, "佐证", "同意", "")], ["处理方式不允许", ""], "处理中"),
+            (
+                "attest_not_allowed",
+                &[(0, "佐证", "同意", "")],
+                ["处理方式不允许", ""],
+                "处理中",
+            ),
             UNTOUCHED,
         ],
     }
@@ -72,11 +125,24 @@ fn scenarios(kind: u8, cross: bool) -> &'static [Scenario] {
 /// Write `dedup_decisions.csv` and `truth/decisions.csv`; returns the number of applications.
 pub fn write(o: &GenOptions, members: &[Member], year: i32, rng: &mut impl Rng) -> Result<u64> {
     let t = &catalog().dedup_decisions;
-    let col = |n: &str| t.columns.iter().position(|c| c.name == n).expect("dedup_decisions column");
+    let col = |n: &str| {
+        t.columns
+            .iter()
+            .position(|c| c.name == n)
+            .expect("dedup_decisions column")
+    };
     let mut w = csv::Writer::from_path(o.out.join("dedup_decisions.csv"))?;
     w.write_record(t.columns.iter().map(|c| c.header.as_str()))?;
     let mut truth = csv::Writer::from_path(o.out.join("truth/decisions.csv"))?;
-    truth.write_record(["person_id", "school_id", "registration_no", "kind", "scenario", "member_state", "group_status"])?;
+    truth.write_record([
+        "person_id",
+        "school_id",
+        "registration_no",
+        "kind",
+        "scenario",
+        "member_state",
+        "group_status",
+    ])?;
     let mut by_person: BTreeMap<u64, Vec<&Member>> = BTreeMap::new();
     for m in members {
         by_person.entry(m.person).or_default().push(m);
@@ -84,9 +150,15 @@ pub fn write(o: &GenOptions, members: &[Member], year: i32, rng: &mut impl Rng) 
     let mut turn: BTreeMap<(u8, bool), usize> = BTreeMap::new();
     let mut n = 0u64;
     for (person, regs) in by_person {
-        let Some((kind, cross)) = regs.iter().find_map(|m| m.plant.and_then(kind_of)) else { continue };
+        let Some((kind, cross)) = regs.iter().find_map(|m| m.plant.and_then(kind_of)) else {
+            continue;
+        };
         // Kind 3 is the planted registration alone; kinds 1 and 2 are the original and its copy.
-        let regs: Vec<&Member> = if kind == 3 { regs.iter().copied().filter(|m| m.plant.is_some()).collect() } else { regs };
+        let regs: Vec<&Member> = if kind == 3 {
+            regs.iter().copied().filter(|m| m.plant.is_some()).collect()
+        } else {
+            regs
+        };
         if regs.len() != if kind == 3 { 1 } else { 2 } {
             continue;
         }
@@ -94,7 +166,8 @@ pub fn write(o: &GenOptions, members: &[Member], year: i32, rng: &mut impl Rng) 
         let k = turn.entry((kind, cross)).or_default();
         let (name, steps, states, status) = list[*k % list.len()];
         *k += 1;
-        let apply = NaiveDate::from_ymd_opt(year, 9, 20).expect("date") + chrono::Duration::days(rng.random_range(0..10));
+        let apply =
+            NaiveDate::from_ymd_opt(year, 9, 20).expect("date") + chrono::Duration::days(rng.random_range(0..10));
         for &(who, action, county, arbiter) in steps {
             let m = regs[who];
             n += 1;
@@ -103,7 +176,8 @@ pub fn write(o: &GenOptions, members: &[Member], year: i32, rng: &mut impl Rng) 
             r[col("school_id")] = m.school_id.clone();
             r[col("registration_no")] = m.registration_no.clone();
             r[col("name")] = m.name.clone();
-            r[col("problem_kind")] = ["身份证件号重复", "姓名性别出生日期重复", "身份证件号错误"][kind as usize - 1].into();
+            r[col("problem_kind")] =
+                ["身份证件号重复", "姓名性别出生日期重复", "身份证件号错误"][kind as usize - 1].into();
             r[col("action")] = action.into();
             r[col("apply_date")] = apply.format("%Y%m%d").to_string();
             r[col("note")] = match action {
@@ -123,7 +197,15 @@ pub fn write(o: &GenOptions, members: &[Member], year: i32, rng: &mut impl Rng) 
             w.write_record(&r)?;
         }
         for (i, m) in regs.iter().enumerate() {
-            truth.write_record([person.to_string().as_str(), &m.school_id, &m.registration_no, &kind.to_string(), name, states[i], status])?;
+            truth.write_record([
+                person.to_string().as_str(),
+                &m.school_id,
+                &m.registration_no,
+                &kind.to_string(),
+                name,
+                states[i],
+                status,
+            ])?;
         }
     }
     w.flush()?;

@@ -7,9 +7,9 @@
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
 mod decisions;
-mod nutrition;
 mod movements;
 pub(crate) mod names;
+mod nutrition;
 mod plant;
 mod pupil;
 mod world;
@@ -111,7 +111,18 @@ impl RowTruth {
         }
     }
 
-    const HEADERS: [&str; 10] = ["stage", "grade", "male", "left_behind", "migrant_reported", "migrant_derived", "outside_county", "rural_hukou", "boarder", "yibu"];
+    const HEADERS: [&str; 10] = [
+        "stage",
+        "grade",
+        "male",
+        "left_behind",
+        "migrant_reported",
+        "migrant_derived",
+        "outside_county",
+        "rural_hukou",
+        "boarder",
+        "yibu",
+    ];
 
     fn fields(&self) -> [String; 10] {
         let b = |x: bool| if x { "1" } else { "0" }.to_string();
@@ -134,12 +145,20 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let cat = catalog();
     let c = StudentCols::new(&cat.students);
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let year = if o.as_of.month() >= 9 { o.as_of.year() } else { o.as_of.year() - 1 };
+    let year = if o.as_of.month() >= 9 {
+        o.as_of.year()
+    } else {
+        o.as_of.year() - 1
+    };
     let world = world::build(o.pupils, o.provinces, o.pupils_per_county, o.school_size, &mut rng);
     let mut provinces: Vec<String> = world.schools.iter().map(|s| s.province.clone()).collect();
     provinces.dedup();
     fs::create_dir_all(o.out.join("truth"))?;
-    for (on, dir) in [(o.xlsx, "students-xlsx"), (o.csv, "students-csv"), (o.gbk, "students-gbk")] {
+    for (on, dir) in [
+        (o.xlsx, "students-xlsx"),
+        (o.csv, "students-csv"),
+        (o.gbk, "students-gbk"),
+    ] {
         if on {
             fs::create_dir_all(o.out.join(dir))?;
         }
@@ -151,12 +170,26 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let headers: Vec<&str> = cat.students.columns.iter().map(|c| c.header.as_str()).collect();
     let mut truth = csv::Writer::from_path(o.out.join("truth/records.csv"))?;
     let mut header = vec![
-        "person_id", "school_id", "county_code", "province_code", "xlsx_file", "xlsx_row", "csv_file", "csv_row", "plant",
-        "expect_rule", "expect_column", "expect_header", "registration_no",
+        "person_id",
+        "school_id",
+        "county_code",
+        "province_code",
+        "xlsx_file",
+        "xlsx_row",
+        "csv_file",
+        "csv_row",
+        "plant",
+        "expect_rule",
+        "expect_column",
+        "expect_header",
+        "registration_no",
     ];
     header.extend(RowTruth::HEADERS);
     truth.write_record(&header)?;
-    let mut sum = GenSummary { schools: world.schools.len(), ..Default::default() };
+    let mut sum = GenSummary {
+        schools: world.schools.len(),
+        ..Default::default()
+    };
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut next_person = 1u64;
     let mut ids = pupil::IdRegistry::default();
@@ -221,14 +254,33 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                 Some(Plant::Dup(DupScope::SameSchool, _)) => {
                     let mut copy = pupil::record(&p, school, year, &c, &mut rng);
                     copy[c.registration_no] = plant::l_number(school, p.birth, &mut rng);
-                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
-                    rows.push(Row { fields: copy, person: p.id, plant, truth: RowTruth::of(&p, school) });
+                    rows.push(Row {
+                        fields: rec,
+                        person: p.id,
+                        plant: None,
+                        truth: RowTruth::of(&p, school),
+                    });
+                    rows.push(Row {
+                        fields: copy,
+                        person: p.id,
+                        plant,
+                        truth: RowTruth::of(&p, school),
+                    });
                     continue;
                 }
                 Some(pl @ (Plant::Dup(..) | Plant::Fuzzy(_))) => {
                     // The plant belongs to the second registration; this one is the original.
-                    pending.push_back(Pending { person: p.clone(), plant: pl, src: si });
-                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
+                    pending.push_back(Pending {
+                        person: p.clone(),
+                        plant: pl,
+                        src: si,
+                    });
+                    rows.push(Row {
+                        fields: rec,
+                        person: p.id,
+                        plant: None,
+                        truth: RowTruth::of(&p, school),
+                    });
                     continue;
                 }
                 Some(Plant::Twin) => {
@@ -239,8 +291,18 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     next_person += 1;
                     sum.persons += 1;
                     let trec = pupil::record(&twin, school, year, &c, &mut rng);
-                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
-                    rows.push(Row { fields: trec, person: twin.id, plant, truth: RowTruth::of(&twin, school) });
+                    rows.push(Row {
+                        fields: rec,
+                        person: p.id,
+                        plant: None,
+                        truth: RowTruth::of(&p, school),
+                    });
+                    rows.push(Row {
+                        fields: trec,
+                        person: twin.id,
+                        plant,
+                        truth: RowTruth::of(&twin, school),
+                    });
                     continue;
                 }
                 Some(Plant::Namesake) => {
@@ -250,13 +312,27 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     if let Some(id) = other.id18.as_mut() {
                         ids.claim(id);
                     }
-                    pending.push_back(Pending { person: other, plant: Plant::Namesake, src: si });
-                    rows.push(Row { fields: rec, person: p.id, plant: None, truth: RowTruth::of(&p, school) });
+                    pending.push_back(Pending {
+                        person: other,
+                        plant: Plant::Namesake,
+                        src: si,
+                    });
+                    rows.push(Row {
+                        fields: rec,
+                        person: p.id,
+                        plant: None,
+                        truth: RowTruth::of(&p, school),
+                    });
                     continue;
                 }
                 _ => {}
             }
-            rows.push(Row { fields: rec, person: p.id, plant, truth: RowTruth::of(&p, school) });
+            rows.push(Row {
+                fields: rec,
+                person: p.id,
+                plant,
+                truth: RowTruth::of(&p, school),
+            });
         }
         // The county's last school takes the second registrations that must stay in the county
         // and found no later school (in the same school if need be), so that none is lost.
@@ -264,7 +340,10 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             let mut keep = VecDeque::new();
             while let Some(pd) = pending.pop_front() {
                 let in_county = !matches!(pd.plant, Plant::Dup(DupScope::OtherCounty | DupScope::OtherProvince, _));
-                if in_county && world.schools[pd.src].county == school.county && school.stages.contains(&pd.person.stage) {
+                if in_county
+                    && world.schools[pd.src].county == school.county
+                    && school.stages.contains(&pd.person.stage)
+                {
                     rows.push(second_registration(&pd, school, year, &c, &mut rng));
                 } else {
                     keep.push_back(pd);
@@ -332,7 +411,12 @@ fn second_registration(pd: &Pending, school: &School, year: i32, c: &StudentCols
         Plant::Dup(_, false) => rec[c.registration_no] = plant::l_number(school, pd.person.birth, rng),
         _ => {}
     }
-    Row { fields: rec, person: pd.person.id, plant: Some(pd.plant), truth: RowTruth::of(&pd.person, school) }
+    Row {
+        fields: rec,
+        person: pd.person.id,
+        plant: Some(pd.plant),
+        truth: RowTruth::of(&pd.person, school),
+    }
 }
 
 /// A rural county of the same province (or any other school's county) where migrant pupils come from.
@@ -370,7 +454,12 @@ impl CountyFiles {
         } else {
             None
         };
-        Ok(CountyFiles { county: county.into(), csv, gbk, rows: 0 })
+        Ok(CountyFiles {
+            county: county.into(),
+            csv,
+            gbk,
+            rows: 0,
+        })
     }
 
     fn finish(self) -> Result<()> {
@@ -394,7 +483,14 @@ fn gbk_line<S: AsRef<str>>(fields: &[S]) -> Result<Vec<u8>> {
     Ok(bytes.into_owned())
 }
 
-fn emit_school(o: &GenOptions, school: &School, rows: &[Row], files: &mut CountyFiles, truth: &mut csv::Writer<File>, headers: &[&str]) -> Result<()> {
+fn emit_school(
+    o: &GenOptions,
+    school: &School,
+    rows: &[Row],
+    files: &mut CountyFiles,
+    truth: &mut csv::Writer<File>,
+    headers: &[&str],
+) -> Result<()> {
     let c = StudentCols::new(&catalog().students);
     let xlsx_name = format!("students-xlsx/{}.xlsx", school.id);
     if o.xlsx {
@@ -409,8 +505,17 @@ fn emit_school(o: &GenOptions, school: &School, rows: &[Row], files: &mut County
             w.write_all(&gbk_line(&row.fields)?)?;
         }
         let (rule, col) = row.plant.and_then(Plant::expected).unwrap_or(("", ""));
-        let header = if col.is_empty() { "" } else { catalog().students.column(col).map_or("", |c| c.header.as_str()) };
-        let csv_file = files.csv.as_ref().map(|(n, _)| n.as_str()).or(files.gbk.as_ref().map(|(n, _)| n.as_str())).unwrap_or("");
+        let header = if col.is_empty() {
+            ""
+        } else {
+            catalog().students.column(col).map_or("", |c| c.header.as_str())
+        };
+        let csv_file = files
+            .csv
+            .as_ref()
+            .map(|(n, _)| n.as_str())
+            .or(files.gbk.as_ref().map(|(n, _)| n.as_str()))
+            .unwrap_or("");
         let mut out = vec![
             row.person.to_string(),
             row.fields[c.school_id].clone(),
@@ -465,10 +570,20 @@ fn write_schools(path: &Path, schools: &[School]) -> Result<()> {
         r[c.school_name] = s.name.clone();
         r[c.county_code] = s.county.clone();
         // Senior high schools are run by the city bureau in this world; the rest by the county.
-        r[c.authority_code] = if s.stages == [3] { format!("{}00", &s.county[..4]) } else { s.county.clone() };
+        r[c.authority_code] = if s.stages == [3] {
+            format!("{}00", &s.county[..4])
+        } else {
+            s.county.clone()
+        };
         r[c.school_kind] = s.kind.into();
         r[c.ownership] = if s.public { "公办" } else { "民办" }.into();
-        r[c.urban_rural] = catalog().codelist("urban_rural").values.iter().find(|v| v.code == s.urban_rural).map(|v| v.name.clone()).unwrap_or_default();
+        r[c.urban_rural] = catalog()
+            .codelist("urban_rural")
+            .values
+            .iter()
+            .find(|v| v.code == s.urban_rural)
+            .map(|v| v.name.clone())
+            .unwrap_or_default();
         r[c.branch_of] = s.branch_of.clone().unwrap_or_default();
         r[c.address] = format!("{}{}", s.province_name, s.county_name);
         w.write_record(&r)?;

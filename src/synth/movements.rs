@@ -12,8 +12,20 @@ use crate::ingest::validate::movement_chain;
 use crate::schema::catalog;
 
 const OTHER_TYPES: &[(&str, u32)] = &[
-    ("休学", 14), ("复学", 8), ("调班", 8), ("跳级", 2), ("死亡", 1), ("失踪", 1), ("出国", 4), ("回国复学", 2),
-    ("恢复入学资格", 2), ("其他离校", 4), ("退学", 3), ("留级", 2), ("开除", 1), ("批量转学", 1),
+    ("休学", 14),
+    ("复学", 8),
+    ("调班", 8),
+    ("跳级", 2),
+    ("死亡", 1),
+    ("失踪", 1),
+    ("出国", 4),
+    ("回国复学", 2),
+    ("恢复入学资格", 2),
+    ("其他离校", 4),
+    ("退学", 3),
+    ("留级", 2),
+    ("开除", 1),
+    ("批量转学", 1),
 ];
 
 /// The pupil's status at the school it leaves once a movement of this type is approved.
@@ -32,13 +44,30 @@ fn status_after(mtype: &str) -> &'static str {
 }
 
 /// `sample`: (学籍号, 姓名, school index, stage, person id) of pupils that move.
-pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usize, u8, u64)], year: i32, rng: &mut impl Rng) -> Result<u64> {
+pub fn write(
+    o: &GenOptions,
+    schools: &[School],
+    sample: &[(String, String, usize, u8, u64)],
+    year: i32,
+    rng: &mut impl Rng,
+) -> Result<u64> {
     let t = &catalog().movements;
     let c = MovementCols::new(t);
     let mut w = csv::Writer::from_path(o.out.join("movements.csv"))?;
     w.write_record(t.columns.iter().map(|c| c.header.as_str()))?;
     let mut truth = csv::Writer::from_path(o.out.join("truth/movements.csv"))?;
-    truth.write_record(["movement_id", "person_id", "registration_no", "school_id", "movement_type", "flow", "in_freeze_window", "status", "expect_pupil_status", "suspended_at_apply"])?;
+    truth.write_record([
+        "movement_id",
+        "person_id",
+        "registration_no",
+        "school_id",
+        "movement_type",
+        "flow",
+        "in_freeze_window",
+        "status",
+        "expect_pupil_status",
+        "suspended_at_apply",
+    ])?;
     let start = NaiveDate::from_ymd_opt(year - 1, 9, 1).expect("date");
     let days = (o.as_of - start).num_days().max(30);
     let mut n = 0u64;
@@ -53,13 +82,25 @@ pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usiz
         let mut apply = start + chrono::Duration::days(rng.random_range(0..days - 20));
         let transfer = rng.random_bool(0.5);
         let (mtype, flow, units): (&str, u8, Vec<&str>) = if transfer {
-            let cands: Vec<&School> = schools.iter().filter(|s| s.id != from.id && s.stages.contains(stage)).collect();
-            let Some(to) = (!cands.is_empty()).then(|| cands[rng.random_range(0..cands.len())]) else { continue };
+            let cands: Vec<&School> = schools
+                .iter()
+                .filter(|s| s.id != from.id && s.stages.contains(stage))
+                .collect();
+            let Some(to) = (!cands.is_empty()).then(|| cands[rng.random_range(0..cands.len())]) else {
+                continue;
+            };
             r[c.to_school_id] = to.id.clone();
-            let flow = if to.county == from.county { 1 } else if to.province == from.province { 2 } else { 3 };
+            let flow = if to.county == from.county {
+                1
+            } else if to.province == from.province {
+                2
+            } else {
+                3
+            };
             // A few transfers start inside 7/15–8/14, which the rules forbid.
             if rng.random_bool(0.05) {
-                apply = NaiveDate::from_ymd_opt(year, 7, 15).expect("date") + chrono::Duration::days(rng.random_range(0..31));
+                apply = NaiveDate::from_ymd_opt(year, 7, 15).expect("date")
+                    + chrono::Duration::days(rng.random_range(0..31));
             }
             ("转学", flow, movement_chain(flow).to_vec())
         } else {
@@ -81,7 +122,12 @@ pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usiz
         };
         r[c.movement_type] = mtype.into();
         r[c.apply_date] = apply.format("%Y%m%d").to_string();
-        r[c.reason] = if transfer { "随父母工作调动" } else { "家长申请" }.into();
+        r[c.reason] = if transfer {
+            "随父母工作调动"
+        } else {
+            "家长申请"
+        }
+        .into();
         let outcome = rng.random_range(0..100);
         let (done, refused) = match outcome {
             0..70 => (units.len(), false),
@@ -100,7 +146,12 @@ pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usiz
             when = (when + chrono::Duration::days(rng.random_range(0..6))).min(o.as_of);
             let (u, d, tm) = step_cols[i];
             r[u] = (*unit).into();
-            r[d] = if refused && i + 1 == done { "不同意" } else { "同意" }.into();
+            r[d] = if refused && i + 1 == done {
+                "不同意"
+            } else {
+                "同意"
+            }
+            .into();
             r[tm] = when.format("%Y%m%d").to_string();
         }
         let status = if refused {
@@ -115,13 +166,33 @@ pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usiz
         r[c.status] = status.into();
         w.write_record(&r)?;
         let in_window = transfer && catalog().calendar.contains("transfer_freeze", apply);
-        let pupil_status = if status == "审核通过" { status_after(mtype) } else { "在校" };
-        truth.write_record([id.as_str(), &person.to_string(), regno, &from.id, mtype, &flow.to_string(), if in_window { "1" } else { "0" }, status, pupil_status, "0"])?;
+        let pupil_status = if status == "审核通过" {
+            status_after(mtype)
+        } else {
+            "在校"
+        };
+        truth.write_record([
+            id.as_str(),
+            &person.to_string(),
+            regno,
+            &from.id,
+            mtype,
+            &flow.to_string(),
+            if in_window { "1" } else { "0" },
+            status,
+            pupil_status,
+            "0",
+        ])?;
         n += 1;
         // Some pupils on 休学 apply for a transfer before 复学, which the rules forbid: the
         // application waits at the receiving school and the pupil stays 休学.
-        if mtype == "休学" && status == "审核通过" && when < o.as_of && rng.random_bool(0.3)
-            && let Some(to) = schools.iter().find(|s| s.id != from.id && s.county == from.county && s.stages.contains(stage))
+        if mtype == "休学"
+            && status == "审核通过"
+            && when < o.as_of
+            && rng.random_bool(0.3)
+            && let Some(to) = schools
+                .iter()
+                .find(|s| s.id != from.id && s.county == from.county && s.stages.contains(stage))
         {
             let mut t2 = vec![String::new(); c.len];
             let id2 = format!("YD{}S{:07}", year, k + 1);
@@ -138,7 +209,18 @@ pub fn write(o: &GenOptions, schools: &[School], sample: &[(String, String, usiz
             t2[c.status] = "待审核".into();
             w.write_record(&t2)?;
             let frozen = crate::schema::catalog().calendar.contains("transfer_freeze", a2);
-            truth.write_record([id2.as_str(), &person.to_string(), regno, &from.id, "转学", "1", if frozen { "1" } else { "0" }, "待审核", "休学", "1"])?;
+            truth.write_record([
+                id2.as_str(),
+                &person.to_string(),
+                regno,
+                &from.id,
+                "转学",
+                "1",
+                if frozen { "1" } else { "0" },
+                "待审核",
+                "休学",
+                "1",
+            ])?;
             n += 1;
         }
     }

@@ -37,18 +37,36 @@ static TABLES: std::sync::LazyLock<[Vec<TableRow>; 2]> = std::sync::LazyLock::ne
                 let f: Vec<&str> = l.split(',').collect();
                 let from: f64 = f.get(3)?.parse().ok()?;
                 let to: f64 = f.get(4)?.parse().unwrap_or(f64::INFINITY);
-                Some((f[1].to_string(), from, to, f[5..].iter().filter_map(|x| x.parse().ok()).collect()))
+                Some((
+                    f[1].to_string(),
+                    from,
+                    to,
+                    f[5..].iter().filter_map(|x| x.parse().ok()).collect(),
+                ))
             })
             .collect()
     };
-    [parse(include_str!("../../schemas/reference/ws_t_456_2014.csv")), parse(include_str!("../../schemas/reference/ws_t_586_2018.csv"))]
+    [
+        parse(include_str!("../../schemas/reference/ws_t_456_2014.csv")),
+        parse(include_str!("../../schemas/reference/ws_t_586_2018.csv")),
+    ]
 });
 
 fn cutoffs(male: bool, age_half: f64) -> Option<Cutoffs> {
     let sex = if male { "M" } else { "F" };
-    let find = |t: &'static [TableRow]| -> Option<&'static Vec<f64>> { t.iter().find(|r| r.0 == sex && r.1 <= age_half && age_half < r.2).map(|r| &r.3) };
+    let find = |t: &'static [TableRow]| -> Option<&'static Vec<f64>> {
+        t.iter()
+            .find(|r| r.0 == sex && r.1 <= age_half && age_half < r.2)
+            .map(|r| &r.3)
+    };
     let (a, b) = (find(&TABLES[0])?, find(&TABLES[1])?);
-    Some(Cutoffs { stunting_height_max: a[0], wasting_severe_bmi_max: a[1], wasting_mild_bmi_max: a[3], overweight_bmi_min: b[0], obesity_bmi_min: b[1] })
+    Some(Cutoffs {
+        stunting_height_max: a[0],
+        wasting_severe_bmi_max: a[1],
+        wasting_mild_bmi_max: a[3],
+        overweight_bmi_min: b[0],
+        obesity_bmi_min: b[1],
+    })
 }
 
 /// Age in whole half-years at `on` (the screening tables' rows).
@@ -100,10 +118,21 @@ impl Writers {
         let cat = catalog();
         let mut terms = writer(o, "nutrition_terms.csv", &headers(&cat.nutrition_terms))?;
         for (k, p) in provinces.iter().enumerate() {
-            let d = |y: i32, m: u32, dd: u32| NaiveDate::from_ymd_opt(y, m, dd).expect("date").format("%Y%m%d").to_string();
+            let d = |y: i32, m: u32, dd: u32| {
+                NaiveDate::from_ymd_opt(y, m, dd)
+                    .expect("date")
+                    .format("%Y%m%d")
+                    .to_string()
+            };
             for (term, a, b, days, std) in [
                 (format!("{}年春季学期", year), d(year, 2, 1), d(year, 7, 31), "100", 5.0),
-                (format!("{}年秋季学期", year), d(year, 9, 1), d(year + 1, 1, 31), "100", standard(k)),
+                (
+                    format!("{}年秋季学期", year),
+                    d(year, 9, 1),
+                    d(year + 1, 1, 31),
+                    "100",
+                    standard(k),
+                ),
             ] {
                 terms.write_record([p.as_str(), &term, &a, &b, days, &format!("{std:.2}")])?;
             }
@@ -113,8 +142,16 @@ impl Writers {
             schools: writer(o, "nutrition_schools.csv", &headers(&cat.nutrition_schools))?,
             exams: writer(o, "exams.csv", &headers(&cat.exams))?,
             ledger: writer(o, "meal_ledger.csv", &headers(&cat.meal_ledger))?,
-            truth_exams: writer(o, "truth/exams.csv", &["registration_no", "school_id", "gender", "category"])?,
-            truth_ledger: writer(o, "truth/meal_ledger.csv", &["school_id", "month", "over_beneficiaries", "over_standard"])?,
+            truth_exams: writer(
+                o,
+                "truth/exams.csv",
+                &["registration_no", "school_id", "gender", "category"],
+            )?,
+            truth_ledger: writer(
+                o,
+                "truth/meal_ledger.csv",
+                &["school_id", "month", "over_beneficiaries", "over_standard"],
+            )?,
             year,
             as_of: o.as_of,
             exams_written: 0,
@@ -125,22 +162,41 @@ impl Writers {
     /// before the snapshot); their compulsory pupils are examined; each month of the term so far
     /// has a ledger row, some claiming more meals than pupils × days or more money than meals ×
     /// standard.
-    pub fn school(&mut self, school: &School, province_index: usize, pupils: &[Pupil], rng: &mut impl Rng) -> Result<()> {
+    pub fn school(
+        &mut self,
+        school: &School,
+        province_index: usize,
+        pupils: &[Pupil],
+        rng: &mut impl Rng,
+    ) -> Result<()> {
         if school.urban || !school.stages.iter().any(|s| *s < 3) {
             return Ok(());
         }
         let left = rng.random_bool(0.1);
-        let pilot = if province_index == 0 { "国家试点" } else { "地方试点" };
+        let pilot = if province_index == 0 {
+            "国家试点"
+        } else {
+            "地方试点"
+        };
         let mode = ["食堂供餐", "食堂供餐", "企业（单位）供餐", "家庭（个人）托餐"][rng.random_range(0..4)];
-        let end = if left { (self.as_of - chrono::Duration::days(rng.random_range(5..60))).format("%Y%m%d").to_string() } else { String::new() };
-        self.schools.write_record([school.id.as_str(), pilot, mode, "20210901", &end, ""])?;
+        let end = if left {
+            (self.as_of - chrono::Duration::days(rng.random_range(5..60)))
+                .format("%Y%m%d")
+                .to_string()
+        } else {
+            String::new()
+        };
+        self.schools
+            .write_record([school.id.as_str(), pilot, mode, "20210901", &end, ""])?;
         if left {
             return Ok(());
         }
         let term_start = NaiveDate::from_ymd_opt(self.year, 9, 1).expect("date");
         for p in pupils.iter().filter(|p| p.compulsory) {
             let exam = (term_start + chrono::Duration::days(rng.random_range(5..40))).min(self.as_of);
-            let Some(c) = cutoffs(p.male, age_half_years(p.birth, exam)) else { continue };
+            let Some(c) = cutoffs(p.male, age_half_years(p.birth, exam)) else {
+                continue;
+            };
             let k = match rng.random_range(0..100) {
                 0..80 => 0,
                 80..85 => 1,
@@ -162,10 +218,17 @@ impl Writers {
             let w = (bmi * (h / 100.0).powi(2) * 10.0).round() / 10.0;
             let gender = if p.male { "男" } else { "女" };
             self.exams.write_record([
-                school.id.as_str(), p.registration_no, p.name, gender, &p.birth.format("%Y%m%d").to_string(), &exam.format("%Y%m%d").to_string(),
-                &format!("{h:.1}"), &format!("{w:.1}"),
+                school.id.as_str(),
+                p.registration_no,
+                p.name,
+                gender,
+                &p.birth.format("%Y%m%d").to_string(),
+                &exam.format("%Y%m%d").to_string(),
+                &format!("{h:.1}"),
+                &format!("{w:.1}"),
             ])?;
-            self.truth_exams.write_record([p.registration_no, &school.id, gender, CATEGORIES[k]])?;
+            self.truth_exams
+                .write_record([p.registration_no, &school.id, gender, CATEGORIES[k]])?;
             self.exams_written += 1;
         }
         // Meals are claimed for at most 70% of the compulsory pupils on the file, which stays
@@ -177,12 +240,23 @@ impl Writers {
             let days = 20i64;
             let over_pupils = rng.random_bool(0.25);
             let over_money = rng.random_bool(0.25);
-            let meals = if over_pupils { (on_file + 5) * days } else { on_file * 7 / 10 * days };
+            let meals = if over_pupils {
+                (on_file + 5) * days
+            } else {
+                on_file * 7 / 10 * days
+            };
             let amount = meals as f64 * std * if over_money { 1.2 } else { 1.0 };
             let m = month.format("%Y%m").to_string();
-            self.ledger.write_record([school.id.as_str(), &m, &days.to_string(), &meals.to_string(), &format!("{amount:.2}")])?;
+            self.ledger.write_record([
+                school.id.as_str(),
+                &m,
+                &days.to_string(),
+                &meals.to_string(),
+                &format!("{amount:.2}"),
+            ])?;
             let b = |x: bool| if x { "1" } else { "0" };
-            self.truth_ledger.write_record([school.id.as_str(), &m, b(over_pupils), b(over_money)])?;
+            self.truth_ledger
+                .write_record([school.id.as_str(), &m, b(over_pupils), b(over_money)])?;
             month = month.checked_add_months(chrono::Months::new(1)).expect("date");
         }
         Ok(())

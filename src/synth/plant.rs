@@ -63,7 +63,16 @@ impl Plant {
     pub fn expected(self) -> Option<(&'static str, &'static str)> {
         match self {
             Plant::Format(r, c) | Plant::Warning(r, c) => Some((r, c)),
-            Plant::IdDefect(r) => Some((r, if r == "W_ID_GENDER" { "gender" } else if r == "W_ID_BIRTH" { "birth_date" } else { "id_number" })),
+            Plant::IdDefect(r) => Some((
+                r,
+                if r == "W_ID_GENDER" {
+                    "gender"
+                } else if r == "W_ID_BIRTH" {
+                    "birth_date"
+                } else {
+                    "id_number"
+                },
+            )),
             Plant::Fuzzy(Fuzzy::IdTypo | Fuzzy::IdTransposed) => Some(("W_ID_CHECK", "id_number")),
             Plant::Fuzzy(Fuzzy::IdFullWidth) => Some(("W_ID_NONSTANDARD", "id_number")),
             Plant::Fuzzy(Fuzzy::IdLegacy15) => Some(("W_ID_LEGACY15", "id_number")),
@@ -154,19 +163,36 @@ pub fn applicable(plant: Plant, p: &Person, school: &School) -> bool {
         Plant::Format("R_CLASS_STAGE", _) => school.stages.len() == 1,
         // Only a name with a character that has a traditional form can be written traditionally.
         Plant::Fuzzy(Fuzzy::NameTraditional) => p.id18.is_some() && name_variant(Fuzzy::NameTraditional, p) != p.name(),
-        Plant::Format("R_GUARDIAN_ID" | "R_ID_REQUIRED", _) | Plant::IdDefect(_) | Plant::Fuzzy(_) | Plant::Dup(..) => p.id18.is_some(),
+        Plant::Format("R_GUARDIAN_ID" | "R_ID_REQUIRED", _) | Plant::IdDefect(_) | Plant::Fuzzy(_) | Plant::Dup(..) => {
+            p.id18.is_some()
+        }
         _ => true,
     }
 }
 
 /// Temporary 学籍号 (L): school county + birth date + 4 random digits; used where no G number can exist.
 pub fn l_number(school: &School, birth: NaiveDate, rng: &mut impl Rng) -> String {
-    format!("L{}{}{:04}", school.county, birth.format("%Y%m%d"), rng.random_range(0..10000))
+    format!(
+        "L{}{}{:04}",
+        school.county,
+        birth.format("%Y%m%d"),
+        rng.random_range(0..10000)
+    )
 }
 
 /// Apply a row-level plant to a rendered record.
 #[allow(clippy::too_many_arguments)]
-pub fn apply(plant: Plant, r: &mut [String], p: &Person, school: &School, year: i32, as_of: NaiveDate, c: &StudentCols, rng: &mut impl Rng, ids: &mut IdRegistry) {
+pub fn apply(
+    plant: Plant,
+    r: &mut [String],
+    p: &Person,
+    school: &School,
+    year: i32,
+    as_of: NaiveDate,
+    c: &StudentCols,
+    rng: &mut impl Rng,
+    ids: &mut IdRegistry,
+) {
     let id = p.id18.clone().unwrap_or_default();
     match plant {
         Plant::Format(rule, _) => match rule {
@@ -268,7 +294,10 @@ pub fn apply_fuzzy(f: Fuzzy, r: &mut [String], p: &Person, school: &School, c: &
     let mut no_id = |r: &mut [String]| {
         r[c.id_type] = "其他".into();
         r[c.id_number].clear();
-        r[c.registration_no] = format!("J{}", make_id(&school.county, p.birth, p.male, rng.random_range(0..500)));
+        r[c.registration_no] = format!(
+            "J{}",
+            make_id(&school.county, p.birth, p.male, rng.random_range(0..500))
+        );
     };
     match f {
         Fuzzy::IdTypo => {
@@ -284,7 +313,16 @@ pub fn apply_fuzzy(f: Fuzzy, r: &mut [String], p: &Person, school: &School, c: &
             r[c.id_number] = String::from_utf8(b).expect("ascii");
         }
         Fuzzy::IdFullWidth => {
-            r[c.id_number] = id.chars().map(|ch| if ch.is_ascii_digit() { char::from_u32(ch as u32 - '0' as u32 + '０' as u32).unwrap_or(ch) } else { ch }).collect();
+            r[c.id_number] = id
+                .chars()
+                .map(|ch| {
+                    if ch.is_ascii_digit() {
+                        char::from_u32(ch as u32 - '0' as u32 + '０' as u32).unwrap_or(ch)
+                    } else {
+                        ch
+                    }
+                })
+                .collect();
         }
         Fuzzy::IdLegacy15 => r[c.id_number] = format!("{}{}", &id[..6], &id[8..17]),
         Fuzzy::NameSpaces | Fuzzy::NameFullWidthSpace | Fuzzy::NameTraditional | Fuzzy::NameHomophone => {
@@ -304,7 +342,11 @@ fn name_variant(f: Fuzzy, p: &Person) -> String {
         Fuzzy::NameSpaces => format!("{} {}", p.surname, super::names::render("", &p.given)),
         Fuzzy::NameFullWidthSpace => format!("{}\u{3000}{}", p.surname, super::names::render("", &p.given)),
         Fuzzy::NameTraditional => {
-            let mut s: String = p.surname.chars().map(|ch| traditional(&ch.to_string()).unwrap_or(&ch.to_string()).to_string()).collect();
+            let mut s: String = p
+                .surname
+                .chars()
+                .map(|ch| traditional(&ch.to_string()).unwrap_or(&ch.to_string()).to_string())
+                .collect();
             let mut changed = s != p.surname;
             for &(g, m) in &p.given {
                 let ch = GIVEN_GROUPS[g][m];

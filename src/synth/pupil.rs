@@ -62,7 +62,9 @@ impl IdRegistry {
     /// Claim `id` for a new person; if someone has it, take the next free sequence number of the
     /// same county, birth date and gender.
     pub fn claim(&mut self, id: &mut String) {
-        let Some(mut key) = id.get(..17).and_then(|s| s.parse::<u64>().ok()) else { return };
+        let Some(mut key) = id.get(..17).and_then(|s| s.parse::<u64>().ok()) else {
+            return;
+        };
         let base = key - key % 1000;
         for _ in 0..500 {
             if self.issued.insert(key) {
@@ -79,8 +81,14 @@ impl IdRegistry {
 }
 
 pub fn phone(rng: &mut impl Rng) -> String {
-    const PREFIX: [&str; 12] = ["130", "131", "135", "136", "138", "139", "150", "151", "158", "177", "186", "188"];
-    format!("{}{:08}", PREFIX[rng.random_range(0..PREFIX.len())], rng.random_range(0..100_000_000u32))
+    const PREFIX: [&str; 12] = [
+        "130", "131", "135", "136", "138", "139", "150", "151", "158", "177", "186", "188",
+    ];
+    format!(
+        "{}{:08}",
+        PREFIX[rng.random_range(0..PREFIX.len())],
+        rng.random_range(0..100_000_000u32)
+    )
 }
 
 /// Birth date for a pupil of `grade` in `stage` in the school year starting in September of `year`.
@@ -101,7 +109,14 @@ pub fn grades_of(stage: u8) -> u32 {
 }
 
 /// Generate a new person attending `school` in `stage`.
-pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_county: &str, rng: &mut impl Rng) -> Person {
+pub fn new_person(
+    id: u64,
+    school: &School,
+    stage: u8,
+    year: i32,
+    other_rural_county: &str,
+    rng: &mut impl Rng,
+) -> Person {
     let grade = rng.random_range(1..=grades_of(stage));
     let birth = birth_for(stage, grade, year, rng);
     let male = rng.random_bool(0.515);
@@ -145,7 +160,11 @@ pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_co
     let yibu = compulsory && boarder && rng.random_bool(0.3);
     let surname = names::surname(rng);
     let given = names::given(rng);
-    let id18 = if rng.random_bool(0.99) { Some(make_id(&hukou_county, birth, male, rng.random_range(0..500))) } else { None };
+    let id18 = if rng.random_bool(0.99) {
+        Some(make_id(&hukou_county, birth, male, rng.random_range(0..500)))
+    } else {
+        None
+    };
     let father = parent(birth, &hukou_county, true, surname, rng);
     let mother_surname = names::surname(rng);
     let mother = parent(birth, &hukou_county, false, mother_surname, rng);
@@ -169,10 +188,21 @@ pub fn new_person(id: u64, school: &School, stage: u8, year: i32, other_rural_co
     }
 }
 
-fn parent(child_birth: NaiveDate, county: &str, is_male: bool, sur: &str, rng: &mut impl Rng) -> (String, bool, String, String) {
+fn parent(
+    child_birth: NaiveDate,
+    county: &str,
+    is_male: bool,
+    sur: &str,
+    rng: &mut impl Rng,
+) -> (String, bool, String, String) {
     let pb = child_birth - chrono::Duration::days(365 * rng.random_range(24i64..38) + rng.random_range(0i64..365));
     let n = names::render(sur, &names::given(rng));
-    (n, is_male, make_id(county, pb, is_male, rng.random_range(0..500)), phone(rng))
+    (
+        n,
+        is_male,
+        make_id(county, pb, is_male, rng.random_range(0..500)),
+        phone(rng),
+    )
 }
 
 /// Class code 班号: entry year (4) + stage digit (1) + class number (2).
@@ -192,7 +222,12 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     r[c.birth_date] = p.birth.format("%Y%m%d").to_string();
     r[c.birthplace_code] = format!("{}000000", p.birth_county);
     r[c.native_place] = school.province_name.clone();
-    r[c.ethnicity] = if rng.random_bool(0.91) { "汉族" } else { ["壮族", "回族", "满族", "苗族", "彝族", "土家族", "藏族", "蒙古族"][rng.random_range(0..8)] }.into();
+    r[c.ethnicity] = if rng.random_bool(0.91) {
+        "汉族"
+    } else {
+        ["壮族", "回族", "满族", "苗族", "彝族", "土家族", "藏族", "蒙古族"][rng.random_range(0..8)]
+    }
+    .into();
     r[c.nationality] = "中国".into();
     match &p.id18 {
         Some(id) => {
@@ -207,7 +242,12 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         }
     }
     r[c.overseas_status] = "否".into();
-    r[c.health_status] = if rng.random_bool(0.96) { "健康或良好" } else { "一般或较弱" }.into();
+    r[c.health_status] = if rng.random_bool(0.96) {
+        "健康或良好"
+    } else {
+        "一般或较弱"
+    }
+    .into();
     r[c.political_status] = match p.stage {
         1 => "少先队员",
         2 if rng.random_bool(0.3) => "共青团员",
@@ -215,14 +255,28 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         _ => "群众",
     }
     .into();
-    r[c.hukou_type] = if p.rural_hukou { "农业户口" } else { "非农业户口" }.into();
+    r[c.hukou_type] = if p.rural_hukou {
+        "农业户口"
+    } else {
+        "非农业户口"
+    }
+    .into();
     r[c.hukou_region_code] = format!("{}000000", p.hukou_county);
     let classes = if school.urban { 8 } else { 3 };
-    let (cc, em) = class_code(p.stage, p.grade, year, school.class_offset + rng.random_range(1..=classes));
+    let (cc, em) = class_code(
+        p.stage,
+        p.grade,
+        year,
+        school.class_offset + rng.random_range(1..=classes),
+    );
     r[c.class_code] = cc;
     r[c.enrol_month] = em;
     r[c.admission_mode] = if compulsory {
-        if rng.random_bool(0.95) { "就近入学" } else { "其他" }
+        if rng.random_bool(0.95) {
+            "就近入学"
+        } else {
+            "其他"
+        }
     } else if rng.random_bool(0.92) {
         "统一招生考试/普通入学"
     } else {
@@ -231,9 +285,24 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     .into();
     r[c.attendance_mode] = if p.boarder { "住校" } else { "走读" }.into();
     let home = if school.urban {
-        format!("{}{}路{}号{}栋{}单元{}室", school.county_name, ["建设", "人民", "解放", "中山", "和平", "文化"][rng.random_range(0..6)], rng.random_range(1..300), rng.random_range(1..30), rng.random_range(1..6), rng.random_range(101..2999))
+        format!(
+            "{}{}路{}号{}栋{}单元{}室",
+            school.county_name,
+            ["建设", "人民", "解放", "中山", "和平", "文化"][rng.random_range(0..6)],
+            rng.random_range(1..300),
+            rng.random_range(1..30),
+            rng.random_range(1..6),
+            rng.random_range(101..2999)
+        )
     } else {
-        format!("{}{}镇{}村{}组{}号", school.county_name, ["城关", "新华", "青山", "河口", "石桥", "龙泉"][rng.random_range(0..6)], ["李家", "王庄", "东沟", "西岭", "马坪"][rng.random_range(0..5)], rng.random_range(1..12), rng.random_range(1..120))
+        format!(
+            "{}{}镇{}村{}组{}号",
+            school.county_name,
+            ["城关", "新华", "青山", "河口", "石桥", "龙泉"][rng.random_range(0..6)],
+            ["李家", "王庄", "东沟", "西岭", "马坪"][rng.random_range(0..5)],
+            rng.random_range(1..12),
+            rng.random_range(1..120)
+        )
     };
     r[c.current_address] = home.clone();
     r[c.postal_address] = home.clone();
@@ -242,13 +311,18 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     r[c.postcode] = format!("{}{:04}", &school.county[..2], rng.random_range(0..10000));
     r[c.is_only_child] = yes_no(rng.random_bool(0.4));
     r[c.had_preschool] = yes_no(rng.random_bool(0.9));
-    r[c.left_behind_type] = if compulsory { ["非留守儿童", "单亲留守儿童", "双亲留守儿童"][p.left_behind as usize].into() } else { String::new() };
+    r[c.left_behind_type] = if compulsory {
+        ["非留守儿童", "单亲留守儿童", "双亲留守儿童"][p.left_behind as usize].into()
+    } else {
+        String::new()
+    };
     r[c.needs_aid] = yes_no(p.yibu || rng.random_bool(0.05));
     r[c.receives_yibu] = if compulsory { yes_no(p.yibu) } else { String::new() };
     r[c.is_orphan] = yes_no(rng.random_bool(0.002));
     r[c.is_martyr_child] = "否".into();
     r[c.school_distance_km] = format!("{:.1}", rng.random_range(2..250) as f64 / 10.0);
-    r[c.commute_mode] = ["步行", "家长自行接送", "公共交通（含城市公交、农村客运、地铁）", "校车"][rng.random_range(0..4)].into();
+    r[c.commute_mode] =
+        ["步行", "家长自行接送", "公共交通（含城市公交、农村客运、地铁）", "校车"][rng.random_range(0..4)].into();
     r[c.needs_school_bus] = yes_no(rng.random_bool(0.1));
     r[c.student_source] = "正常入学".into();
     r[c.disability_type] = "无残疾".into();
@@ -257,20 +331,46 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     r[c.blood_type] = ["A型", "B型", "O型", "AB型", "未知血型"][rng.random_range(0..5)].into();
     for (k, (name, male, id, phone)) in p.parents.iter().enumerate() {
         let (n, rel, addr, hk, ph, g, it, idn) = if k == 0 {
-            (c.m1_name, c.m1_relation, c.m1_address, c.m1_hukou_region_code, c.m1_phone, c.m1_is_guardian, c.m1_id_type, c.m1_id_number)
+            (
+                c.m1_name,
+                c.m1_relation,
+                c.m1_address,
+                c.m1_hukou_region_code,
+                c.m1_phone,
+                c.m1_is_guardian,
+                c.m1_id_type,
+                c.m1_id_number,
+            )
         } else {
-            (c.m2_name, c.m2_relation, c.m2_address, c.m2_hukou_region_code, c.m2_phone, c.m2_is_guardian, c.m2_id_type, c.m2_id_number)
+            (
+                c.m2_name,
+                c.m2_relation,
+                c.m2_address,
+                c.m2_hukou_region_code,
+                c.m2_phone,
+                c.m2_is_guardian,
+                c.m2_id_type,
+                c.m2_id_number,
+            )
         };
         r[n] = name.clone();
         r[rel] = if *male { "父亲" } else { "母亲" }.into();
-        r[addr] = if p.left_behind > k as u8 { format!("{}务工", ["广东省东莞市", "浙江省宁波市", "江苏省苏州市"][k]) } else { home.clone() };
+        r[addr] = if p.left_behind > k as u8 {
+            format!("{}务工", ["广东省东莞市", "浙江省宁波市", "江苏省苏州市"][k])
+        } else {
+            home.clone()
+        };
         r[hk] = format!("{}000000", p.hukou_county);
         r[ph] = phone.clone();
         r[g] = "是".into();
         r[it] = "居民身份证".into();
         r[idn] = id.clone();
     }
-    r[c.is_migrant_child] = if compulsory { yes_no(p.migrant_reported) } else { String::new() };
+    r[c.is_migrant_child] = if compulsory {
+        yes_no(p.migrant_reported)
+    } else {
+        String::new()
+    };
     r
 }
 
@@ -282,7 +382,10 @@ pub fn namesake_of(p: &Person, id: u64, rng: &mut impl Rng) -> Person {
     o.hukou_county = p.birth_county.clone();
     o.id18 = Some(make_id(&o.hukou_county, p.birth, p.male, rng.random_range(0..500)));
     let mother_surname = names::surname(rng);
-    o.parents = [parent(p.birth, &o.hukou_county, true, p.surname, rng), parent(p.birth, &o.hukou_county, false, mother_surname, rng)];
+    o.parents = [
+        parent(p.birth, &o.hukou_county, true, p.surname, rng),
+        parent(p.birth, &o.hukou_county, false, mother_surname, rng),
+    ];
     o
 }
 

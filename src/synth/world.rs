@@ -39,14 +39,21 @@ const KINDS: &[(&str, &[u8], u32)] = &[
 
 pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size: u64, rng: &mut impl Rng) -> World {
     let regions = &catalog().regions;
-    let mut provs: Vec<_> = regions.provinces.iter().filter(|p| regions.counties_of(&p.code).count() >= 4).collect();
+    let mut provs: Vec<_> = regions
+        .provinces
+        .iter()
+        .filter(|p| regions.counties_of(&p.code).count() >= 4)
+        .collect();
     provs.shuffle(rng);
     provs.truncate(provinces.max(1));
     provs.sort_by(|a, b| a.code.cmp(&b.code));
     let mut schools = Vec::new();
     let per_prov = split(pupils, provs.len() as u64);
     for (p, &np) in provs.iter().zip(&per_prov) {
-        let mut counties: Vec<_> = regions.counties_of(&p.code).filter(|c| !c.name.contains("市辖区")).collect();
+        let mut counties: Vec<_> = regions
+            .counties_of(&p.code)
+            .filter(|c| !c.name.contains("市辖区"))
+            .collect();
         counties.shuffle(rng);
         let nc = np.div_ceil(pupils_per_county).clamp(2, counties.len() as u64) as usize;
         counties.truncate(nc);
@@ -60,14 +67,30 @@ pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size:
                 let k = if i < 3 { [0, 1, 3][i as usize] } else { pick_kind(rng) };
                 let (kind, stages, _) = KINDS[k];
                 let urban = i % 2 == 0 || rng.random_bool(0.2);
-                let urban_rural = if urban { ["111", "112", "121"][rng.random_range(0..3)] } else { ["210", "220"][rng.random_range(0..2)] };
+                let urban_rural = if urban {
+                    ["111", "112", "121"][rng.random_range(0..3)]
+                } else {
+                    ["210", "220"][rng.random_range(0..2)]
+                };
                 let public = !rng.random_bool(0.1);
                 let id = format!("2{}{:03}", c.code, i + 1);
-                let name = format!("{}{}{}", c.name, ["第一", "第二", "实验", "城关", "育才", "希望", "新华", "红星"][(i % 8) as usize], short(kind));
+                let name = format!(
+                    "{}{}{}",
+                    c.name,
+                    ["第一", "第二", "实验", "城关", "育才", "希望", "新华", "红星"][(i % 8) as usize],
+                    short(kind)
+                );
                 weights.push(if urban { 2.0 } else { 0.8 });
                 county_schools.push(School {
                     id,
-                    name: format!("{name}{}", if i >= 8 { format!("（{}）", i / 8 + 1) } else { String::new() }),
+                    name: format!(
+                        "{name}{}",
+                        if i >= 8 {
+                            format!("（{}）", i / 8 + 1)
+                        } else {
+                            String::new()
+                        }
+                    ),
                     county: c.code.clone(),
                     county_name: c.name.clone(),
                     province: p.code.clone(),
@@ -83,7 +106,12 @@ pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size:
                 });
             }
             // One branch campus per county with a second primary school: it continues the numbering.
-            let primaries: Vec<usize> = county_schools.iter().enumerate().filter(|(_, s)| s.kind == "小学").map(|(i, _)| i).collect();
+            let primaries: Vec<usize> = county_schools
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.kind == "小学")
+                .map(|(i, _)| i)
+                .collect();
             if primaries.len() >= 2 {
                 let main = county_schools[primaries[0]].id.clone();
                 let b = &mut county_schools[primaries[1]];
@@ -95,7 +123,11 @@ pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size:
             let mut left = ncp;
             let n = county_schools.len();
             for (i, s) in county_schools.iter_mut().enumerate() {
-                s.pupils = if i + 1 == n { left } else { ((ncp as f64 * weights[i] / total) as u64).min(left) };
+                s.pupils = if i + 1 == n {
+                    left
+                } else {
+                    ((ncp as f64 * weights[i] / total) as u64).min(left)
+                };
                 left -= s.pupils;
             }
             schools.extend(county_schools);

@@ -58,7 +58,12 @@ pub fn name_sound(raw: &str) -> String {
     name_pinyin(raw)
         .split(' ')
         .map(|syl| {
-            let s = syl.strip_prefix("zh").map(|r| format!("z{r}")).or_else(|| syl.strip_prefix("ch").map(|r| format!("c{r}"))).or_else(|| syl.strip_prefix("sh").map(|r| format!("s{r}"))).unwrap_or_else(|| syl.to_string());
+            let s = syl
+                .strip_prefix("zh")
+                .map(|r| format!("z{r}"))
+                .or_else(|| syl.strip_prefix("ch").map(|r| format!("c{r}")))
+                .or_else(|| syl.strip_prefix("sh").map(|r| format!("s{r}")))
+                .unwrap_or_else(|| syl.to_string());
             match s.strip_suffix("ng") {
                 Some(r) if r.ends_with(['a', 'e', 'i']) => r.to_string() + "n",
                 _ => s,
@@ -88,7 +93,9 @@ pub fn id_relation(a: &str, b: &str) -> &'static str {
     // A 15-digit number is the 18-digit one without the century and the check character;
     // compared that way, whatever century the upgrade rule would assume.
     let as15 = |s: &str| (s.len() == 18 && s.is_ascii()).then(|| format!("{}{}", &s[..6], &s[8..17]));
-    if (a.len() == 15 && as15(&b).as_deref() == Some(a.as_str())) || (b.len() == 15 && as15(&a).as_deref() == Some(b.as_str())) {
+    if (a.len() == 15 && as15(&b).as_deref() == Some(a.as_str()))
+        || (b.len() == 15 && as15(&a).as_deref() == Some(b.as_str()))
+    {
         return "same15";
     }
     let valid = |s: &str| s.len() == 18 && s.is_ascii() && idcard::check_char(&s[..17]).is_some_and(|c| s.ends_with(c));
@@ -150,25 +157,42 @@ impl Components {
             x
         }
         for (a, b) in &self.edges {
-            let (ra, rb) = (find(&mut parent, index[a.as_str()]), find(&mut parent, index[b.as_str()]));
+            let (ra, rb) = (
+                find(&mut parent, index[a.as_str()]),
+                find(&mut parent, index[b.as_str()]),
+            );
             if ra != rb {
                 // The root is always the smaller name: the component's name is its minimum.
-                if names[ra] < names[rb] { parent[rb] = ra } else { parent[ra] = rb }
+                if names[ra] < names[rb] {
+                    parent[rb] = ra
+                } else {
+                    parent[ra] = rb
+                }
             }
         }
-        let mut out: Vec<(&str, &str)> = (0..names.len()).map(|i| (names[i], names[find(&mut parent, i)])).collect();
+        let mut out: Vec<(&str, &str)> = (0..names.len())
+            .map(|i| (names[i], names[find(&mut parent, i)]))
+            .collect();
         out.sort_unstable();
         out
     }
 }
 
 fn pair_fields() -> Fields {
-    Fields::from(vec![Field::new("node", DataType::Utf8, false), Field::new("root", DataType::Utf8, false)])
+    Fields::from(vec![
+        Field::new("node", DataType::Utf8, false),
+        Field::new("root", DataType::Utf8, false),
+    ])
 }
 
 fn list_of(values: ArrayRef, field: Arc<Field>) -> ScalarValue {
     let n = values.len();
-    ScalarValue::List(Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([n]), values, None)))
+    ScalarValue::List(Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths([n]),
+        values,
+        None,
+    )))
 }
 
 impl Accumulator for Components {
@@ -178,7 +202,12 @@ impl Accumulator for Components {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let list = |a: &ArrayRef| -> Result<ListArray> { a.as_any().downcast_ref::<ListArray>().cloned().ok_or_else(|| DataFusionError::Internal("connected_components state".into())) };
+        let list = |a: &ArrayRef| -> Result<ListArray> {
+            a.as_any()
+                .downcast_ref::<ListArray>()
+                .cloned()
+                .ok_or_else(|| DataFusionError::Internal("connected_components state".into()))
+        };
         let (la, lb) = (list(&states[0])?, list(&states[1])?);
         for i in 0..la.len() {
             if la.is_valid(i) && lb.is_valid(i) {
@@ -202,8 +231,15 @@ impl Accumulator for Components {
             node.append_value(n);
             root.append_value(r);
         }
-        let st = StructArray::new(pair_fields(), vec![Arc::new(node.finish()), Arc::new(root.finish())], None);
-        Ok(list_of(Arc::new(st), Arc::new(Field::new_list_field(DataType::Struct(pair_fields()), true))))
+        let st = StructArray::new(
+            pair_fields(),
+            vec![Arc::new(node.finish()), Arc::new(root.finish())],
+            None,
+        );
+        Ok(list_of(
+            Arc::new(st),
+            Arc::new(Field::new_list_field(DataType::Struct(pair_fields()), true)),
+        ))
     }
 
     fn size(&self) -> usize {
@@ -227,7 +263,13 @@ fn connected_components() -> AggregateUDF {
 
 pub fn register(ctx: &SessionContext) {
     let s = |name: &str, f: fn(&str) -> Option<String>| {
-        create_udf(name, vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(move |args: &[ColumnarValue]| map_str(args, f)))
+        create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| map_str(args, f)),
+        )
     };
     ctx.register_udf(s("name_normalise", |v| Some(name_normalise(v))));
     ctx.register_udf(s("name_pinyin", |v| Some(name_pinyin(v))));
@@ -240,7 +282,14 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let (a, b) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?);
-            let out: StringArray = (0..a.len()).map(|i| Some(id_relation(if a.is_valid(i) { a.value(i) } else { "" }, if b.is_valid(i) { b.value(i) } else { "" }))).collect();
+            let out: StringArray = (0..a.len())
+                .map(|i| {
+                    Some(id_relation(
+                        if a.is_valid(i) { a.value(i) } else { "" },
+                        if b.is_valid(i) { b.value(i) } else { "" },
+                    ))
+                })
+                .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
@@ -299,7 +348,10 @@ mod tests {
             let a: StringArray = edges.iter().map(|e| Some(e.0)).collect();
             let b: StringArray = edges.iter().map(|e| Some(e.1)).collect();
             c.add(&a, &b);
-            c.resolve().into_iter().map(|(n, r)| (n.to_string(), r.to_string())).collect::<Vec<_>>()
+            c.resolve()
+                .into_iter()
+                .map(|(n, r)| (n.to_string(), r.to_string()))
+                .collect::<Vec<_>>()
         };
         let one = run(&[("d", "c"), ("c", "b"), ("x", "y"), ("b", "e")]);
         let two = run(&[("y", "x"), ("e", "b"), ("b", "c"), ("c", "d")]);

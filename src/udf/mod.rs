@@ -34,12 +34,18 @@ use crate::schema::catalog;
 /// A string argument as a plain `StringArray`, whatever string type the column has.
 fn str_arg(a: &ArrayRef) -> Result<StringArray> {
     let c = arrow::compute::cast(a, &DataType::Utf8)?;
-    c.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| DataFusionError::Internal("cast to Utf8".into()))
+    c.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal("cast to Utf8".into()))
 }
 
 fn date_arg(a: &ArrayRef) -> Result<Date32Array> {
     let c = arrow::compute::cast(a, &DataType::Date32)?;
-    c.as_any().downcast_ref::<Date32Array>().cloned().ok_or_else(|| DataFusionError::Internal("cast to Date32".into()))
+    c.as_any()
+        .downcast_ref::<Date32Array>()
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal("cast to Date32".into()))
 }
 
 fn map_str(args: &[ColumnarValue], f: impl Fn(&str) -> Option<String>) -> Result<ColumnarValue> {
@@ -74,7 +80,11 @@ pub fn id_check(raw: &str, gender: Option<&str>, birth: Option<NaiveDate>, as_of
 /// Birth date and gender digit of a structurally valid number (18 digits, or 15 legacy).
 fn id_parts(raw: &str) -> Option<(NaiveDate, bool)> {
     let (norm, _) = idcard::normalise(raw);
-    let full = if norm.len() == 15 { idcard::upgrade15(&norm)? } else { norm };
+    let full = if norm.len() == 15 {
+        idcard::upgrade15(&norm)?
+    } else {
+        norm
+    };
     let b = full.as_bytes();
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return None;
@@ -86,7 +96,11 @@ fn id_parts(raw: &str) -> Option<(NaiveDate, bool)> {
 /// character computed); other numbers as `id_normalise` gives them.
 pub fn id_to18(raw: &str) -> Option<String> {
     let (norm, _) = idcard::normalise(raw);
-    if norm.len() == 15 { idcard::upgrade15(&norm).or(Some(norm)) } else { Some(norm) }
+    if norm.len() == 15 {
+        idcard::upgrade15(&norm).or(Some(norm))
+    } else {
+        Some(norm)
+    }
 }
 
 pub fn mask_id(raw: &str) -> String {
@@ -95,7 +109,11 @@ pub fn mask_id(raw: &str) -> String {
         return "*".repeat(chars.len());
     }
     let n = chars.len();
-    chars[..6].iter().chain(std::iter::repeat_n(&'*', n - 10)).chain(&chars[n - 4..]).collect()
+    chars[..6]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', n - 10))
+        .chain(&chars[n - 4..])
+        .collect()
 }
 
 /// `张*涵`: the first and (from three characters on) the last character kept.
@@ -111,25 +129,35 @@ pub fn mask_name(raw: &str) -> String {
 
 /// `<kind>-<16 hex>` from a keyed hash: equal keys give equal ids in one warehouse.
 pub fn stable_id(secret: u64, kind: &str, key: &str) -> String {
-    format!("{kind}-{:016X}", xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), secret))
+    format!(
+        "{kind}-{:016X}",
+        xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), secret)
+    )
 }
 
 fn days_to_date(d: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(d.into()))
 }
 
-
 /// Register every function. `secret` keys `stable_id` (the warehouse's; 0 where there is none).
 pub fn register(ctx: &SessionContext, secret: u64) {
     let s = |name: &str, f: fn(&str) -> Option<String>| {
-        create_udf(name, vec![DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(move |args: &[ColumnarValue]| map_str(args, f)))
+        create_udf(
+            name,
+            vec![DataType::Utf8],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(move |args: &[ColumnarValue]| map_str(args, f)),
+        )
     };
     ctx.register_udf(s("id_defect", id_defect));
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
     ctx.register_udf(s("id_to18", id_to18));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
     ctx.register_udf(s("mask_name", |v| Some(mask_name(v))));
-    ctx.register_udf(s("id_gender", |v| id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())));
+    ctx.register_udf(s("id_gender", |v| {
+        id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())
+    }));
     ctx.register_udf(create_udf(
         "id_birth_date",
         vec![DataType::Utf8],
@@ -138,7 +166,10 @@ pub fn register(ctx: &SessionContext, secret: u64) {
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let a = str_arg(&arrays[0])?;
-            let out: Date32Array = a.iter().map(|v| v.and_then(id_parts).map(|(d, _)| crate::warehouse::days(d))).collect();
+            let out: Date32Array = a
+                .iter()
+                .map(|v| v.and_then(id_parts).map(|(d, _)| crate::warehouse::days(d)))
+                .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
@@ -149,7 +180,12 @@ pub fn register(ctx: &SessionContext, secret: u64) {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let (id, gender, birth, as_of) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?, date_arg(&arrays[2])?, date_arg(&arrays[3])?);
+            let (id, gender, birth, as_of) = (
+                str_arg(&arrays[0])?,
+                str_arg(&arrays[1])?,
+                date_arg(&arrays[2])?,
+                date_arg(&arrays[3])?,
+            );
             let out: StringArray = (0..id.len())
                 .map(|i| {
                     let day = |a: &Date32Array| if a.is_valid(i) { days_to_date(a.value(i)) } else { None };
@@ -157,7 +193,12 @@ pub fn register(ctx: &SessionContext, secret: u64) {
                     if id.is_null(i) || id.value(i).is_empty() {
                         return None;
                     }
-                    id_check(id.value(i), gender.is_valid(i).then(|| gender.value(i)), day(&birth), as_of)
+                    id_check(
+                        id.value(i),
+                        gender.is_valid(i).then(|| gender.value(i)),
+                        day(&birth),
+                        as_of,
+                    )
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
@@ -170,9 +211,19 @@ pub fn register(ctx: &SessionContext, secret: u64) {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let (key, n) = (str_arg(&arrays[0])?, arrays[1].as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| DataFusionError::Internal("key_bucket: n".into()))?);
+            let (key, n) = (
+                str_arg(&arrays[0])?,
+                arrays[1]
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .cloned()
+                    .ok_or_else(|| DataFusionError::Internal("key_bucket: n".into()))?,
+            );
             let out: Int64Array = (0..key.len())
-                .map(|i| (key.is_valid(i) && n.is_valid(i) && n.value(i) > 0).then(|| (xxhash_rust::xxh3::xxh3_64(key.value(i).as_bytes()) % n.value(i) as u64) as i64))
+                .map(|i| {
+                    (key.is_valid(i) && n.is_valid(i) && n.value(i) > 0)
+                        .then(|| (xxhash_rust::xxh3::xxh3_64(key.value(i).as_bytes()) % n.value(i) as u64) as i64)
+                })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
@@ -191,7 +242,9 @@ pub fn register_stable_id(ctx: &SessionContext, secret: u64) {
         Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let (kind, key) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?);
-            let out: StringArray = (0..key.len()).map(|i| (kind.is_valid(i) && key.is_valid(i)).then(|| stable_id(secret, kind.value(i), key.value(i)))).collect();
+            let out: StringArray = (0..key.len())
+                .map(|i| (kind.is_valid(i) && key.is_valid(i)).then(|| stable_id(secret, kind.value(i), key.value(i))))
+                .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
         }),
     ));
@@ -207,7 +260,14 @@ mod tests {
         let id18 = format!("11010119850301123{}", idcard::check_char("11010119850301123").unwrap());
         assert_eq!(id_to18("110101850301123").as_deref(), Some(id18.as_str()));
         assert_eq!(id_to18(&id18.replace('1', "１")).as_deref(), Some(id18.as_str()));
-        assert_eq!((mask_name("张子涵").as_str(), mask_name("王一").as_str(), mask_name("欧阳子涵").as_str()), ("张*涵", "王*", "欧**涵"));
+        assert_eq!(
+            (
+                mask_name("张子涵").as_str(),
+                mask_name("王一").as_str(),
+                mask_name("欧阳子涵").as_str()
+            ),
+            ("张*涵", "王*", "欧**涵")
+        );
     }
 
     #[test]
@@ -218,12 +278,30 @@ mod tests {
         let asof = d("2026-10-15");
         // Digit 17 is 3: odd, a boy.
         assert_eq!(id_check(&id, Some("男"), Some(d("2015-03-01")), asof), None);
-        assert_eq!(id_check(&id, Some("女"), Some(d("2015-03-01")), asof).as_deref(), Some("W_ID_GENDER"));
-        assert_eq!(id_check(&id, Some("男"), Some(d("2015-03-02")), asof).as_deref(), Some("W_ID_BIRTH"));
-        assert_eq!(id_check(&id, None, None, d("2015-02-01")).as_deref(), Some("W_ID_DATE"), "born after the as-of date");
+        assert_eq!(
+            id_check(&id, Some("女"), Some(d("2015-03-01")), asof).as_deref(),
+            Some("W_ID_GENDER")
+        );
+        assert_eq!(
+            id_check(&id, Some("男"), Some(d("2015-03-02")), asof).as_deref(),
+            Some("W_ID_BIRTH")
+        );
+        assert_eq!(
+            id_check(&id, None, None, d("2015-02-01")).as_deref(),
+            Some("W_ID_DATE"),
+            "born after the as-of date"
+        );
         assert_eq!(id_check(&id[..17], None, None, asof).as_deref(), Some("W_ID_MALFORMED"));
-        assert_eq!(id_parts(&format!("{}{}", &id[..6], &id[8..17])), Some((d("1915-03-01"), true)), "15-digit legacy numbers are of the 1900s");
-        assert_ne!(stable_id(1, "1", &id), stable_id(2, "1", &id), "the secret changes the id");
+        assert_eq!(
+            id_parts(&format!("{}{}", &id[..6], &id[8..17])),
+            Some((d("1915-03-01"), true)),
+            "15-digit legacy numbers are of the 1900s"
+        );
+        assert_ne!(
+            stable_id(1, "1", &id),
+            stable_id(2, "1", &id),
+            "the secret changes the id"
+        );
         assert_eq!(stable_id(1, "1", &id), stable_id(1, "1", &id));
     }
 }

@@ -35,8 +35,21 @@ pub struct Issued {
 
 /// The columns of `certificates`.
 fn schema() -> Arc<Schema> {
-    let names = ["serial", "report", "school_id", "registration_no", "name", "snapshot_date", "issued_at"];
-    Arc::new(Schema::new(names.iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect::<Vec<_>>()))
+    let names = [
+        "serial",
+        "report",
+        "school_id",
+        "registration_no",
+        "name",
+        "snapshot_date",
+        "issued_at",
+    ];
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The number printed: school, year, and the school's count of the year, e.g. 5201020001-2026-00017.
@@ -45,7 +58,14 @@ fn serial(school_id: &str, year: i32, seq: u64) -> String {
 }
 
 /// Give the next number of `school_id` for this year to one document and record it.
-pub async fn issue(wh: &Warehouse, report: &str, school_id: &str, registration_no: &str, name: &str, snapshot_date: &str) -> Result<Issued> {
+pub async fn issue(
+    wh: &Warehouse,
+    report: &str,
+    school_id: &str,
+    registration_no: &str,
+    name: &str,
+    snapshot_date: &str,
+) -> Result<Issued> {
     anyhow::ensure!(
         !school_id.is_empty() && school_id.chars().all(|c| c.is_ascii_alphanumeric()),
         "报表 {report}：学校标识码“{school_id}”无效，无法编号"
@@ -53,10 +73,24 @@ pub async fn issue(wh: &Warehouse, report: &str, school_id: &str, registration_n
     let now = chrono::Local::now();
     let year = chrono::Datelike::year(&now);
     let (store, root) = wh.store()?;
-    let dir = root.clone().join("_xueji").join(DIR).join(school_id).join(year.to_string());
+    let dir = root
+        .clone()
+        .join("_xueji")
+        .join(DIR)
+        .join(school_id)
+        .join(year.to_string());
     // Start after the highest number issued; a racing writer only makes us try the next one.
-    let listed: Vec<_> = store.list(Some(&dir)).try_collect().await.with_context(|| format!("无法读取学籍证明登记簿 {dir}"))?;
-    let mut seq = listed.iter().filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()).max().unwrap_or(0) + 1;
+    let listed: Vec<_> = store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .with_context(|| format!("无法读取学籍证明登记簿 {dir}"))?;
+    let mut seq = listed
+        .iter()
+        .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
     loop {
         let rec = Issued {
             serial: serial(school_id, year, seq),
@@ -70,7 +104,10 @@ pub async fn issue(wh: &Warehouse, report: &str, school_id: &str, registration_n
         let mut line = serde_json::to_vec(&rec)?;
         line.push(b'\n');
         let path = dir.clone().join(format!("{seq:05}.json"));
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
         match store.put_opts(&path, PutPayload::from(line), opts).await {
             Ok(_) => return Ok(rec),
             Err(object_store::Error::AlreadyExists { .. }) => seq += 1,
@@ -89,7 +126,9 @@ pub fn register(wh: &Warehouse, ctx: &SessionContext) -> Result<()> {
         ctx.register_object_store(&bucket, store as Arc<dyn ObjectStore>);
     }
     let options = ListingOptions::new(Arc::new(JsonFormat::default())).with_file_extension(".json");
-    let config = ListingTableConfig::new(ListingTableUrl::parse(url.as_str())?).with_listing_options(options).with_schema(schema());
+    let config = ListingTableConfig::new(ListingTableUrl::parse(url.as_str())?)
+        .with_listing_options(options)
+        .with_schema(schema());
     ctx.register_table("certificates", Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }

@@ -62,10 +62,12 @@ fn quote(s: &str) -> String {
 
 /// Register `dir` (Parquet files) as `name`, or an empty table of `schema` when nothing was staged.
 async fn register_staged(ctx: &SessionContext, name: &str, dir: &Path, schema: SchemaRef) -> Result<()> {
-    let has_files = dir.is_dir() && std::fs::read_dir(dir)?.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet")));
+    let has_files = dir.is_dir()
+        && std::fs::read_dir(dir)?.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet")));
     if has_files {
         let opts = ParquetReadOptions::default().schema(&schema);
-        ctx.register_parquet(name, dir.to_str().context("staging path is not UTF-8")?, opts).await?;
+        ctx.register_parquet(name, dir.to_str().context("staging path is not UTF-8")?, opts)
+            .await?;
     } else {
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
     }
@@ -76,28 +78,45 @@ async fn register_staged(ctx: &SessionContext, name: &str, dir: &Path, schema: S
 /// (or the whole table when it has no committed version yet). With `one_file` the night's rows go
 /// into a single data file, whatever its size, so that it can be published as it is (a model's
 /// mart); input tables keep delta-rs's size-bounded files. Returns (rows written, new version).
-pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, sql: &str, date: NaiveDate, committed: Option<i64>, one_file: bool) -> Result<(u64, i64)> {
-    let df = ctx.sql(sql).await.with_context(|| format!("bug: commit SQL for {table} does not plan"))?;
+pub async fn write_partition(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    table: &str,
+    sql: &str,
+    date: NaiveDate,
+    committed: Option<i64>,
+    one_file: bool,
+) -> Result<(u64, i64)> {
+    let df = ctx
+        .sql(sql)
+        .await
+        .with_context(|| format!("bug: commit SQL for {table} does not plan"))?;
     let plan = df.logical_plan().clone();
     let mut t = wh.latest(table).await?;
     // Roll back what a crashed run left on top of the committed version.
     if let (Some(tab), Some(v)) = (&t, committed)
-        && tab.version().unwrap_or(0) as i64 > v {
-            let restored = tab.clone().restore().with_version_to_restore(v as _).await?;
-            t = Some(restored.0);
-        }
+        && tab.version().unwrap_or(0) as i64 > v
+    {
+        let restored = tab.clone().restore().with_version_to_restore(v as _).await?;
+        t = Some(restored.0);
+    }
     let target = match t {
         Some(t) => t,
         None => wh.for_write(table).await?,
     };
-    let mut w = target.write(Vec::new()).with_input_plan(plan).with_session_state(Arc::new(ctx.state())).with_partition_columns(["snapshot_date"]);
+    let mut w = target
+        .write(Vec::new())
+        .with_input_plan(plan)
+        .with_session_state(Arc::new(ctx.state()))
+        .with_partition_columns(["snapshot_date"]);
     if one_file {
         w = w.with_target_file_size(None);
     }
     // A model or table that gained columns in a newer version adds them (older dates read null).
     w = w.with_schema_mode(SchemaMode::Merge);
     w = if committed.is_some() {
-        w.with_save_mode(SaveMode::Overwrite).with_replace_where(col("snapshot_date").eq(date_lit(date)))
+        w.with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(col("snapshot_date").eq(date_lit(date)))
     } else {
         w.with_save_mode(SaveMode::Overwrite)
     };
@@ -105,14 +124,20 @@ pub async fn write_partition(wh: &Warehouse, ctx: &SessionContext, table: &str, 
     let version = out.version().unwrap_or(0) as i64;
     // Rows written tonight: count the night's partition at the new version.
     let provider = super::scan(&out, ctx).await?;
-    let n = ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?.count().await? as u64;
+    let n = ctx
+        .read_table(provider)?
+        .filter(col("snapshot_date").eq(date_lit(date)))?
+        .count()
+        .await? as u64;
     Ok((n, version))
 }
 
 /// `key_bucket` conditions on `alias.base_key` for bucket (b, n); none without a bucket. A record
 /// key is its base key and a number, so every side of a bucket holds the same records.
 fn in_bucket(alias: &str, bucket: Option<(u64, u64)>) -> String {
-    bucket.map_or_else(String::new, |(b, n)| format!(" AND key_bucket({alias}.base_key, {n}) = {b}"))
+    bucket.map_or_else(String::new, |(b, n)| {
+        format!(" AND key_bucket({alias}.base_key, {n}) = {b}")
+    })
 }
 
 /// The CTEs of tonight's comparison: `new` (tonight's rows with their record keys) and `prev`
@@ -153,7 +178,10 @@ fn decisions_sql(t: &TableSchema, date: NaiveDate, failed: &[String], bucket: Op
     // A previous record is in scope when its school (say) submitted tonight; the flag comes from
     // a join with the small `scope` table, as a subquery cannot sit inside the OR below.
     let (in_scope, scope_join) = match &t.table.scope {
-        Some(c) => ("sc.v_ IS NOT NULL".to_string(), format!("LEFT JOIN (SELECT school_id AS v_ FROM scope) sc ON p.\"{c}\" = sc.v_")),
+        Some(c) => (
+            "sc.v_ IS NOT NULL".to_string(),
+            format!("LEFT JOIN (SELECT school_id AS v_ FROM scope) sc ON p.\"{c}\" = sc.v_"),
+        ),
         None => ("FALSE".to_string(), String::new()),
     };
     format!(
@@ -191,9 +219,20 @@ async fn register_gone(ctx: &SessionContext, t: &TableSchema) -> Result<()> {
 /// The change-log rows of one history table within `bucket`: the whole staged rows that
 /// `decisions` inserts or updates (`changed_keys`), and the whole previous rows of `gone`. With
 /// `first_night` there is no previous state, and every row tonight is an insert, uncompared.
-fn change_sql(t: &TableSchema, date: NaiveDate, failed: &[String], bucket: Option<(u64, u64)>, first_night: bool) -> String {
+fn change_sql(
+    t: &TableSchema,
+    date: NaiveDate,
+    failed: &[String],
+    bucket: Option<(u64, u64)>,
+    first_night: bool,
+) -> String {
     let data: Vec<String> = t.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let data_of = |alias: &str| data.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
+    let data_of = |alias: &str| {
+        data.iter()
+            .map(|c| format!("{alias}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let d = date.format("%Y-%m-%d").to_string();
     if first_night {
         return format!(
@@ -261,7 +300,13 @@ fn bucket_list(n: u64) -> impl Iterator<Item = Option<(u64, u64)>> {
 
 /// Run `sqls` one after another into Parquet files in `dir` (under the staging directory), and
 /// register them as `table` of `schema`.
-async fn stage_results(ctx: &SessionContext, table: &str, dir: &Path, schema: SchemaRef, sqls: impl Iterator<Item = String>) -> Result<()> {
+async fn stage_results(
+    ctx: &SessionContext,
+    table: &str,
+    dir: &Path,
+    schema: SchemaRef,
+    sqls: impl Iterator<Item = String>,
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = format!("{}/", dir.to_str().context("staging path is not UTF-8")?);
     // Temporary files: fast compression, and one column writer per file, which bounds the
@@ -270,14 +315,21 @@ async fn stage_results(ctx: &SessionContext, table: &str, dir: &Path, schema: Sc
     opts.global.compression = Some("lz4_raw".into());
     opts.global.allow_single_file_parallelism = false;
     for sql in sqls {
-        ctx.sql(&sql).await?.write_parquet(&path, DataFrameWriteOptions::new(), Some(opts.clone())).await?;
+        ctx.sql(&sql)
+            .await?
+            .write_parquet(&path, DataFrameWriteOptions::new(), Some(opts.clone()))
+            .await?;
     }
     ctx.deregister_table(table)?;
     register_staged(ctx, table, dir, schema).await
 }
 
 /// How many buckets: as given, or from the memory pool for a join over `rows` (counted only then).
-async fn buckets_of(ctx: &SessionContext, given: Option<u64>, rows: impl std::future::Future<Output = Result<u64>>) -> Result<u64> {
+async fn buckets_of(
+    ctx: &SessionContext,
+    given: Option<u64>,
+    rows: impl std::future::Future<Output = Result<u64>>,
+) -> Result<u64> {
     Ok(match (given, pool_bytes(ctx)) {
         (Some(n), _) => n.max(1),
         (None, Some(pool)) => buckets_for(rows.await?, pool),
@@ -292,10 +344,20 @@ async fn buckets_of(ctx: &SessionContext, given: Option<u64>, rows: impl std::fu
 /// many key buckets as the memory pool needs, and the whole rows are then read once for what
 /// changed: the few changes of an ordinary night take one pass. When many rows changed (a new
 /// school year), that pass is split into buckets too, staged, and committed as one.
-async fn change_rows(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, failed: &[String], staging: &Path, buckets: Option<u64>) -> Result<String> {
+async fn change_rows(
+    ctx: &SessionContext,
+    t: &TableSchema,
+    date: NaiveDate,
+    failed: &[String],
+    staging: &Path,
+    buckets: Option<u64>,
+) -> Result<String> {
     let name = t.table.name.as_str();
     let d = date.format("%Y-%m-%d").to_string();
-    let dups = format!("SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1", failed_list(failed));
+    let dups = format!(
+        "SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1",
+        failed_list(failed)
+    );
     super::views::register_collected(ctx, "dups", &dups).await?;
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
     // The comparison reads the log before tonight: that many rows, or tonight's, whichever more.
@@ -305,11 +367,20 @@ async fn change_rows(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, fai
     }
     let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(prev_rows)) }).await?;
     let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
-    stage_results(ctx, "decisions", &staging.join("decisions").join(name), decisions_schema(), sqls).await.with_context(|| format!("比较表 {name} 与上一晚失败"))?;
+    stage_results(
+        ctx,
+        "decisions",
+        &staging.join("decisions").join(name),
+        decisions_schema(),
+        sqls,
+    )
+    .await
+    .with_context(|| format!("比较表 {name} 与上一晚失败"))?;
     // The rows to read whole, apart: a table of exact size, never more rows than `stg`, so the
     // join below holds these keys (not whole staged rows) whatever the planner's estimates.
     let dir = staging.join("changed_keys").join(name);
-    let keys = "SELECT source_file, source_row, record_key, base_key, change FROM decisions WHERE change <> 'delete'".to_string();
+    let keys = "SELECT source_file, source_row, record_key, base_key, change FROM decisions WHERE change <> 'delete'"
+        .to_string();
     stage_results(ctx, "changed_keys", &dir, decisions_schema(), std::iter::once(keys)).await?;
     if t.table.scope.is_some() {
         register_gone(ctx, t).await?;
@@ -320,35 +391,63 @@ async fn change_rows(ctx: &SessionContext, t: &TableSchema, date: NaiveDate, fai
     }
     // The Delta write runs one plan, whose partitions (here, buckets) would all run at once.
     let sqls = bucket_list(n).map(|b| change_sql(t, date, failed, b, false));
-    stage_results(ctx, "changed", &staging.join("changes").join(name), log_schema(t), sqls).await.with_context(|| format!("读取表 {name} 变化的行失败"))?;
+    stage_results(ctx, "changed", &staging.join("changes").join(name), log_schema(t), sqls)
+        .await
+        .with_context(|| format!("读取表 {name} 变化的行失败"))?;
     Ok("SELECT * FROM changed".to_string())
 }
 
 /// Files refused at file level, as an SQL list (`''` when none, so that `NOT IN` keeps every row).
 fn failed_list(failed: &[String]) -> String {
-    if failed.is_empty() { "''".to_string() } else { failed.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ") }
+    if failed.is_empty() {
+        "''".to_string()
+    } else {
+        failed.iter().map(|f| quote(f)).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Commit one night from a staging directory. Refuses a date earlier than the last committed
 /// night (that would silently invalidate the later nights' change records). `buckets` sets the
 /// key buckets of the comparison with the previous night (default: from the memory pool).
-pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate, staging: &Path, metrics: &StageMetrics, reports: &[FileReport], buckets: Option<u64>) -> Result<NightCommit> {
+pub async fn commit_night(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    date: NaiveDate,
+    staging: &Path,
+    metrics: &StageMetrics,
+    reports: &[FileReport],
+    buckets: Option<u64>,
+) -> Result<NightCommit> {
     let cat = catalog();
     let nights = wh.nights(ctx).await?;
     if let Some(last) = nights.iter().map(|n| n.snapshot_date).max()
-        && date < last {
-            bail!("仓库已有更晚的快照日期 {last}，不能补录较早的 {date}：较早一晚的变化会使之后各晚的记录失效。请按日期顺序导入，或重新导入 {last} 及之后的日期。");
-        }
+        && date < last
+    {
+        bail!(
+            "仓库已有更晚的快照日期 {last}，不能补录较早的 {date}：较早一晚的变化会使之后各晚的记录失效。请按日期顺序导入，或重新导入 {last} 及之后的日期。"
+        );
+    }
     let committed = wh.committed_versions(ctx).await?;
     // A filter the planner cannot size keeps 20% of a table's rows by default, so the previous
     // state could look smaller than the keys collected from it, and a join would hold whole
     // previous rows in its hash table. Counting every row keeps the collected keys the smaller.
-    ctx.sql("SET datafusion.optimizer.default_filter_selectivity = 100").await?;
-    let mut out = NightCommit { snapshot_date: date.to_string(), seq: nights.last().map_or(1, |n| n.seq + 1), ..Default::default() };
+    ctx.sql("SET datafusion.optimizer.default_filter_selectivity = 100")
+        .await?;
+    let mut out = NightCommit {
+        snapshot_date: date.to_string(),
+        seq: nights.last().map_or(1, |n| n.seq + 1),
+        ..Default::default()
+    };
     register_staged(ctx, "stg_findings", &staging.join("findings"), findings_schema()).await?;
     let scope: Vec<&str> = metrics.student_scope.iter().map(String::as_str).collect();
-    let scope_batch = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("school_id", DataType::Utf8, false)])), vec![Arc::new(StringArray::from(scope)) as ArrayRef])?;
-    ctx.register_table("scope", Arc::new(MemTable::try_new(scope_batch.schema(), vec![vec![scope_batch]])?))?;
+    let scope_batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("school_id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(scope)) as ArrayRef],
+    )?;
+    ctx.register_table(
+        "scope",
+        Arc::new(MemTable::try_new(scope_batch.schema(), vec![vec![scope_batch]])?),
+    )?;
 
     for t in cat.input_tables().into_iter().rev() {
         let name = t.table.name.as_str();
@@ -370,9 +469,18 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
         let name = t.table.name.as_str();
         let v = out.tables[name].1;
         let provider = super::scan(&wh.at_version(name, v).await?, ctx).await?;
-        let df = ctx.read_table(provider)?.filter(col("snapshot_date").eq(date_lit(date)))?;
+        let df = ctx
+            .read_table(provider)?
+            .filter(col("snapshot_date").eq(date_lit(date)))?;
         let mut c = [0u64; 3];
-        for b in df.aggregate(vec![col("change")], vec![datafusion::functions_aggregate::count::count(lit(1))])?.collect().await? {
+        for b in df
+            .aggregate(
+                vec![col("change")],
+                vec![datafusion::functions_aggregate::count::count(lit(1))],
+            )?
+            .collect()
+            .await?
+        {
             let ch = super::strings(b.column(0))?;
             let cnt = b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?;
             for i in 0..b.num_rows() {
@@ -390,17 +498,44 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     // Rejects: every finding of the night, except rows staged from a file refused at file level.
     let failed_list = failed_list(&metrics.failed_files);
     let d = date.format("%Y-%m-%d");
-    let rejects_sql = format!("SELECT *, DATE '{d}' AS snapshot_date FROM stg_findings WHERE row_no IS NULL OR source_file NOT IN ({failed_list})");
-    let r = write_partition(wh, ctx, "rejects", &rejects_sql, date, committed.get("rejects").copied(), false).await?;
+    let rejects_sql = format!(
+        "SELECT *, DATE '{d}' AS snapshot_date FROM stg_findings WHERE row_no IS NULL OR source_file NOT IN ({failed_list})"
+    );
+    let r = write_partition(
+        wh,
+        ctx,
+        "rejects",
+        &rejects_sql,
+        date,
+        committed.get("rejects").copied(),
+        false,
+    )
+    .await?;
     out.tables.insert("rejects".into(), r);
 
     let files_batch = import_files_batch(reports)?;
-    ctx.register_table("night_files", Arc::new(MemTable::try_new(files_batch.schema(), vec![vec![files_batch]])?))?;
-    let f = write_partition(wh, ctx, "import_files", &format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files"), date, committed.get("import_files").copied(), false).await?;
+    ctx.register_table(
+        "night_files",
+        Arc::new(MemTable::try_new(files_batch.schema(), vec![vec![files_batch]])?),
+    )?;
+    let f = write_partition(
+        wh,
+        ctx,
+        "import_files",
+        &format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files"),
+        date,
+        committed.get("import_files").copied(),
+        false,
+    )
+    .await?;
     out.tables.insert("import_files".into(), f);
 
     // The night becomes visible here, in one append to `_nights`.
-    let mut fields = vec![Field::new("seq", DataType::Int64, false), Field::new("snapshot_date", DataType::Date32, false), Field::new("committed_at", DataType::Utf8, false)];
+    let mut fields = vec![
+        Field::new("seq", DataType::Int64, false),
+        Field::new("snapshot_date", DataType::Date32, false),
+        Field::new("committed_at", DataType::Utf8, false),
+    ];
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(vec![out.seq])),
         Arc::new(Date32Array::from(vec![days(date)])),
@@ -410,7 +545,11 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
         fields.push(Field::new(format!("v_{t}"), DataType::Int64, true));
         cols.push(Arc::new(Int64Array::from(vec![out.tables.get(t).map(|x| x.1)])));
     }
-    for (k, v) in [("rows_in", metrics.rows_in), ("accepted", metrics.accepted), ("rejected", metrics.rejected)] {
+    for (k, v) in [
+        ("rows_in", metrics.rows_in),
+        ("accepted", metrics.accepted),
+        ("rejected", metrics.rejected),
+    ] {
         fields.push(Field::new(k, DataType::Int64, false));
         cols.push(Arc::new(Int64Array::from(vec![v as i64])));
     }
@@ -418,13 +557,22 @@ pub async fn commit_night(wh: &Warehouse, ctx: &SessionContext, date: NaiveDate,
     let target = wh.for_write(NIGHTS).await?;
     crate::faults::hit("before_nights_commit");
     // Merge: a warehouse made before a table was added gains its column here.
-    target.write(vec![night]).with_save_mode(SaveMode::Append).with_schema_mode(SchemaMode::Merge).await.context("写入 _nights 失败")?;
+    target
+        .write(vec![night])
+        .with_save_mode(SaveMode::Append)
+        .with_schema_mode(SchemaMode::Merge)
+        .await
+        .context("写入 _nights 失败")?;
     Ok(out)
 }
 
 fn import_files_batch(reports: &[FileReport]) -> Result<RecordBatch> {
-    let s = |f: &dyn Fn(&FileReport) -> Option<String>| -> ArrayRef { Arc::new(StringArray::from(reports.iter().map(f).collect::<Vec<_>>())) };
-    let i = |f: &dyn Fn(&FileReport) -> i64| -> ArrayRef { Arc::new(Int64Array::from(reports.iter().map(f).collect::<Vec<_>>())) };
+    let s = |f: &dyn Fn(&FileReport) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(reports.iter().map(f).collect::<Vec<_>>()))
+    };
+    let i = |f: &dyn Fn(&FileReport) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from(reports.iter().map(f).collect::<Vec<_>>()))
+    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("source_file", DataType::Utf8, true),
         Field::new("table_name", DataType::Utf8, true),

@@ -15,9 +15,9 @@
 //! a night recomputes the same diff against the same earlier state, so the tables come out equal.
 
 pub mod certificates;
+mod collected;
 mod commit;
 pub mod s3;
-mod collected;
 mod views;
 
 use std::collections::BTreeMap;
@@ -34,11 +34,34 @@ use url::Url;
 
 pub use commit::{NightCommit, commit_night};
 pub use commit::{days, log_schema, write_partition};
-pub use views::{create_as_of_view, create_model_view, register_all, register_collected, register_model, register_reference, Registered, REFERENCE_TABLES};
+pub use views::{
+    REFERENCE_TABLES, Registered, create_as_of_view, create_model_view, register_all, register_collected,
+    register_model, register_reference,
+};
 
 /// The tables of a night, in commit order; `_nights` comes last.
-pub const HISTORY_TABLES: [&str; 8] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger"];
-pub const NIGHT_TABLES: [&str; 10] = ["schools", "students", "movements", "dedup_decisions", "nutrition_schools", "nutrition_terms", "exams", "meal_ledger", "rejects", "import_files"];
+pub const HISTORY_TABLES: [&str; 8] = [
+    "schools",
+    "students",
+    "movements",
+    "dedup_decisions",
+    "nutrition_schools",
+    "nutrition_terms",
+    "exams",
+    "meal_ledger",
+];
+pub const NIGHT_TABLES: [&str; 10] = [
+    "schools",
+    "students",
+    "movements",
+    "dedup_decisions",
+    "nutrition_schools",
+    "nutrition_terms",
+    "exams",
+    "meal_ledger",
+    "rejects",
+    "import_files",
+];
 pub const NIGHTS: &str = "_nights";
 /// The manifest of model runs: which version of each model table a run committed.
 pub const RUNS: &str = "_runs";
@@ -72,7 +95,9 @@ impl Warehouse {
             match u.scheme() {
                 "file" => {}
                 "s3" => s3::register(),
-                other => bail!("仓库地址 {location}：不支持 {other}://，请用本地目录或 s3://桶/路径 / unsupported scheme {other}"),
+                other => bail!(
+                    "仓库地址 {location}：不支持 {other}://，请用本地目录或 s3://桶/路径 / unsupported scheme {other}"
+                ),
             }
             u
         } else {
@@ -104,7 +129,12 @@ impl Warehouse {
     /// The table at its latest version, or `None` if it was never created.
     pub async fn latest(&self, name: &str) -> Result<Option<DeltaTable>> {
         let url = self.table_url(name)?;
-        if url.scheme() == "file" && !url.to_file_path().map(|p| p.join("_delta_log").exists()).unwrap_or(false) {
+        if url.scheme() == "file"
+            && !url
+                .to_file_path()
+                .map(|p| p.join("_delta_log").exists())
+                .unwrap_or(false)
+        {
             return Ok(None);
         }
         let t = DeltaTable::try_from_url(url).await?;
@@ -120,7 +150,10 @@ impl Warehouse {
     /// not tables (the secret, published marts, reports).
     pub fn store(&self) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
         Ok(match self.root.to_file_path() {
-            Ok(p) => (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(p)?), object_store::path::Path::default()),
+            Ok(p) => (
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(p)?),
+                object_store::path::Path::default(),
+            ),
             Err(()) => s3::store_for(&self.root)?,
         })
     }
@@ -131,7 +164,9 @@ impl Warehouse {
         use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
         let (store, prefix) = self.store()?;
         let path = prefix.clone().join("_xueji").join("secret");
-        let parse = |b: &[u8]| -> Result<u64> { u64::from_str_radix(std::str::from_utf8(b)?.trim(), 16).context("仓库密钥文件 _xueji/secret 已损坏") };
+        let parse = |b: &[u8]| -> Result<u64> {
+            u64::from_str_radix(std::str::from_utf8(b)?.trim(), 16).context("仓库密钥文件 _xueji/secret 已损坏")
+        };
         match store.get(&path).await {
             Ok(r) => return parse(&r.bytes().await?),
             Err(object_store::Error::NotFound { .. }) if create => {}
@@ -141,10 +176,21 @@ impl Warehouse {
         // Random bits from the standard library's per-process hash keys (seeded by the OS).
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         let fresh = h.finish().max(1);
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match store.put_opts(&path, PutPayload::from(format!("{fresh:016x}\n")), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match store
+            .put_opts(&path, PutPayload::from(format!("{fresh:016x}\n")), opts)
+            .await
+        {
             Ok(_) => Ok(fresh),
             // Another writer made one first: use theirs.
             Err(object_store::Error::AlreadyExists { .. }) => parse(&store.get(&path).await?.bytes().await?),
@@ -154,7 +200,9 @@ impl Warehouse {
 
     /// The committed nights, oldest first.
     pub async fn nights(&self, ctx: &SessionContext) -> Result<Vec<Night>> {
-        let Some(t) = self.latest(NIGHTS).await? else { return Ok(Vec::new()) };
+        let Some(t) = self.latest(NIGHTS).await? else {
+            return Ok(Vec::new());
+        };
         let df = ctx.read_table(scan(&t, ctx).await?)?;
         let batches = df.collect().await?;
         let mut out = Vec::new();
@@ -167,19 +215,42 @@ impl Warehouse {
 
     /// Each model's last committed run (from `_runs`).
     pub async fn model_runs(&self, ctx: &SessionContext) -> Result<BTreeMap<String, ModelRun>> {
-        let Some(t) = self.latest(RUNS).await? else { return Ok(BTreeMap::new()) };
+        let Some(t) = self.latest(RUNS).await? else {
+            return Ok(BTreeMap::new());
+        };
         let batches = ctx.read_table(scan(&t, ctx).await?)?.collect().await?;
         let mut last: BTreeMap<String, ModelRun> = BTreeMap::new();
         for b in &batches {
             let col = |n: &str| b.column_by_name(n).with_context(|| format!("_runs 缺少列 {n}"));
-            let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?.clone();
-            let date = col("snapshot_date")?.as_any().downcast_ref::<Date32Array>().context("snapshot_date")?.clone();
-            let version = col("version")?.as_any().downcast_ref::<Int64Array>().context("version")?.clone();
-            let rows = col("rows")?.as_any().downcast_ref::<Int64Array>().context("rows")?.clone();
+            let seq = col("seq")?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .context("seq")?
+                .clone();
+            let date = col("snapshot_date")?
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .context("snapshot_date")?
+                .clone();
+            let version = col("version")?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .context("version")?
+                .clone();
+            let rows = col("rows")?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .context("rows")?
+                .clone();
             let model = strings(col("model")?)?;
             for i in 0..b.num_rows() {
                 let d = date.value_as_date(i).context("date")?;
-                let e = last.entry(model.value(i).to_string()).or_insert(ModelRun { seq: i64::MIN, version: 0, rows: 0, dates: Vec::new() });
+                let e = last.entry(model.value(i).to_string()).or_insert(ModelRun {
+                    seq: i64::MIN,
+                    version: 0,
+                    rows: 0,
+                    dates: Vec::new(),
+                });
                 if !e.dates.contains(&d) {
                     e.dates.push(d);
                 }
@@ -221,19 +292,28 @@ impl Night {
     fn from_batch(b: &RecordBatch) -> Result<Vec<Night>> {
         let col = |n: &str| b.column_by_name(n).with_context(|| format!("_nights 缺少列 {n}"));
         let seq = col("seq")?.as_any().downcast_ref::<Int64Array>().context("seq")?;
-        let date = col("snapshot_date")?.as_any().downcast_ref::<Date32Array>().context("snapshot_date")?;
+        let date = col("snapshot_date")?
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .context("snapshot_date")?;
         let mut out = Vec::new();
         for i in 0..b.num_rows() {
             let mut versions = BTreeMap::new();
             for t in NIGHT_TABLES {
                 // A table added in a later version has no column in older nights: absent then.
-                let Some(a) = b.column_by_name(&format!("v_{t}")) else { continue };
+                let Some(a) = b.column_by_name(&format!("v_{t}")) else {
+                    continue;
+                };
                 let a = a.as_any().downcast_ref::<Int64Array>().context("version")?;
                 if a.is_valid(i) {
                     versions.insert(t.to_string(), a.value(i));
                 }
             }
-            out.push(Night { seq: seq.value(i), snapshot_date: date.value_as_date(i).context("date")?, versions });
+            out.push(Night {
+                seq: seq.value(i),
+                snapshot_date: date.value_as_date(i).context("date")?,
+                versions,
+            });
         }
         Ok(out)
     }
@@ -249,7 +329,10 @@ pub async fn scan(t: &DeltaTable, ctx: &SessionContext) -> Result<Arc<dyn datafu
 /// Any string column (Utf8, LargeUtf8, Utf8View, dictionary) as a plain `StringArray`.
 pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> {
     let c = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)?;
-    Ok(c.as_any().downcast_ref::<arrow::array::StringArray>().context("bug: cast to Utf8 gave another type")?.clone())
+    Ok(c.as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .context("bug: cast to Utf8 gave another type")?
+        .clone())
 }
 
 /// A DataFusion session for the warehouse: `threads` partitions, spilling under `memory_mb`.
@@ -267,12 +350,17 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
     // batch that holds them. At 20M pupils the roster's sort booked 25 GB for 2 GB of rows and
     // spilled all of it, and its join booked 9.4 GB; read as Utf8, the whole run of the marts went
     // from 84 s and 10 GB to 56 s and 4.8 GB (README).
-    for (key, value) in [("datafusion.execution.parquet.pushdown_filters", true), ("datafusion.execution.parquet.schema_force_view_types", false)] {
+    for (key, value) in [
+        ("datafusion.execution.parquet.pushdown_filters", true),
+        ("datafusion.execution.parquet.schema_force_view_types", false),
+    ] {
         if std::env::var(key.replace('.', "_").to_uppercase()).is_err() {
             cfg = cfg.set_bool(key, value);
         }
     }
-    let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20))).build_arc()?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20)))
+        .build_arc()?;
     // delta-rs plans its writes with its own extension nodes: the session needs its planner.
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_default_features()

@@ -6,7 +6,10 @@
 
 use std::sync::{Arc, Once};
 
-use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories, object_store_factories};
+use deltalake_core::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+    object_store_factories,
+};
 use deltalake_core::{DeltaResult, DeltaTableError, Path};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use url::Url;
@@ -15,13 +18,17 @@ struct S3Stores;
 
 impl ObjectStoreFactory for S3Stores {
     fn parse_url_opts(&self, url: &Url, config: &StorageConfig) -> DeltaResult<(ObjectStoreRef, Path)> {
-        store_with(url, config.raw.iter()).map_err(|e| DeltaTableError::generic(format!("S3 配置错误 / S3 configuration: {e}")))
+        store_with(url, config.raw.iter())
+            .map_err(|e| DeltaTableError::generic(format!("S3 配置错误 / S3 configuration: {e}")))
     }
 }
 
 /// The store at the root of the bucket of `url` and the path inside it: settings from the `AWS_*`
 /// environment, then any `options` (keys as in `AmazonS3ConfigKey`).
-fn store_with<'a>(url: &Url, options: impl Iterator<Item = (&'a String, &'a String)>) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, Path)> {
+fn store_with<'a>(
+    url: &Url,
+    options: impl Iterator<Item = (&'a String, &'a String)>,
+) -> anyhow::Result<(Arc<dyn object_store::ObjectStore>, Path)> {
     let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
     for (k, v) in options {
         if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
@@ -34,7 +41,13 @@ fn store_with<'a>(url: &Url, options: impl Iterator<Item = (&'a String, &'a Stri
 struct S3Logs;
 
 impl LogStoreFactory for S3Logs {
-    fn with_options(&self, prefixed: ObjectStoreRef, root: ObjectStoreRef, location: &Url, options: &StorageConfig) -> DeltaResult<Arc<dyn LogStore>> {
+    fn with_options(
+        &self,
+        prefixed: ObjectStoreRef,
+        root: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
         Ok(default_logstore(prefixed, root, location, options))
     }
 }

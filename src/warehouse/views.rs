@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use chrono::NaiveDate;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
-use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 
 use super::{HISTORY_TABLES, NIGHT_TABLES, NIGHTS, Warehouse};
@@ -37,14 +37,19 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
             }
             None => continue,
         };
-        let reg = if HISTORY_TABLES.contains(&name) { format!("{name}_log") } else { name.to_string() };
+        let reg = if HISTORY_TABLES.contains(&name) {
+            format!("{name}_log")
+        } else {
+            name.to_string()
+        };
         ctx.register_table(reg.as_str(), provider)?;
         tables.push(reg);
         if HISTORY_TABLES.contains(&name)
-            && let Some(d) = as_of {
-                create_as_of_view(ctx, name, d).await?;
-                tables.push(name.to_string());
-            }
+            && let Some(d) = as_of
+        {
+            create_as_of_view(ctx, name, d).await?;
+            tables.push(name.to_string());
+        }
     }
     if let Some(t) = wh.latest(NIGHTS).await? {
         ctx.register_table("nights", super::scan(&t, ctx).await?)?;
@@ -58,7 +63,12 @@ pub async fn register_all(wh: &Warehouse, ctx: &SessionContext, as_of: Option<Na
     // Model outputs: each at the version of the last committed run; `<model>` shows the run of
     // the as-of date (or the latest before it), `<model>_all` every date.
     for (model, run) in wh.model_runs(ctx).await? {
-        let date = run.dates.iter().copied().filter(|d| as_of.is_none_or(|a| *d <= a)).max();
+        let date = run
+            .dates
+            .iter()
+            .copied()
+            .filter(|d| as_of.is_none_or(|a| *d <= a))
+            .max();
         register_model(wh, ctx, &model, run.version, date).await?;
         tables.push(format!("{model}_all"));
         if date.is_some() {
@@ -101,7 +111,11 @@ pub async fn create_as_of_view(ctx: &SessionContext, name: &str, d: NaiveDate) -
 /// took 1.3 s and 1.4 GB each time a session opened). The first date is read from the log's
 /// metadata, and as a literal it prunes the first night's files from the gathering scan.
 pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, table: &str) -> Result<()> {
-    let first = ctx.sql(&format!("SELECT MIN(snapshot_date) FROM {log}")).await?.collect().await?;
+    let first = ctx
+        .sql(&format!("SELECT MIN(snapshot_date) FROM {log}"))
+        .await?
+        .collect()
+        .await?;
     let first = match first.first().filter(|b| b.num_rows() == 1) {
         Some(b) => Some(datafusion::common::ScalarValue::try_from_array(b.column(0), 0)?).filter(|v| !v.is_null()),
         None => None,
@@ -126,12 +140,24 @@ pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) ->
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     ctx.deregister_table(table)?;
-    ctx.register_table(table, Arc::new(super::collected::Collected::new(MemTable::try_new(schema, vec![batches])?)))?;
+    ctx.register_table(
+        table,
+        Arc::new(super::collected::Collected::new(MemTable::try_new(
+            schema,
+            vec![batches],
+        )?)),
+    )?;
     Ok(())
 }
 
 /// `<model>_all`: a model's table at `version`; and `<model>`, its rows of `date` when given.
-pub async fn register_model(wh: &Warehouse, ctx: &SessionContext, model: &str, version: i64, date: Option<NaiveDate>) -> Result<()> {
+pub async fn register_model(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    model: &str,
+    version: i64,
+    date: Option<NaiveDate>,
+) -> Result<()> {
     let provider = super::scan(&wh.at_version(model, version).await?, ctx).await?;
     let all = format!("{model}_all");
     ctx.deregister_table(all.as_str())?;
@@ -145,19 +171,39 @@ pub async fn register_model(wh: &Warehouse, ctx: &SessionContext, model: &str, v
 /// `<model>`: one date's rows of `<model>_all`.
 pub async fn create_model_view(ctx: &SessionContext, model: &str, d: NaiveDate) -> Result<()> {
     ctx.deregister_table(model)?;
-    ctx.sql(&format!("CREATE VIEW {model} AS SELECT * FROM {model}_all WHERE snapshot_date = DATE '{}'", d.format("%Y-%m-%d"))).await?;
+    ctx.sql(&format!(
+        "CREATE VIEW {model} AS SELECT * FROM {model}_all WHERE snapshot_date = DATE '{}'",
+        d.format("%Y-%m-%d")
+    ))
+    .await?;
     Ok(())
 }
 
 /// The reference tables every session has (schemas/reference and the code lists).
-pub const REFERENCE_TABLES: [&str; 6] = ["regions", "codelists", "ref_calendar", "ref_yibu_standard", "ref_ws_t_456", "ref_ws_t_586"];
+pub const REFERENCE_TABLES: [&str; 6] = [
+    "regions",
+    "codelists",
+    "ref_calendar",
+    "ref_yibu_standard",
+    "ref_ws_t_456",
+    "ref_ws_t_586",
+];
 
 /// Reference CSVs registered as tables as they are, types inferred (numbers, ISO dates, text).
 const REFERENCE_CSV: [(&str, &str); 4] = [
     ("ref_calendar", include_str!("../../schemas/reference/calendar.csv")),
-    ("ref_yibu_standard", include_str!("../../schemas/reference/yibu_standard.csv")),
-    ("ref_ws_t_456", include_str!("../../schemas/reference/ws_t_456_2014.csv")),
-    ("ref_ws_t_586", include_str!("../../schemas/reference/ws_t_586_2018.csv")),
+    (
+        "ref_yibu_standard",
+        include_str!("../../schemas/reference/yibu_standard.csv"),
+    ),
+    (
+        "ref_ws_t_456",
+        include_str!("../../schemas/reference/ws_t_456_2014.csv"),
+    ),
+    (
+        "ref_ws_t_586",
+        include_str!("../../schemas/reference/ws_t_586_2018.csv"),
+    ),
 ];
 
 fn register_csv(ctx: &SessionContext, name: &str, text: &str) -> Result<()> {
@@ -165,7 +211,9 @@ fn register_csv(ctx: &SessionContext, name: &str, text: &str) -> Result<()> {
     let format = Format::default().with_header(true);
     let (schema, _) = format.infer_schema(text.as_bytes(), None)?;
     let schema = Arc::new(schema);
-    let reader = ReaderBuilder::new(schema.clone()).with_format(format).build(text.as_bytes())?;
+    let reader = ReaderBuilder::new(schema.clone())
+        .with_format(format)
+        .build(text.as_bytes())?;
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
     ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
@@ -188,26 +236,53 @@ pub fn register_reference(ctx: &SessionContext) -> Result<()> {
             for k in [2, 4] {
                 // A municipality's "市辖区" says nothing in a full name.
                 if d.code.len() > k {
-                    full.push_str(r.name(&d.code[..k]).filter(|n| *n != "市辖区" && *n != "县").unwrap_or(""));
+                    full.push_str(
+                        r.name(&d.code[..k])
+                            .filter(|n| *n != "市辖区" && *n != "县")
+                            .unwrap_or(""),
+                    );
                 }
             }
             full.push_str(&d.name);
-            rows.push([format!("{:0<6}", d.code), d.code.clone(), d.name.clone(), full, level.to_string(), d.parent.clone()]);
+            rows.push([
+                format!("{:0<6}", d.code),
+                d.code.clone(),
+                d.name.clone(),
+                full,
+                level.to_string(),
+                d.parent.clone(),
+            ]);
         }
     }
     let names = ["code6", "code", "name", "full_name", "level", "parent_code"];
-    let cols: Vec<ArrayRef> = (0..6).map(|k| Arc::new(rows.iter().map(|row| Some(row[k].as_str())).collect::<StringArray>()) as ArrayRef).collect();
+    let cols: Vec<ArrayRef> = (0..6)
+        .map(|k| Arc::new(rows.iter().map(|row| Some(row[k].as_str())).collect::<StringArray>()) as ArrayRef)
+        .collect();
     let batch = RecordBatch::try_from_iter(names.iter().zip(cols).map(|(n, c)| (*n, c)))?;
     ctx.deregister_table("regions")?;
-    ctx.register_table("regions", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    ctx.register_table(
+        "regions",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
     // `codelists`: every code list (list, code, name), so SQL can map a value to its code.
     let cat = catalog();
-    let mut lists: Vec<(&str, &str, &str)> = cat.codelists.iter().flat_map(|(l, cl)| cl.values.iter().map(move |v| (l.as_str(), v.code.as_str(), v.name.as_str()))).collect();
+    let mut lists: Vec<(&str, &str, &str)> = cat
+        .codelists
+        .iter()
+        .flat_map(|(l, cl)| {
+            cl.values
+                .iter()
+                .map(move |v| (l.as_str(), v.code.as_str(), v.name.as_str()))
+        })
+        .collect();
     lists.sort_unstable();
     let col = |k: usize| Arc::new(lists.iter().map(|r| Some([r.0, r.1, r.2][k])).collect::<StringArray>()) as ArrayRef;
     let batch = RecordBatch::try_from_iter([("list", col(0)), ("code", col(1)), ("name", col(2))])?;
     ctx.deregister_table("codelists")?;
-    ctx.register_table("codelists", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    ctx.register_table(
+        "codelists",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
     for (name, text) in REFERENCE_CSV {
         register_csv(ctx, name, text)?;
     }
