@@ -8,29 +8,60 @@
 -- 先入者保有: the first registered member (member_no = 1) is named for police-made duplicates.
 -- Status: 待处理 (no member handled), 处理中, 已解决 (every member resolved), 再次重复 (a
 -- resolved member collides with new data).
+--
+-- Memory: a night may hold a problem group for most of its registrations (one kind-3 group per
+-- invalid ID number). COUNT(DISTINCT …) and ordered string_agg keep an accumulator per group
+-- whose booked size grows with the batches it points into, so at a million groups the final
+-- aggregation ran out of the pool. Here the distinct schools and counties are rows (DISTINCT,
+-- then COUNT, MIN and MAX per group: spillable group-by state), and only the rare groups that
+-- span three or more schools or counties join their names with string_agg.
 WITH g AS (
     SELECT group_id, kind, kind_label,
            COUNT(*) AS member_count,
-           COUNT(DISTINCT school_id) AS school_count,
-           COUNT(DISTINCT county_code) AS county_count,
-           COUNT(DISTINCT city_code) AS city_count,
-           COUNT(DISTINCT province_code) AS province_count,
            MIN(county_code) AS any_county,
+           MIN(city_code) AS city_min, MAX(city_code) AS city_max,
+           MIN(province_code) AS province_min, MAX(province_code) AS province_max,
            SUM(CASE WHEN is_resolved THEN 1 ELSE 0 END) AS resolved_count,
            SUM(CASE WHEN decision_state = '待处理' THEN 1 ELSE 0 END) AS untouched_count,
            SUM(CASE WHEN decision_state = '再次重复' THEN 1 ELSE 0 END) AS reopened_count
     FROM dedup_members
     GROUP BY group_id, kind, kind_label
 ),
-school_list AS (
-    SELECT group_id, string_agg(school_id, '、' ORDER BY school_id) AS schools
-    FROM (SELECT DISTINCT group_id, school_id FROM dedup_members)
-    GROUP BY group_id
+school_pairs AS (
+    SELECT DISTINCT group_id, school_id FROM dedup_members WHERE school_id IS NOT NULL
 ),
-county_list AS (
-    SELECT group_id, string_agg(county_code, '、' ORDER BY county_code) AS counties
-    FROM (SELECT DISTINCT group_id, county_code FROM dedup_members WHERE county_code IS NOT NULL)
-    GROUP BY group_id
+school_stats AS (
+    SELECT group_id, COUNT(*) AS n, MIN(school_id) AS lo, MAX(school_id) AS hi
+    FROM school_pairs GROUP BY group_id
+),
+school_many AS (
+    SELECT p.group_id, string_agg(p.school_id, '、' ORDER BY p.school_id) AS names
+    FROM school_pairs p JOIN school_stats s ON s.group_id = p.group_id AND s.n > 2
+    GROUP BY p.group_id
+),
+county_pairs AS (
+    SELECT DISTINCT group_id, county_code FROM dedup_members WHERE county_code IS NOT NULL
+),
+county_stats AS (
+    SELECT group_id, COUNT(*) AS n, MIN(county_code) AS lo, MAX(county_code) AS hi
+    FROM county_pairs GROUP BY group_id
+),
+county_many AS (
+    SELECT p.group_id, string_agg(p.county_code, '、' ORDER BY p.county_code) AS names
+    FROM county_pairs p JOIN county_stats s ON s.group_id = p.group_id AND s.n > 2
+    GROUP BY p.group_id
+),
+listed AS (
+    SELECT g.*,
+           COALESCE(ss.n, 0) AS school_count,
+           CASE WHEN ss.n = 1 THEN ss.lo WHEN ss.n = 2 THEN ss.lo || '、' || ss.hi ELSE sm.names END AS schools,
+           COALESCE(cs.n, 0) AS county_count,
+           CASE WHEN cs.n = 1 THEN cs.lo WHEN cs.n = 2 THEN cs.lo || '、' || cs.hi ELSE cm.names END AS counties
+    FROM g
+    LEFT JOIN school_stats ss ON ss.group_id = g.group_id
+    LEFT JOIN school_many sm ON sm.group_id = g.group_id
+    LEFT JOIN county_stats cs ON cs.group_id = g.group_id
+    LEFT JOIN county_many cm ON cm.group_id = g.group_id
 ),
 firsts AS (
     SELECT group_id, record_key AS first_record_key, school_id AS first_school_id
@@ -38,25 +69,25 @@ firsts AS (
     WHERE member_no = 1
 ),
 routed AS (
-    SELECT g.*,
-           CASE WHEN g.county_count = 1 THEN '区县'
-                WHEN g.city_count = 1 THEN '地市'
-                WHEN g.province_count = 1 THEN '省级'
+    SELECT l.*,
+           CASE WHEN l.county_count = 1 THEN '区县'
+                WHEN l.city_min = l.city_max THEN '地市'
+                WHEN l.province_min = l.province_max THEN '省级'
                 ELSE '教育部' END AS responsible_level,
-           CASE WHEN g.county_count = 1 THEN g.any_county
-                WHEN g.city_count = 1 THEN SUBSTR(g.any_county, 1, 4) || '00'
-                WHEN g.province_count = 1 THEN SUBSTR(g.any_county, 1, 2) || '0000'
+           CASE WHEN l.county_count = 1 THEN l.any_county
+                WHEN l.city_min = l.city_max THEN SUBSTR(l.any_county, 1, 4) || '00'
+                WHEN l.province_min = l.province_max THEN SUBSTR(l.any_county, 1, 2) || '0000'
                 ELSE '000000' END AS responsible_unit
-    FROM g
+    FROM listed l
 )
 SELECT r.group_id,
        r.kind,
        r.kind_label,
        r.member_count,
        r.school_count,
-       s.schools,
+       r.schools,
        r.county_count,
-       c.counties,
+       r.counties,
        r.responsible_level,
        r.responsible_unit,
        CASE WHEN r.responsible_unit = '000000' THEN '教育部' ELSE rg.full_name END AS responsible_unit_name,
@@ -68,7 +99,5 @@ SELECT r.group_id,
             WHEN r.untouched_count = r.member_count THEN '待处理'
             ELSE '处理中' END AS status
 FROM routed r
-JOIN school_list s ON s.group_id = r.group_id
-LEFT JOIN county_list c ON c.group_id = r.group_id
 JOIN firsts f ON f.group_id = r.group_id
 LEFT JOIN regions rg ON rg.code6 = r.responsible_unit

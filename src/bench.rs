@@ -77,11 +77,19 @@ fn generated(o: &BenchOptions, xlsx: bool) -> Result<PathBuf> {
 
 /// As [`generated`], with schools of `school_size` pupils.
 fn generated_sized(o: &BenchOptions, xlsx: bool, school_size: u64) -> Result<PathBuf> {
-    let size = if school_size == 600 {
+    generated_with(o, xlsx, school_size, 0.02)
+}
+
+/// As [`generated_sized`], with `problem_rate` of the pupils carrying a planted problem.
+fn generated_with(o: &BenchOptions, xlsx: bool, school_size: u64, problem_rate: f64) -> Result<PathBuf> {
+    let mut size = if school_size == 600 {
         String::new()
     } else {
         format!("-s{school_size}")
     };
+    if problem_rate != 0.02 {
+        size.push_str(&format!("-p{problem_rate}"));
+    }
     let data = o.work.join(if xlsx {
         format!("data-{}{size}", o.pupils)
     } else {
@@ -95,7 +103,7 @@ fn generated_sized(o: &BenchOptions, xlsx: bool, school_size: u64) -> Result<Pat
         pupils_per_county: 100_000,
         school_size,
         as_of: BENCH_DATE.parse()?,
-        problem_rate: 0.02,
+        problem_rate,
         xlsx,
         csv: true,
         gbk: false,
@@ -301,15 +309,7 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
             "xueji run",
         )
     })?;
-    println!("{:<20} {:>12} {:>10}", "model", "rows", "seconds");
-    for m in run["models"].as_array().into_iter().flatten() {
-        println!(
-            "{:<20} {:>12} {:>10.2}",
-            m["model"].as_str().unwrap_or("?"),
-            m["rows"].as_u64().unwrap_or(0),
-            m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0)
-        );
-    }
+    print_models(&run);
     println!(
         "端到端 / end to end (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",
         records as f64 / secs,
@@ -326,6 +326,61 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
     for (k, n) in &q.wrong {
         println!("  误配 / wrong   {n:>6}  {k}");
     }
+    Ok(())
+}
+
+/// Each model of a `xueji run --json` output: rows and seconds.
+fn print_models(run: &serde_json::Value) {
+    println!("{:<32} {:>12} {:>10}", "model", "rows", "seconds");
+    for m in run["models"].as_array().into_iter().flatten() {
+        println!(
+            "{:<32} {:>12} {:>10.2}",
+            m["model"].as_str().unwrap_or("?"),
+            m["rows"].as_u64().unwrap_or(0),
+            m["millis"].as_f64().map_or(f64::NAN, |ms| ms / 1000.0)
+        );
+    }
+}
+
+/// `xueji bench problems`: a province where `problem_rate` of the pupils carry a planted problem
+/// (invalid ID numbers, duplicates: one problem group each), ingested and then run with every
+/// model at the default settings (4 GB pool), in child processes; prints each model's time, the
+/// run's wall time and its peak memory. Every model must finish, whatever the error rate.
+pub async fn problems(o: &BenchOptions, problem_rate: f64) -> Result<()> {
+    let bin = std::env::current_exe()?;
+    let data = generated_with(o, false, 600, problem_rate)?;
+    let wh = o.work.join(format!("wh-problems-{}-{problem_rate}", o.pupils));
+    let _ = std::fs::remove_dir_all(&wh);
+    let (ingest_s, v) = tokio::task::block_in_place(|| {
+        run_ingest(
+            &bin,
+            &wh,
+            &crate::pipeline::generated_sources(&data, "students-csv"),
+            o.threads,
+        )
+    })?;
+    println!(
+        "导入 / ingest: {} rows in, {} accepted, {} rejected, {ingest_s:.1} s",
+        v["metrics"]["rows_in"], v["metrics"]["accepted"], v["metrics"]["rejected"]
+    );
+    let (secs, run) = tokio::task::block_in_place(|| {
+        child_json(
+            Command::new(&bin)
+                .args(["run", "--json", "--threads", &o.threads.to_string(), "--memory-mb"])
+                .arg(o.memory_mb.to_string())
+                .arg("--warehouse")
+                .arg(&wh),
+            "xueji run",
+        )
+    })?;
+    print_models(&run);
+    println!(
+        "xueji run（{} 名学生，问题比例 {problem_rate}，内存池 {} MB，{} 线程）：{secs:.1} 秒，内存峰值 {:.0} MB",
+        o.pupils,
+        o.memory_mb,
+        o.threads,
+        run["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
     Ok(())
 }
 

@@ -186,9 +186,11 @@ fn marts_page() -> Result<String> {
                 out_type(c.col_type),
                 cell(&c.label),
                 match (c.sensitive, c.mask) {
-                    (_, Some(crate::models::MaskKind::Id)) => "是；出校报表遮蔽（保留前 6 位与后 4 位）",
+                    (_, Some(crate::models::MaskKind::Id)) =>
+                        "是；出校报表遮蔽（只留前 6 位区划代码，学籍号另留首字母）",
                     (_, Some(crate::models::MaskKind::Phone)) => "是；出校报表遮蔽（保留前 3 位与后 4 位）",
-                    (_, Some(crate::models::MaskKind::Address)) => "是；出校报表只留前 6 个字",
+                    (_, Some(crate::models::MaskKind::Address)) => "是；出校报表只留到区县",
+                    (_, Some(crate::models::MaskKind::Birthdate)) => "是；出校报表只留出生年份",
                     (true, None) => "是",
                     (false, None) => "",
                 },

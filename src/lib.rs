@@ -14,6 +14,7 @@ pub mod models;
 pub mod pipeline;
 pub mod pipeline_config;
 pub mod render;
+pub mod safe_csv;
 pub mod schema;
 pub mod serve;
 pub mod synth;

@@ -90,6 +90,12 @@ enum Command {
         /// 与上一晚比较时按键分成几桶依次进行（默认按内存上限自动选择）/ key buckets of the comparison with the previous night, done one after another (default: chosen from --memory-mb)
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         change_buckets: Option<u64>,
+        /// 确认这些学校今晚的删除（一晚删除超过该校 20% 的学籍时须确认）/ let these schools' held deletions through
+        #[arg(long = "confirm-deletions", num_args = 1..)]
+        confirm_deletions: Vec<String>,
+        /// 仓库正被另一进程写入时最多等待的秒数 / seconds to wait for another writer of the warehouse
+        #[arg(long, default_value_t = 0)]
+        wait_lock: u64,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -253,6 +259,15 @@ enum BenchWhat {
     /// 花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存
     /// / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory
     Rosters(BenchArgs),
+    /// 问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值
+    /// / a province where half the pupils carry a problem: every model at the default memory, time and peak
+    Problems {
+        #[command(flatten)]
+        args: BenchArgs,
+        /// 埋设问题的学生比例 / share of pupils with a planted problem
+        #[arg(long, default_value_t = 0.5)]
+        problem_rate: f64,
+    },
     /// 数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数
     /// / the API: time to first byte and total for a county's beneficiary list as CSV; requests per second with 50 clients
     Serve(BenchArgs),
@@ -306,8 +321,32 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Files xueji creates (warehouse, published marts, reports, the audit log) are readable by the
+/// owner's group at most: they hold children's records. `XUEJI_UMASK` (octal, e.g. `077` for the
+/// owner alone, `022` for everyone) overrides the default `027`.
+fn restrict_file_modes() -> Result<(), String> {
+    let mask = match std::env::var("XUEJI_UMASK") {
+        Ok(v) => u32::from_str_radix(v.trim(), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| format!("XUEJI_UMASK={v} 不是八进制权限掩码（例如 027）"))?,
+        Err(_) => 0o027,
+    };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(mask as libc::mode_t);
+    }
+    let _ = mask;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    if let Err(e) = restrict_file_modes() {
+        eprintln!("错误：{e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -381,20 +420,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             memory_mb,
             report_dir,
             change_buckets,
+            confirm_deletions,
+            wait_lock,
             json,
             sources,
         } => {
-            let o = IngestOptions {
-                warehouse,
-                date,
-                sources,
-                threads,
-                memory_mb,
-                report_dir,
-                change_buckets,
-            };
-            show_ingest(&pipeline::ingest(&o).await?, json)?;
-            Ok(ExitCode::SUCCESS)
+            let mut o = IngestOptions::new(&warehouse, date, sources);
+            (o.threads, o.memory_mb, o.report_dir, o.change_buckets) = (threads, memory_mb, report_dir, change_buckets);
+            o.guard.confirmed = confirm_deletions;
+            o.wait_lock_secs = wait_lock;
+            let out = pipeline::ingest(&o).await?;
+            show_ingest(&out, json)?;
+            Ok(committed_code(&out, None))
         }
         Command::Run {
             warehouse,
@@ -469,6 +506,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
+            what: BenchWhat::Problems { args, problem_rate },
+        } => {
+            xueji::bench::problems(&args.options(), problem_rate).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
             what: BenchWhat::Serve(a),
         } => {
             xueji::bench::serve(&a.options()).await?;
@@ -517,7 +560,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print_render(Some(&r));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if r.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
         Command::Serve {
             warehouse,
@@ -586,10 +633,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let (o, models) = PipelineConfig::load(&file)?.into_job(date)?;
             let out = pipeline::ingest(&o).await?;
+            let mut render_error = None;
             match models {
                 Some(m) => {
                     let runs = xueji::models::run(&m).await?;
-                    let rendered = render_local(&m.warehouse, &runs.snapshot_date).await?;
+                    let rendered = render_local(&m.warehouse, &runs.snapshot_date)
+                        .await
+                        .unwrap_or_else(|e| {
+                            render_error = Some(format!("{e:#}"));
+                            None
+                        });
+                    if let Some(r) = rendered.as_ref().filter(|r| !r.failed.is_empty()) {
+                        let keys: Vec<&str> = r.failed.iter().map(|f| f.0.as_str()).collect();
+                        render_error = Some(format!("报表 {} 未能生成", keys.join("、")));
+                    }
                     if json {
                         println!(
                             "{}",
@@ -600,12 +657,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     } else {
                         print_ingest(&out);
                         print_run(&runs);
-                        print_render(rendered.as_ref());
+                        if render_error.is_none() {
+                            print_render(rendered.as_ref());
+                        }
                     }
                 }
                 None => show_ingest(&out, json)?,
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(committed_code(&out, render_error.as_deref()))
         }
         Command::Demo { pipeline: file } => {
             anyhow::ensure!(
@@ -703,9 +762,37 @@ fn print_ingest(out: &pipeline::IngestOutcome) {
         let (code, msg) = r.file_error.as_ref().expect("filtered");
         println!("  文件未导入 {}：{msg}（{code}）", r.file);
     }
+    for h in &out.metrics.held_out {
+        println!(
+            "  学校 {} 今晚已由 {} 提交：{} 中该校的 {} 行未导入（R_SCHOOL_TWICE）",
+            h.school_id, h.kept_file, h.file, h.rows
+        );
+    }
+    for h in &out.commit.held_deletions {
+        println!(
+            "  待确认：学校 {} 今晚将删除 {} 条学籍（上一晚 {} 条），删除未执行；确认后用 --confirm-deletions {} 重新导入",
+            h.school_id, h.deletions, h.previous, h.school_id
+        );
+    }
     println!("导入报告 / import report: {}", out.report_index.display());
     if let Some(u) = &out.report_uploaded_to {
         println!("  已上传到 / uploaded to: {u}");
+    }
+    if let Some(e) = &out.report_error {
+        eprintln!("错误：本晚已提交，但导入报告未能全部写出 / committed, but the import reports failed: {e}");
+    }
+}
+
+/// Exit code 3: the night was committed, but its import reports (or the night's rendered
+/// reports, `render_error`) were not all written. 1 means nothing was committed.
+fn committed_code(out: &pipeline::IngestOutcome, render_error: Option<&str>) -> ExitCode {
+    if let Some(e) = render_error {
+        eprintln!("错误：本晚已提交，但报表生成失败 / committed, but rendering failed: {e}");
+    }
+    if out.report_error.is_some() || render_error.is_some() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -734,6 +821,9 @@ fn print_render(r: Option<&xueji::render::RenderOutcome>) {
             );
             if !r.issued.is_empty() {
                 println!("已登记的证明编号 / numbers issued：{}", r.issued.join("、"));
+            }
+            for (key, why) in &r.failed {
+                eprintln!("错误：报表 {key} 未能生成（其他报表已生成）/ report {key} failed: {why}");
             }
         }
         None => println!(

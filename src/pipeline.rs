@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::ingest::validate::{SchoolInfo, stages_of_kind};
 use crate::ingest::{self, FileReport, StageMetrics};
+use crate::warehouse::commit::{CommitOptions, DeletionGuard};
 use crate::warehouse::{self, NightCommit, Warehouse};
 
 /// Options of `xueji ingest`.
@@ -26,6 +27,27 @@ pub struct IngestOptions {
     pub report_dir: Option<PathBuf>,
     /// Key buckets of the comparison with the previous night (default: from `memory_mb`).
     pub change_buckets: Option<u64>,
+    /// When a school's deletions wait for a confirmation (`--confirm-deletions`).
+    pub guard: DeletionGuard,
+    /// Seconds to wait for another process's write to the warehouse to end (default: none).
+    pub wait_lock_secs: u64,
+}
+
+impl IngestOptions {
+    /// The defaults of `xueji ingest` for one night of `sources`.
+    pub fn new(warehouse: &str, date: NaiveDate, sources: Vec<PathBuf>) -> Self {
+        IngestOptions {
+            warehouse: warehouse.to_string(),
+            date,
+            sources,
+            threads: default_threads(),
+            memory_mb: 4096,
+            report_dir: None,
+            change_buckets: None,
+            guard: DeletionGuard::default(),
+            wait_lock_secs: 0,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +56,8 @@ pub struct IngestOutcome {
     pub commit: NightCommit,
     pub reports: Vec<FileReport>,
     pub report_index: PathBuf,
+    /// The night was committed but its import reports could not all be written: why.
+    pub report_error: Option<String>,
     /// Where the reports were uploaded, for an object-store warehouse.
     pub report_uploaded_to: Option<String>,
     /// Peak resident memory of the process, MiB (Linux).
@@ -85,18 +109,27 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         "没有找到要导入的文件（.xlsx、.xls、.csv）：{:?}",
         o.sources
     );
+    let lock = warehouse::lock::acquire(
+        &wh,
+        &format!("ingest {}", o.date),
+        std::time::Duration::from_secs(o.wait_lock_secs),
+    )
+    .await?;
     let schools = known_schools(&wh, o.threads).await?;
-    let staging = tempfile::Builder::new()
-        .prefix("xueji-staging-")
-        .tempdir()
-        .context("无法创建暂存目录")?;
+    let staging = staging_dir()?;
     let (reports, metrics) =
         tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
-    let commit =
-        warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, o.change_buckets).await?;
+    let opts = CommitOptions {
+        buckets: o.change_buckets,
+        guard: o.guard.clone(),
+    };
+    lock.ensure_held().await?;
+    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, &opts).await?;
+    lock.release().await?;
     // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
     // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
+    // The night is committed: a report that cannot be written is said, not an undone night.
     let rel = format!("reports/{}/import", o.date);
     let local_root = wh.root().to_file_path().ok();
     let dir = match (&o.report_dir, &local_root) {
@@ -104,20 +137,78 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         (None, Some(root)) => root.join(&rel),
         (None, None) => PathBuf::from("xueji-reports").join(o.date.to_string()).join("import"),
     };
-    let index = ingest::report::write_reports(&ctx, &dir, &o.date.to_string(), &reports, &metrics.failed_files).await?;
-    let uploaded = if local_root.is_none() {
-        Some(upload_dir(&wh, &dir, &rel).await?)
-    } else {
-        None
+    let written = async {
+        let night = ingest::report::Night {
+            date: o.date.to_string(),
+            failed: &metrics.failed_files,
+            held_out: &metrics.held_out,
+            held_deletions: &commit.held_deletions,
+        };
+        let index = ingest::report::write_reports(&ctx, &dir, &night, &reports).await?;
+        let uploaded = if local_root.is_none() {
+            Some(upload_dir(&wh, &dir, &rel).await?)
+        } else {
+            None
+        };
+        anyhow::Ok((index, uploaded))
+    }
+    .await;
+    let (report_index, report_uploaded_to, report_error) = match written {
+        Ok((i, u)) => (i, u, None),
+        Err(e) => (dir.join("index.html"), None, Some(format!("{e:#}"))),
     };
     Ok(IngestOutcome {
         metrics,
         commit,
         reports,
-        report_index: index,
-        report_uploaded_to: uploaded,
+        report_index,
+        report_error,
+        report_uploaded_to,
         peak_rss_mb: crate::bench::peak_rss_mb(),
     })
+}
+
+/// A staging directory of this process inside `$TMPDIR/xueji-<uid>` (mode 0700: staged rows are
+/// children's records, unmasked), after removing what processes that no longer run left there.
+fn staging_dir() -> Result<tempfile::TempDir> {
+    let root = std::env::temp_dir().join(format!("xueji-{}", user_id()));
+    std::fs::create_dir_all(&root).with_context(|| format!("无法创建暂存目录 {}", root.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("无法设置暂存目录 {} 的权限", root.display()))?;
+    }
+    for e in std::fs::read_dir(&root)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("staging-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !process_alive(p)) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("staging-{}-", std::process::id()))
+        .tempdir_in(&root)
+        .context("无法创建暂存目录")
+}
+
+fn user_id() -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata("/proc/self") {
+            return m.uid();
+        }
+    }
+    0
+}
+
+/// Whether a process runs (Linux: `/proc`); elsewhere every staging directory is kept.
+fn process_alive(pid: u32) -> bool {
+    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Copy the files of a local folder to `<warehouse root>/<rel>/` in the object store.

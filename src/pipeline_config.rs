@@ -27,6 +27,15 @@ pub struct PipelineConfig {
     pub report_dir: Option<PathBuf>,
     /// Models (sql/) to run after the ingest: absent means all, `[]` none.
     pub models: Option<Vec<String>>,
+    /// A school's deletions wait for a confirmation when a night would delete more than this
+    /// share of its registrations (default 0.2) ...
+    pub deletion_guard_share: Option<f64>,
+    /// ... and at least this many (default 10).
+    pub deletion_guard_min: Option<u64>,
+    /// Schools whose held deletions are let through (`--confirm-deletions`).
+    pub confirm_deletions: Option<Vec<String>>,
+    /// Seconds to wait for another writer of the warehouse (default 0: fail at once).
+    pub wait_lock_secs: Option<u64>,
 }
 
 impl PipelineConfig {
@@ -50,6 +59,9 @@ impl PipelineConfig {
         if self.threads == Some(0) {
             problems.push("threads 必须大于 0".into());
         }
+        if self.deletion_guard_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            problems.push("deletion_guard_share 应在 0 与 1 之间".into());
+        }
         if self.memory_mb.is_some_and(|m| m < 64) {
             problems.push("memory_mb 至少为 64".into());
         }
@@ -66,15 +78,18 @@ impl PipelineConfig {
             problems.join("\n  ")
         );
         let models = self.models.clone();
-        let o = IngestOptions {
-            warehouse: self.warehouse,
-            date: date.or(self.date).unwrap_or_else(|| chrono::Local::now().date_naive()),
-            sources: self.sources,
-            threads: self.threads.unwrap_or_else(default_threads),
-            memory_mb: self.memory_mb.unwrap_or(4096),
-            report_dir: self.report_dir,
-            change_buckets: None,
-        };
+        let mut o = IngestOptions::new(
+            &self.warehouse,
+            date.or(self.date).unwrap_or_else(|| chrono::Local::now().date_naive()),
+            self.sources,
+        );
+        o.threads = self.threads.unwrap_or_else(default_threads);
+        o.memory_mb = self.memory_mb.unwrap_or(4096);
+        o.report_dir = self.report_dir;
+        o.guard.max_share = self.deletion_guard_share.unwrap_or(o.guard.max_share);
+        o.guard.min_rows = self.deletion_guard_min.unwrap_or(o.guard.min_rows);
+        o.guard.confirmed = self.confirm_deletions.unwrap_or_default();
+        o.wait_lock_secs = self.wait_lock_secs.unwrap_or(0);
         let run = match models {
             Some(m) if m.is_empty() => None,
             m => Some(RunOptions {

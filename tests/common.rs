@@ -68,15 +68,8 @@ pub async fn ingest_in_buckets(
     threads: usize,
     buckets: Option<u64>,
 ) -> IngestOutcome {
-    let o = IngestOptions {
-        warehouse: wh.to_str().unwrap().to_string(),
-        date: date(day),
-        sources,
-        threads,
-        memory_mb: 1024,
-        report_dir: None,
-        change_buckets: buckets,
-    };
+    let mut o = IngestOptions::new(wh.to_str().unwrap(), date(day), sources);
+    (o.threads, o.memory_mb, o.change_buckets) = (threads, 1024, buckets);
     pipeline::ingest(&o).await.unwrap()
 }
 

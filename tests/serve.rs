@@ -3,14 +3,14 @@
 //! a real reader, pages, the audit log, the OpenAPI document; `changes since` against the
 //! generator's truth; and a load of pulls while a nightly commits: no errors, no torn reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use xueji::models::{self, RunOptions};
 use xueji::serve::access::{Grant, add_token};
-use xueji::serve::{ServeOptions, Server, start};
+use xueji::serve::{LISTS, ServeOptions, Server, start};
 
 const NIGHT2: &str = "2026-10-16";
 
@@ -224,13 +224,21 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
         .await;
     let shown: BTreeSet<String> = aid.iter().map(|r| s(&r["id_number"])).collect();
     for id in &ids {
-        let masked = format!("{}********{}", &id[..6], &id[14..]);
+        // The region only: the birth date, sequence and check character are all hidden.
+        let masked = format!("{}************", &id[..6]);
         assert!(shown.contains(&masked), "{masked} shown masked");
         assert!(!shown.contains(id), "{id} never shown in full to the county");
     }
     assert!(
         aid.iter().all(|r| s(&r["registration_no"]).contains('*')),
         "学籍号 masked too"
+    );
+    assert!(
+        aid.iter()
+            .map(|r| s(&r["registration_no"]))
+            .filter(|r| r.starts_with('G') && r.chars().count() == 19)
+            .all(|r| r.ends_with("************")),
+        "a 学籍号 keeps its letter and region only"
     );
     let full = c
         .rows(&t_all, &format!("/v1/lists/list_aid_applicants?region={county}"))
@@ -393,6 +401,265 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     assert_eq!(done["complete"], true);
     let responses = lines.iter().filter(|l| l["event"] == "response").count();
     assert!(responses >= 30, "one line per request: {responses}");
+}
+
+/// What one masked row shows of a pupil's 18-character resident ID number (6-digit region,
+/// 8-digit birth date, 3-digit sequence whose last digit is odd for a boy, check character),
+/// from every column that bears on it: the characters `id_number` and `registration_no` (a
+/// letter + the ID number) leave visible, the birth date or year, the gender.
+#[derive(Debug, Clone)]
+struct Shown {
+    chars: [Option<char>; 18],
+    year: Option<i32>,
+    birth: Option<chrono::NaiveDate>,
+    male: Option<bool>,
+}
+
+impl Shown {
+    /// None when the row shows neither an 18-character ID number nor a 19-character 学籍号.
+    fn of(row: &serde_json::Map<String, serde_json::Value>) -> Option<Shown> {
+        let text = |k: &str| row.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let id = text("id_number").filter(|v| v.chars().count() == 18);
+        let reg = text("registration_no")
+            .filter(|v| v.chars().count() == 19)
+            .map(|v| v.chars().skip(1).collect::<String>());
+        if id.is_none() && reg.is_none() {
+            return None;
+        }
+        // The ID number's own characters first; the 学籍号 fills in what it hides (an attacker
+        // takes the two for one number).
+        let mut chars = [None; 18];
+        for v in id.iter().chain(&reg) {
+            for (i, c) in v.chars().enumerate() {
+                if c != '*' && chars[i].is_none() {
+                    chars[i] = Some(c);
+                }
+            }
+        }
+        let birth = text("birth_date");
+        Some(Shown {
+            chars,
+            year: birth.as_deref().and_then(|b| b.get(..4)?.parse().ok()),
+            birth: birth.as_deref().and_then(|b| b.parse().ok()),
+            male: match text("gender").as_deref() {
+                Some("男") => Some(true),
+                Some("女") => Some(false),
+                _ => None,
+            },
+        })
+    }
+
+    /// Whether character `i` of a candidate may be `c`.
+    fn fits(&self, i: usize, c: char) -> bool {
+        self.chars[i].is_none_or(|s| s == c)
+    }
+
+    fn region(&self) -> Option<String> {
+        self.chars[..6]
+            .iter()
+            .map(|c| (*c).filter(|c| c.is_ascii_digit()))
+            .collect()
+    }
+
+    /// The birth dates that fit: the date if the row shows it, else the days of the year it
+    /// shows (in the ID number's digits or the birth date) that fit the visible date digits. A
+    /// row that shows no year is given one anyway (its grade nearly does), of 365 days.
+    fn days(&self) -> Vec<chrono::NaiveDate> {
+        use chrono::Datelike;
+        let digits: Option<String> = self.chars[6..10].iter().copied().collect();
+        let year = digits.and_then(|y| y.parse().ok()).or(self.year).unwrap_or(2015);
+        let Some(mut d) = chrono::NaiveDate::from_ymd_opt(year, 1, 1) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while d.year() == year {
+            let ymd = d.format("%Y%m%d").to_string();
+            if self.birth.is_none_or(|b| b == d) && ymd.chars().enumerate().all(|(i, c)| self.fits(6 + i, c)) {
+                out.push(d);
+            }
+            d = d.succ_opt().unwrap();
+        }
+        out
+    }
+
+    /// The sequence numbers that fit the gender's parity and the visible sequence digits.
+    fn sequences(&self) -> Vec<u32> {
+        (0..1000u32)
+            .filter(|q| self.male.is_none_or(|m| (q % 2 == 1) == m))
+            .filter(|q| format!("{q:03}").chars().enumerate().all(|(i, c)| self.fits(14 + i, c)))
+            .collect()
+    }
+
+    /// Every number that fits, built one by one, the check character computed (brute force).
+    fn enumerate(&self) -> Vec<String> {
+        let Some(region) = self.region() else {
+            return Vec::new();
+        };
+        let sequences = self.sequences();
+        let mut out = Vec::new();
+        for d in self.days() {
+            for q in &sequences {
+                let first17 = format!("{region}{}{q:03}", d.format("%Y%m%d"));
+                let check = xueji::idcard::check_char(&first17).unwrap();
+                if self.fits(17, check) {
+                    out.push(format!("{first17}{check}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// How many numbers fit, counted: days × sequences, the check character following from the
+    /// rest. Only a shown check character narrows them further; then they are enumerated (or,
+    /// without a region to enumerate from, taken as one in 11). A region not shown counts as one
+    /// region: a lower bound.
+    fn candidates(&self) -> u64 {
+        let n = self.days().len() as u64 * self.sequences().len() as u64;
+        match (self.chars[17], self.region()) {
+            (None, _) => n,
+            (Some(_), Some(_)) => self.enumerate().len() as u64,
+            (Some(_), None) => n / 11,
+        }
+    }
+}
+
+/// The full numbers of `secrets` (ID numbers, 学籍号) written anywhere in `body`.
+fn leaked_numbers(body: &str, secrets: &HashSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for run in body.split(|c: char| !c.is_ascii_alphanumeric()) {
+        for w in [15, 18, 19] {
+            for i in 0..(run.len() + 1).saturating_sub(w) {
+                if secrets.contains(&run[i..i + w]) {
+                    out.insert(run[i..i + w].to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Issue 24: masked a column at a time, a roster gave back 774 of 776 ID numbers (the first 6
+/// and last 4 shown, the 8 hidden digits served as `birth_date`). Masking is now a policy over
+/// the row: every masked row of every pupil list, rebuilt by brute force from everything it
+/// shows, must leave at least 10,000 candidate numbers, and no full ID number or 学籍号 of the
+/// warehouse (pupils' or guardians') may be anywhere in a masked body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masked_row_leaves_at_least_ten_thousand_candidate_id_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    run_models(&wh).await;
+    let tokens = dir.path().join("tokens.toml");
+    let t_masked = add_token(&tokens, grant("masked", "*", &["*"], false, None)).unwrap();
+    let t_full = add_token(&tokens, grant("full", "*", &["*"], true, None)).unwrap();
+    let server = serve(&wh, dir.path(), &tokens).await;
+    let c = Client {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    let secrets: HashSet<String> = column(
+        &wh,
+        "SELECT v FROM (SELECT id_number AS v FROM students UNION ALL SELECT m1_id_number FROM students
+         UNION ALL SELECT m2_id_number FROM students UNION ALL SELECT registration_no FROM students)
+         WHERE length(v) >= 15",
+        None,
+    )
+    .await
+    .into_iter()
+    .collect();
+    assert!(secrets.len() > 500, "the sample's ID numbers: {}", secrets.len());
+
+    let mut checked = 0usize;
+    let mut fewest: Option<(u64, String)> = None;
+    let mut rebuilt = None;
+    for l in LISTS.iter().filter(|l| l.pupils) {
+        let path = format!("/v1/lists/{}", l.name);
+        for q in ["format=json", "format=csv", "format=ndjson"] {
+            let r = c.get(Some(&t_masked), &format!("{path}?{q}")).await;
+            assert_eq!(r.status(), 200, "{path}?{q}");
+            assert_eq!(r.headers()["x-xueji-masked"], "true");
+            let body = String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap();
+            let leaked = leaked_numbers(&body, &secrets);
+            assert!(leaked.is_empty(), "{path}?{q} serves full numbers masked: {leaked:?}");
+        }
+        let masked = c.rows(&t_masked, &path).await;
+        let full = c.rows(&t_full, &path).await;
+        assert_eq!(masked.len(), full.len(), "{path}");
+        for (m, f) in masked.iter().zip(&full) {
+            // Rows are ordered on their stored values, so the two responses pair up.
+            assert_eq!((&m["school_id"], &m["name"]), (&f["school_id"], &f["name"]), "{path}");
+            if let (Some(b), Some(fb)) = (m.get("birth_date"), f.get("birth_date").and_then(|v| v.as_str())) {
+                assert_eq!(s(b), format!("{}-**-**", &fb[..4]), "{path}: the birth year only");
+            }
+            if let (Some(a), Some(fa)) = (
+                m.get("current_address"),
+                f.get("current_address").and_then(|v| v.as_str()),
+            ) && !fa.is_empty()
+            {
+                let a = s(a);
+                let kept = a.strip_suffix("****").unwrap_or_else(|| panic!("{path}: {a} masked"));
+                assert!(
+                    fa.starts_with(kept) && !kept.chars().any(|c| c.is_ascii_digit()),
+                    "{path}: {fa} cut to its county, not {a}"
+                );
+            }
+            let Some(shown) = Shown::of(m) else { continue };
+            let n = shown.candidates();
+            assert!(n >= 10_000, "{path}: {n} candidate ID numbers left by {m:?}");
+            checked += 1;
+            if fewest.as_ref().is_none_or(|(k, _)| n < *k) {
+                fewest = Some((n, format!("{path}: {m:?}")));
+            }
+            // Once, on a roster row: the brute force itself, and that it would have worked before.
+            if rebuilt.is_some() || l.name != "list_roster" {
+                continue;
+            }
+            let id = f.get("id_number").and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let birth: Option<chrono::NaiveDate> = f
+                .get("birth_date")
+                .and_then(|v| v.as_str())
+                .and_then(|b| b.parse().ok());
+            let real = xueji::idcard::analyse(&id, date(NIGHT1), |_| true).ok();
+            if real.is_some_and(|r| Some(r.birth) == birth && Some(r.male) == shown.male) {
+                let all = shown.enumerate();
+                assert_eq!(all.len() as u64, n, "counted as enumerated");
+                assert!(all.contains(&id), "the search holds the real number");
+                assert!(all.iter().all(|x| x[..6] == id[..6] && x[6..10] == id[6..10]));
+                // Masked as before (first 6 and last 4, the birth date in full), the same row
+                // gives the number back; with the birth year only, a few dozen candidates.
+                let mut before = shown.clone();
+                for (i, ch) in id.chars().enumerate().skip(14) {
+                    before.chars[i] = Some(ch);
+                }
+                before.birth = birth;
+                assert_eq!(before.enumerate(), vec![id.clone()], "rebuilt from the old mask");
+                before.birth = None;
+                let few = before.candidates();
+                assert!(few < 100, "{few} candidates with the old mask and the year");
+                rebuilt = Some(id);
+            }
+        }
+    }
+    assert!(checked > 100, "rows with an ID number checked: {checked}");
+    assert!(rebuilt.is_some(), "a roster row was rebuilt by brute force");
+    let (n, row) = fewest.unwrap();
+    assert!(n >= 365 * 500, "the fewest candidates, {n}, of {row}");
+
+    // The CSV roster shows what the JSON one does.
+    let r = c.get(Some(&t_masked), "/v1/lists/list_roster?format=csv").await;
+    let body = r.bytes().await.unwrap();
+    let mut rd = csv::Reader::from_reader(&body[3..]);
+    let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+    let json = c.rows(&t_masked, "/v1/lists/list_roster").await;
+    let records: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), json.len());
+    for k in ["registration_no", "id_number", "birth_date", "current_address"] {
+        let j = header.iter().position(|h| h == k).unwrap();
+        let from_csv: Vec<&str> = records.iter().map(|r| &r[j]).collect();
+        let from_json: Vec<&str> = json.iter().map(|r| r[k].as_str().unwrap_or("")).collect();
+        assert_eq!(from_csv, from_json, "{k}");
+    }
+    server.stop().await.unwrap();
 }
 
 /// The sample's pupil rows by county file, with the truth's view of each.

@@ -165,15 +165,8 @@ async fn rerunning_a_night_gives_identical_tables_and_later_nights_store_only_ch
     let grew: u64 = log2[1].parse::<u64>().unwrap() - log1[1].parse::<u64>().unwrap();
     assert_eq!(grew, upd + del, "a night stores only what changed");
     // Backfilling an earlier night is refused with a clear message.
-    let o = xueji::pipeline::IngestOptions {
-        warehouse: wh.to_str().unwrap().into(),
-        date: date("2026-10-01"),
-        sources: src,
-        threads: 2,
-        memory_mb: 512,
-        report_dir: None,
-        change_buckets: None,
-    };
+    let mut o = xueji::pipeline::IngestOptions::new(wh.to_str().unwrap(), date("2026-10-01"), src);
+    (o.threads, o.memory_mb) = (2, 512);
     let err = xueji::pipeline::ingest(&o).await.unwrap_err().to_string();
     assert!(err.contains("更晚的快照日期"), "{err}");
 }

@@ -6,6 +6,7 @@
 //! template gets one file-level error and changes nothing; the result does not depend on thread
 //! count or on the order of the source arguments.
 
+pub mod guard;
 pub mod report;
 pub mod source;
 pub mod stage;
@@ -42,9 +43,19 @@ pub struct FileReport {
     pub file_error: Option<(String, String)>,
     pub by_rule: BTreeMap<String, u64>,
     pub millis: u64,
-    /// 学校标识码 of the student rows read (accepted or rejected): tonight's snapshot scope.
+    /// Student rows read per 学校标识码 (accepted or rejected): tonight's snapshot scope, and
+    /// which file submitted which school.
     #[serde(skip)]
-    pub schools: Vec<String>,
+    pub schools: BTreeMap<String, SchoolRows>,
+}
+
+/// One school's student rows in one file.
+#[derive(Debug, Clone, Default)]
+pub struct SchoolRows {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first row (as Excel shows it) of the school in the file.
+    pub first_row: u64,
 }
 
 /// A source file and the name it is known by.
@@ -55,8 +66,24 @@ pub struct SourceFile {
 }
 
 /// Expand the SOURCES arguments: files as given, directories recursively (.xlsx .xls .csv).
+///
+/// A source is named by its path from the folder the user named (that folder's own name first),
+/// or by its parent folder and file name when named directly. Two different files that would get
+/// the same name (`x/data/students.csv` and `y/data/students.csv` named as files) are named by
+/// more of their paths until the names differ: every per-file decision, staged row and report is
+/// keyed by the name, so two files must never share one. A file named twice is read once.
 pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
-    let mut out = Vec::new();
+    // (file, its shown name's component count, canonical path components)
+    let mut found: Vec<(PathBuf, usize, Vec<String>)> = Vec::new();
+    let mut push = |p: PathBuf, shown: usize| {
+        let canon = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        let comps: Vec<String> = canon
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        found.push((p, shown, comps));
+    };
     for a in args {
         if a.is_dir() {
             let mut stack = vec![a.clone()];
@@ -70,43 +97,52 @@ pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
                         .and_then(|x| x.to_str())
                         .is_some_and(|x| ["xlsx", "xls", "xlsm", "csv"].contains(&x.to_ascii_lowercase().as_str()))
                     {
-                        let rel = p.strip_prefix(a).unwrap_or(&p);
-                        let base = a
-                            .file_name()
-                            .map(|n| Path::new(n).join(rel))
-                            .unwrap_or(rel.to_path_buf());
-                        out.push(SourceFile {
-                            name: slash(&base),
-                            path: p,
-                        });
+                        let depth = p.strip_prefix(a).map_or(1, |r| r.components().count());
+                        push(p, depth + usize::from(a.file_name().is_some()));
                     }
                 }
             }
         } else {
-            let name = a
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| a.display().to_string());
-            let parent = a
-                .parent()
-                .and_then(|p| p.file_name())
-                .map(|p| p.to_string_lossy().into_owned());
-            out.push(SourceFile {
-                name: parent.map_or(name.clone(), |p| format!("{p}/{name}")),
-                path: a.clone(),
-            });
+            push(
+                a.clone(),
+                if a.parent().and_then(|p| p.file_name()).is_some() {
+                    2
+                } else {
+                    1
+                },
+            );
         }
     }
+    found.sort_by(|a, b| a.2.cmp(&b.2));
+    found.dedup_by(|a, b| a.2 == b.2);
+    let name_of = |shown: usize, comps: &[String]| comps[comps.len() - shown.clamp(1, comps.len())..].join("/");
+    loop {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (_, shown, comps)) in found.iter().enumerate() {
+            by_name.entry(name_of(*shown, comps)).or_default().push(i);
+        }
+        let mut grew = false;
+        for idx in by_name.values().filter(|v| v.len() > 1) {
+            for &i in idx {
+                if found[i].1 < found[i].2.len() {
+                    found[i].1 += 1;
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut out: Vec<SourceFile> = found
+        .into_iter()
+        .map(|(path, shown, comps)| SourceFile {
+            name: name_of(shown, &comps),
+            path,
+        })
+        .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out.dedup_by(|a, b| a.path == b.path);
     Ok(out)
-}
-
-fn slash(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Totals of a staging run.
@@ -126,7 +162,59 @@ pub struct StageMetrics {
     pub student_scope: Vec<String>,
     /// Files refused at file level: whatever was staged from them is left out of the commit.
     pub failed_files: Vec<String>,
+    /// Schools that a second file submitted again tonight: that file's rows of the school are
+    /// rejected (`R_SCHOOL_TWICE`), not stored.
+    pub held_out: Vec<HeldOut>,
     pub seconds: f64,
+}
+
+/// A school's rows in a file that are not stored because another file submitted the school
+/// first tonight.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    pub file: String,
+    pub school_id: String,
+    /// The file whose rows of the school are stored.
+    pub kept_file: String,
+    /// The file's rows of the school (accepted before this, and rejected).
+    pub rows: u64,
+    pub first_row: u64,
+}
+
+/// A school's registrations come from one file a night: with the school in several files (a
+/// county's CSV and the school's own workbook, or copies of one file in two formats), the first
+/// file by name keeps it, and the others' rows of that school are rejected as `R_SCHOOL_TWICE`
+/// naming the kept file. Storing both would count every pupil twice (and pay the 一补 twice).
+/// Files refused at file level submit nothing and so never compete.
+fn one_file_per_school(reports: &mut [FileReport]) -> Vec<HeldOut> {
+    let mut first: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for i in 0..reports.len() {
+        if reports[i].file_error.is_some() {
+            continue;
+        }
+        let schools: Vec<String> = reports[i].schools.keys().cloned().collect();
+        for school in schools {
+            let Some(&k) = first.get(&school) else {
+                first.insert(school, i);
+                continue;
+            };
+            let kept_file = reports[k].file.clone();
+            let r = &mut reports[i];
+            let rows = r.schools.remove(&school).expect("listed");
+            r.accepted -= rows.accepted;
+            r.rejected += rows.accepted;
+            *r.by_rule.entry("R_SCHOOL_TWICE".into()).or_default() += rows.accepted;
+            out.push(HeldOut {
+                file: r.file.clone(),
+                school_id: school,
+                kept_file,
+                rows: rows.accepted + rows.rejected,
+                first_row: rows.first_row,
+            });
+        }
+    }
+    out
 }
 
 /// Stage all sources into `dir`: phase 1 the school masters (validation needs them), then the rest.
@@ -147,8 +235,10 @@ pub fn stage_all(
     let (r2, _) = run_phase(&rest, dir, date, Arc::new(schools), threads, &worker_ids)?;
     reports.extend(r2);
     reports.sort_by(|a, b| a.file.cmp(&b.file));
+    let held_out = one_file_per_school(&mut reports);
     let mut m = StageMetrics {
         files: reports.len(),
+        held_out,
         ..Default::default()
     };
     for r in &reports {
@@ -164,7 +254,7 @@ pub fn stage_all(
     let mut scope: Vec<String> = reports
         .iter()
         .filter(|r| r.file_error.is_none())
-        .flat_map(|r| r.schools.iter().cloned())
+        .flat_map(|r| r.schools.keys().cloned())
         .collect();
     scope.sort_unstable();
     scope.dedup();
@@ -309,12 +399,6 @@ impl Worker {
             }
             let found = v.check(&mut values);
             let key = base_key(table, &values, sc.as_ref());
-            if let Some(c) = &sc
-                && !values[c.school_id].is_empty()
-                && rep.schools.last() != Some(&values[c.school_id])
-            {
-                rep.schools.push(values[c.school_id].clone());
-            }
             let mut errors = 0;
             for fd in &found {
                 let sev = v.severity(fd.rule);
@@ -337,6 +421,20 @@ impl Worker {
                     expected: &fd.expected,
                     base_key: Some(&key),
                 })?;
+            }
+            if let Some(c) = &sc
+                && !values[c.school_id].is_empty()
+            {
+                let school = &values[c.school_id];
+                if !rep.schools.contains_key(school) {
+                    let first = SchoolRows {
+                        first_row: row_no,
+                        ..Default::default()
+                    };
+                    rep.schools.insert(school.clone(), first);
+                }
+                let e = rep.schools.get_mut(school).expect("inserted");
+                *(if errors > 0 { &mut e.rejected } else { &mut e.accepted }) += 1;
             }
             if errors > 0 {
                 rep.rejected += 1;

@@ -38,9 +38,46 @@ struct RuleCount {
     count: u64,
 }
 
-fn safe_name(file: &str) -> String {
-    file.chars()
-        .map(|c| if c == '/' || c == '\\' || c == ':' { '_' } else { c })
+/// The night a set of reports is about.
+pub struct Night<'a> {
+    pub date: String,
+    /// Files refused at file level.
+    pub failed: &'a [String],
+    pub held_out: &'a [super::HeldOut],
+    pub held_deletions: &'a [crate::warehouse::commit::HeldDeletion],
+}
+
+/// Longest file-name stem of a report (bytes): file systems allow 255.
+const MAX_STEM: usize = 120;
+
+/// Report file stems for every source, one each: the source's name with its separators replaced;
+/// when that is too long, or another source's stem is the same, cut and followed by a hash of
+/// the whole name.
+fn report_stems(files: &[&str]) -> BTreeMap<String, String> {
+    let plain = |f: &str| -> String {
+        f.chars()
+            .map(|c| if matches!(c, '/' | '\\' | ':' | '\0') { '_' } else { c })
+            .collect()
+    };
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for f in files {
+        *count.entry(plain(f)).or_default() += 1;
+    }
+    files
+        .iter()
+        .map(|f| {
+            let p = plain(f);
+            let stem = if p.len() <= MAX_STEM && count[&p] == 1 {
+                p
+            } else {
+                let mut cut = MAX_STEM.min(p.len());
+                while !p.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                format!("{}-{:08x}", &p[..cut], xxhash_rust::xxh3::xxh3_64(f.as_bytes()) as u32)
+            };
+            (f.to_string(), stem)
+        })
         .collect()
 }
 
@@ -48,10 +85,13 @@ fn safe_name(file: &str) -> String {
 pub async fn write_reports(
     ctx: &SessionContext,
     dir: &Path,
-    date: &str,
+    night: &Night<'_>,
     reports: &[FileReport],
-    failed: &[String],
 ) -> Result<PathBuf> {
+    let (date, failed) = (night.date.as_str(), night.failed);
+    let names: Vec<&str> = reports.iter().map(|r| r.file.as_str()).collect();
+    let stems = report_stems(&names);
+    let safe_name = |f: &str| stems.get(f).cloned().unwrap_or_else(|| report_stems(&[f])[f].clone());
     std::fs::create_dir_all(dir).with_context(|| format!("无法创建报告目录 {}", dir.display()))?;
     let mut env = minijinja::Environment::new();
     env.add_template("import_report.html", TEMPLATE)?;
@@ -74,11 +114,12 @@ pub async fn write_reports(
         .await?;
     let mut stream = df.execute_stream().await?;
     let mut by_file: BTreeMap<String, (Vec<FindingView>, u64)> = BTreeMap::new();
-    let mut csv_out: Option<(String, csv::Writer<std::fs::File>)> = None;
-    let open_csv = |file: &str| -> Result<csv::Writer<std::fs::File>> {
-        let mut f = std::fs::File::create(dir.join(format!("{}.csv", safe_name(file))))?;
+    let mut csv_out: Option<(String, crate::safe_csv::Writer<std::fs::File>)> = None;
+    let open_csv = |file: &str| -> Result<crate::safe_csv::Writer<std::fs::File>> {
+        let path = dir.join(format!("{}.csv", safe_name(file)));
+        let mut f = std::fs::File::create(&path).with_context(|| format!("无法写入导入报告 {}", path.display()))?;
         f.write_all(b"\xEF\xBB\xBF")?;
-        let mut w = csv::Writer::from_writer(f);
+        let mut w = crate::safe_csv::Writer::new(f);
         w.write_record(["行号", "列名", "填写的值", "严重程度", "失败原因", "应填写", "原因代码"])?;
         Ok(w)
     };
@@ -166,15 +207,19 @@ pub async fn write_reports(
             file => file_ctx, date => date, rules => minijinja::Value::from(minijinja::value::Serde(&rules)), findings => minijinja::Value::from(minijinja::value::Serde(&findings)), truncated => total as usize > HTML_LIMIT, total => total,
         })?;
         let name = safe_name(&r.file);
-        std::fs::write(dir.join(format!("{name}.html")), html)?;
+        let page = dir.join(format!("{name}.html"));
+        std::fs::write(&page, html).with_context(|| format!("无法写入导入报告 {}", page.display()))?;
         index_rows.push(minijinja::context! { file => &r.file, page => format!("{name}.html"), csv => format!("{name}.csv"), table_label => label,
             rows_in => r.rows_in, accepted => r.accepted, rejected => r.rejected, warnings => r.warnings, file_error => &r.file_error });
     }
     let index = dir.join("index.html");
     std::fs::write(
         &index,
-        env.get_template("import_index.html")?
-            .render(minijinja::context! { date => date, files => index_rows })?,
+        env.get_template("import_index.html")?.render(minijinja::context! {
+            date => date, files => index_rows,
+            held_out => minijinja::Value::from(minijinja::value::Serde(night.held_out)),
+            held_deletions => minijinja::Value::from(minijinja::value::Serde(night.held_deletions)),
+        })?,
     )?;
     Ok(index)
 }

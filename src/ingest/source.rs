@@ -321,8 +321,10 @@ fn check_workbook(path: &Path) -> Result<bool, FileError> {
 
 fn open_workbook(path: &Path, cat: &'static Catalog) -> Result<Source, FileError> {
     if check_workbook(path)? {
-        // Legacy .xls sheets hold at most 65,536 rows: reading one whole is bounded.
-        return open_xls(path, cat);
+        // Legacy .xls sheets hold at most 65,536 rows: reading one whole is bounded once its
+        // declared and actual cell positions are checked (calamine reads every sheet at open).
+        super::guard::check_xls(path)?;
+        return std::panic::catch_unwind(|| open_xls(path, cat)).unwrap_or_else(|_| Err(panicked()));
     }
     let (rx, back) = spawn_xlsx_reader(path, cat);
     xlsx_source(rx, back)
@@ -449,6 +451,8 @@ fn read_rows<RS: std::io::Read + std::io::Seek>(
         };
         let Some(cell) = cell else { break };
         let (r, c) = cell.get_position();
+        // A cell reference past the format's limits would size the row by it.
+        super::guard::check_cell(r, c)?;
         if cur.as_ref().is_some_and(|(row, _)| *row != r) {
             let (row, cells) = cur.take().expect("checked");
             if !emit(row as u64 + 1, cells) {
@@ -526,90 +530,107 @@ fn spawn_xlsx_reader(path: &Path, cat: &'static Catalog) -> (Receiver<Msg>, Send
     });
     let p = path.to_path_buf();
     std::thread::spawn(move || {
-        let mut wb = match calamine::open_workbook::<calamine::Xlsx<_>, _>(&p) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(classify_calamine(&e.to_string())));
-                return;
-            }
-        };
-        let names = wb.sheet_names().to_vec();
-        let mut first_err = None;
-        for name in &names {
-            let mut head: Vec<Row> = Vec::new();
-            let mut header_row: Option<u64> = None;
-            // Decide on the header once five rows (or the whole short sheet) are in; then stream.
-            let decide = |head: &mut Vec<Row>, first_err: &mut Option<FileError>| -> Option<u64> {
-                match find_header(head, cat, name) {
-                    Ok((t, m, hr)) => {
-                        if tx.send(Msg::Header(t, m, name.clone())).is_err() {
-                            return None;
+        // Declared sizes are checked before calamine allocates by them; a panic inside the
+        // reader costs this file, not the night.
+        if let Err(e) = super::guard::check_xlsx(&p) {
+            let _ = tx.send(Msg::Failed(e));
+            return;
+        }
+        let failed = tx.clone();
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut wb = match calamine::open_workbook::<calamine::Xlsx<_>, _>(&p) {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(classify_calamine(&e.to_string())));
+                    return;
+                }
+            };
+            let names = wb.sheet_names().to_vec();
+            let mut first_err = None;
+            for name in &names {
+                let mut head: Vec<Row> = Vec::new();
+                let mut header_row: Option<u64> = None;
+                // Decide on the header once five rows (or the whole short sheet) are in; then stream.
+                let decide = |head: &mut Vec<Row>, first_err: &mut Option<FileError>| -> Option<u64> {
+                    match find_header(head, cat, name) {
+                        Ok((t, m, hr)) => {
+                            if tx.send(Msg::Header(t, m, name.clone())).is_err() {
+                                return None;
+                            }
+                            let rows: Vec<Row> = head
+                                .drain(..)
+                                .filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty()))
+                                .collect();
+                            if !rows.is_empty() && tx.send(Msg::Rows(rows)).is_err() {
+                                return None;
+                            }
+                            Some(hr)
                         }
-                        let rows: Vec<Row> = head
-                            .drain(..)
-                            .filter(|(r, c)| *r > hr && c.iter().any(|x| !x.trim().is_empty()))
-                            .collect();
-                        if !rows.is_empty() && tx.send(Msg::Rows(rows)).is_err() {
-                            return None;
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                            None
                         }
-                        Some(hr)
+                    }
+                };
+                let mut block: Vec<Row> = rec.borrow_mut().block();
+                let mut res = read_rows(
+                    &mut wb,
+                    name,
+                    || rec.borrow_mut().row(),
+                    |r, cells| {
+                        if header_row.is_some() {
+                            if cells.iter().all(|x| x.trim().is_empty()) {
+                                return true;
+                            }
+                            block.push((r, cells));
+                            // A closed receiver means the reader was dropped: stop.
+                            return block.len() < BLOCK
+                                || tx
+                                    .send(Msg::Rows(std::mem::replace(&mut block, rec.borrow_mut().block())))
+                                    .is_ok();
+                        }
+                        head.push((r, cells));
+                        if head.len() < 5 {
+                            return true;
+                        }
+                        header_row = decide(&mut head, &mut first_err);
+                        header_row.is_some()
+                    },
+                );
+                if header_row.is_none() && !head.is_empty() && head.len() < 5 {
+                    header_row = decide(&mut head, &mut first_err);
+                }
+                if !block.is_empty() && tx.send(Msg::Rows(block)).is_err() {
+                    res = Ok(());
+                }
+                match res {
+                    Err(e) if header_row.is_some() => {
+                        let _ = tx.send(Msg::Failed(e));
+                        return;
                     }
                     Err(e) => {
                         first_err.get_or_insert(e);
-                        None
                     }
+                    Ok(()) => {}
                 }
-            };
-            let mut block: Vec<Row> = rec.borrow_mut().block();
-            let mut res = read_rows(
-                &mut wb,
-                name,
-                || rec.borrow_mut().row(),
-                |r, cells| {
-                    if header_row.is_some() {
-                        if cells.iter().all(|x| x.trim().is_empty()) {
-                            return true;
-                        }
-                        block.push((r, cells));
-                        // A closed receiver means the reader was dropped: stop.
-                        return block.len() < BLOCK
-                            || tx
-                                .send(Msg::Rows(std::mem::replace(&mut block, rec.borrow_mut().block())))
-                                .is_ok();
-                    }
-                    head.push((r, cells));
-                    if head.len() < 5 {
-                        return true;
-                    }
-                    header_row = decide(&mut head, &mut first_err);
-                    header_row.is_some()
-                },
-            );
-            if header_row.is_none() && !head.is_empty() && head.len() < 5 {
-                header_row = decide(&mut head, &mut first_err);
-            }
-            if !block.is_empty() && tx.send(Msg::Rows(block)).is_err() {
-                res = Ok(());
-            }
-            match res {
-                Err(e) if header_row.is_some() => {
-                    let _ = tx.send(Msg::Failed(e));
+                if header_row.is_some() {
                     return;
                 }
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-                Ok(()) => {}
             }
-            if header_row.is_some() {
-                return;
-            }
+            let _ = tx.send(Msg::Failed(
+                first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")),
+            ));
+        }));
+        if read.is_err() {
+            let _ = failed.send(Msg::Failed(panicked()));
         }
-        let _ = tx.send(Msg::Failed(
-            first_err.unwrap_or_else(|| FileError::new("F_NO_SHEET", "")),
-        ));
     });
     (rx, back)
+}
+
+/// The file-level error of a workbook whose reading panicked inside the reader library.
+fn panicked() -> FileError {
+    FileError::new("F_BAD_WORKBOOK", "读取工作簿时出错：文件结构异常")
 }
 
 /// The source of a reader thread, once it has sent the header (or failed).

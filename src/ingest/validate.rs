@@ -146,6 +146,19 @@ impl Validator {
                 }
                 continue;
             }
+            let limit = col.max_chars();
+            if v[i].len() > limit && v[i].chars().count() > limit {
+                let n = v[i].chars().count();
+                let shown: String = v[i].chars().take(20).collect();
+                out.push(Finding {
+                    column: i,
+                    value: format!("{shown}……（共 {n} 字）"),
+                    rule: "R_TOO_LONG",
+                    expected: format!("不超过 {limit} 个字"),
+                });
+                bad[i] = true;
+                continue;
+            }
             if let Some(f) = self.field(i, &v[i]) {
                 bad[i] = true;
                 out.push(f);

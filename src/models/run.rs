@@ -55,6 +55,8 @@ pub struct RunOutcome {
 
 pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
+    // One writer at a time: two runs (or a run and an ingest) would both append to `_runs`.
+    let lock = warehouse::lock::acquire(&wh, "run", std::time::Duration::ZERO).await?;
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
     let nights = wh.nights(&ctx).await?;
     let latest = nights
@@ -168,6 +170,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
             Arc::new(Int64Array::from(out.iter().map(|m| m.rows as i64).collect::<Vec<_>>())),
         ],
     )?;
+    lock.ensure_held().await?;
     crate::faults::hit("before_runs_commit");
     wh.for_write(RUNS)
         .await?
@@ -177,6 +180,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
         .context("写入 _runs 失败")?;
     let written: Vec<(&str, i64)> = out.iter().map(|m| (m.model.as_str(), m.version)).collect();
     publish(&wh, &ctx, &written, date).await?;
+    lock.release().await?;
     Ok(RunOutcome {
         snapshot_date: date.to_string(),
         seq,

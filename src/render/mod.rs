@@ -91,6 +91,8 @@ pub struct RenderOutcome {
     pub index: String,
     /// The register numbers given out (学籍证明).
     pub issued: Vec<String>,
+    /// Reports that could not be written: (key, why). The others were written.
+    pub failed: Vec<(String, String)>,
 }
 
 impl RenderOutcome {
@@ -919,117 +921,127 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             ),
             _ => o.units.clone(),
         };
-        let dir = o.out.join(&report.dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
-        let extras = extras(&ctx, report, &units).await?;
-        let mut rest = Vec::new();
-        for part in &report.parts[1..] {
-            rest.push(keyed(&ctx, report, part, !masked, &units).await?);
-        }
-        // The first part streams: a document is finished when its file_code changes, and at most
-        // `threads` documents are being typeset while the next is read.
-        let mut stream = run(&ctx, report, &report.parts[0].sql, &units)
-            .await?
-            .execute_stream()
-            .await?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
-        let mut jobs = tokio::task::JoinSet::new();
-        let mut entries = Vec::new();
-        let mut shape0: Option<PartShape> = None;
-        let mut current: Option<(String, PartRows)> = None;
-        let mut seen = BTreeSet::new();
-        let mut build = |code: String, rows: PartRows, shape0: &PartShape| {
-            let mut parts = vec![(Some(rows), shape0, &report.parts[0])];
-            for ((shape, map), def) in rest.iter_mut().zip(&report.parts[1..]) {
-                parts.push((map.remove(&code), &*shape, def));
+        // A report that fails (its SQL, a value no format can hold, a file that cannot be
+        // written) fails alone and is named; the others are still written.
+        let written = async {
+            let dir = o.out.join(&report.dir);
+            std::fs::create_dir_all(&dir).with_context(|| format!("无法创建目录 {}", dir.display()))?;
+            let extras = extras(&ctx, report, &units).await?;
+            let mut rest = Vec::new();
+            for part in &report.parts[1..] {
+                rest.push(keyed(&ctx, report, part, !masked, &units).await?);
             }
-            assemble(report, &code, &date, masked, parts, &extras)
-        };
-        let issue = async |doc: Document,
-                           entries: &mut Vec<IndexEntry>,
-                           jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>|
-               -> Result<()> {
-            let mut doc = doc;
-            let permit = permits.clone().acquire_owned().await?;
-            if report.serial {
-                let field = |k: &str| {
-                    doc.fields
-                        .get(k)
-                        .cloned()
-                        .with_context(|| format!("报表 {}：编号报表的 SQL 应返回 {k} 列", report.key))
-                };
-                doc.serial = warehouse::certificates::issue(
-                    &wh,
-                    &report.key,
-                    &field("school_id")?,
-                    &field("registration_no")?,
-                    &doc.unit_name,
-                    &date,
-                )
+            // The first part streams: a document is finished when its file_code changes, and at most
+            // `threads` documents are being typeset while the next is read.
+            let mut stream = run(&ctx, report, &report.parts[0].sql, &units)
                 .await?
-                .serial;
-            }
-            entries.push(IndexEntry {
-                code: doc.unit_code.clone(),
-                name: doc.unit_name.clone(),
-                stem: doc.stem(),
-                rows: doc.rows(),
-            });
-            let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
-            jobs.spawn_blocking(move || {
-                let r = write_document(&env, &doc, &dir, &formats);
-                drop(permit);
-                r
-            });
-            Ok(())
-        };
-        while let Some(batch) = stream.next().await {
-            let batch = batch.with_context(|| format!("报表 {} 的 SQL 执行失败", report.key))?;
-            if shape0.is_none() {
-                shape0 = Some(shape(report, &report.parts[0], &batch.schema(), !masked)?);
-            }
-            let s = shape0.as_ref().expect("set above");
-            for (code, name, section, values) in batch_rows(&batch, s)? {
-                if current.as_ref().is_none_or(|(c, _)| *c != code) {
-                    if let Some((c, rows)) = current.take() {
-                        issue(build(c, rows, s), &mut entries, &mut jobs).await?;
-                    }
-                    if !seen.insert(code.clone()) {
-                        bail!("报表 {}：SQL 结果未按 file_code 排序（{code} 出现了两次）", report.key);
-                    }
-                    current = Some((
-                        code.clone(),
-                        PartRows {
-                            file_name: name,
-                            sections: Vec::new(),
-                        },
-                    ));
+                .execute_stream()
+                .await?;
+            let permits = Arc::new(tokio::sync::Semaphore::new(o.threads.max(1)));
+            let mut jobs = tokio::task::JoinSet::new();
+            let mut entries = Vec::new();
+            let mut shape0: Option<PartShape> = None;
+            let mut current: Option<(String, PartRows)> = None;
+            let mut seen = BTreeSet::new();
+            let mut build = |code: String, rows: PartRows, shape0: &PartShape| {
+                let mut parts = vec![(Some(rows), shape0, &report.parts[0])];
+                for ((shape, map), def) in rest.iter_mut().zip(&report.parts[1..]) {
+                    parts.push((map.remove(&code), &*shape, def));
                 }
-                push_row(&mut current.as_mut().expect("set above").1, section, values);
+                assemble(report, &code, &date, masked, parts, &extras)
+            };
+            let issue = async |doc: Document,
+                               entries: &mut Vec<IndexEntry>,
+                               jobs: &mut tokio::task::JoinSet<Result<(Vec<PathBuf>, usize)>>|
+                   -> Result<()> {
+                let mut doc = doc;
+                let permit = permits.clone().acquire_owned().await?;
+                if report.serial {
+                    let field = |k: &str| {
+                        doc.fields
+                            .get(k)
+                            .cloned()
+                            .with_context(|| format!("报表 {}：编号报表的 SQL 应返回 {k} 列", report.key))
+                    };
+                    doc.serial = warehouse::certificates::issue(
+                        &wh,
+                        &report.key,
+                        &field("school_id")?,
+                        &field("registration_no")?,
+                        &doc.unit_name,
+                        &date,
+                    )
+                    .await?
+                    .serial;
+                }
+                entries.push(IndexEntry {
+                    code: doc.unit_code.clone(),
+                    name: doc.unit_name.clone(),
+                    stem: doc.stem(),
+                    rows: doc.rows(),
+                });
+                let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
+                jobs.spawn_blocking(move || {
+                    let r = write_document(&env, &doc, &dir, &formats);
+                    drop(permit);
+                    r
+                });
+                Ok(())
+            };
+            while let Some(batch) = stream.next().await {
+                let batch = batch.with_context(|| format!("报表 {} 的 SQL 执行失败", report.key))?;
+                if shape0.is_none() {
+                    shape0 = Some(shape(report, &report.parts[0], &batch.schema(), !masked)?);
+                }
+                let s = shape0.as_ref().expect("set above");
+                for (code, name, section, values) in batch_rows(&batch, s)? {
+                    if current.as_ref().is_none_or(|(c, _)| *c != code) {
+                        if let Some((c, rows)) = current.take() {
+                            issue(build(c, rows, s), &mut entries, &mut jobs).await?;
+                        }
+                        if !seen.insert(code.clone()) {
+                            bail!("报表 {}：SQL 结果未按 file_code 排序（{code} 出现了两次）", report.key);
+                        }
+                        current = Some((
+                            code.clone(),
+                            PartRows {
+                                file_name: name,
+                                sections: Vec::new(),
+                            },
+                        ));
+                    }
+                    push_row(&mut current.as_mut().expect("set above").1, section, values);
+                }
+                // Collect finished documents as they come, so an error stops the night early.
+                while let Some(done) = jobs.try_join_next() {
+                    out.add(done??);
+                }
             }
-            // Collect finished documents as they come, so an error stops the night early.
-            while let Some(done) = jobs.try_join_next() {
+            if let (Some((c, rows)), Some(s)) = (current.take(), shape0.as_ref()) {
+                issue(build(c, rows, s), &mut entries, &mut jobs).await?;
+            }
+            while let Some(done) = jobs.join_next().await {
                 out.add(done??);
             }
+            let page = env.get_template("index.html")?.render(minijinja::context! {
+                title => &report.title, level => &report.level, date => &date, masked => masked,
+                entries => Value::from(minijinja::value::Serde(&entries)), formats => Value::from(minijinja::value::Serde(&formats)),
+            })?;
+            let path = dir.join("index.html");
+            std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
+            out.files.push(path.display().to_string());
+            out.documents.insert(report.key.clone(), entries.len());
+            if report.serial {
+                out.issued.extend(entries.iter().map(|e| e.stem.clone()));
+            }
+            index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => entries.len(), masked => masked });
+            anyhow::Ok(())
         }
-        if let (Some((c, rows)), Some(s)) = (current.take(), shape0.as_ref()) {
-            issue(build(c, rows, s), &mut entries, &mut jobs).await?;
+        .await;
+        if let Err(e) = written {
+            out.failed.push((report.key.clone(), format!("{e:#}")));
+            index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => 0, masked => masked, failed => format!("{e:#}") });
         }
-        while let Some(done) = jobs.join_next().await {
-            out.add(done??);
-        }
-        let page = env.get_template("index.html")?.render(minijinja::context! {
-            title => &report.title, level => &report.level, date => &date, masked => masked,
-            entries => Value::from(minijinja::value::Serde(&entries)), formats => Value::from(minijinja::value::Serde(&formats)),
-        })?;
-        let path = dir.join("index.html");
-        std::fs::write(&path, page).with_context(|| format!("无法写入 {}", path.display()))?;
-        out.files.push(path.display().to_string());
-        out.documents.insert(report.key.clone(), entries.len());
-        if report.serial {
-            out.issued.extend(entries.iter().map(|e| e.stem.clone()));
-        }
-        index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => entries.len(), masked => masked });
     }
     let page = env
         .get_template("index.html")?
@@ -1048,11 +1060,11 @@ mod tests {
 
     #[test]
     fn masks_keep_what_identifies_the_region_only() {
-        assert_eq!(MaskKind::Id.apply("52010220120304123X"), "520102********123X");
+        assert_eq!(MaskKind::Id.apply("52010220120304123X"), "520102************");
         assert_eq!(MaskKind::Phone.apply("13812345678"), "138****5678");
         assert_eq!(
             MaskKind::Address.apply("贵州省贵阳市南明区花果园街道1号"),
-            "贵州省贵阳市****"
+            "贵州省贵阳市南明区****"
         );
     }
 

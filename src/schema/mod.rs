@@ -136,6 +136,21 @@ pub struct ColumnDef {
     /// A column that files may omit entirely (e.g. 学籍号 in exports only).
     #[serde(default)]
     pub optional_column: bool,
+    /// Longest value accepted, in characters (default: [`ColumnDef::max_chars`]).
+    pub max_len: Option<usize>,
+}
+
+impl ColumnDef {
+    /// Longest value accepted, in characters: `max_len`, else 50 for a person's name, 300 for an
+    /// address and 200 for anything else. A 40,000-character name would fit no report, no Excel
+    /// cell (32,767) and no screen.
+    pub fn max_chars(&self) -> usize {
+        self.max_len.unwrap_or(match self.check {
+            Check::PersonName => 50,
+            Check::Address => 300,
+            _ => 200,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

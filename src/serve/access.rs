@@ -1,6 +1,7 @@
 //! Who may read what: the token file of `xueji serve`. A token is stored only as its SHA-256;
 //! each is bound to one jurisdiction (a province, city or county code, or a 学校标识码) and a set
-//! of lists, and may see unmasked ID numbers, phones and addresses only when its grant says so.
+//! of lists, and may see unmasked ID numbers, birth dates, phones and addresses only when its
+//! grant says so.
 
 use std::collections::HashMap;
 use std::path::Path;

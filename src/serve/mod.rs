@@ -986,7 +986,16 @@ async fn catalog(
         for l in LISTS.iter().filter(|l| grant.may_read(l.name)) {
             let s = out_schema(l.name).map_err(unavailable)?;
             let dates: Vec<String> = snap.runs.get(l.name).map(|r| r.dates.iter().map(|d| d.to_string()).collect()).unwrap_or_default();
-            let cols: Vec<_> = s.columns.iter().map(|c| serde_json::json!({ "name": c.name, "label": c.label, "type": crate::docs::out_type(c.col_type), "masked": c.mask.is_some() && !grant.unmask })).collect();
+            // A masked column is served as text whatever its type (a birth date as `2012-**-**`).
+            let cols: Vec<_> = s
+                .columns
+                .iter()
+                .map(|c| {
+                    let masked = c.mask.is_some() && !grant.unmask;
+                    let ty = if masked { "utf8" } else { crate::docs::out_type(c.col_type) };
+                    serde_json::json!({ "name": c.name, "label": c.label, "type": ty, "masked": masked })
+                })
+                .collect();
             lists.push(serde_json::json!({ "name": l.name, "label": s.table.label, "grain": s.table.grain, "kind": if l.pupils { "pupils" } else { "statistics" }, "dates": dates, "columns": cols }));
         }
         let body = serde_json::json!({ "token": grant.id, "holder": grant.name, "jurisdiction": grant.jurisdiction, "unmasked": grant.unmask, "run": snap.seq(), "lists": lists });

@@ -72,7 +72,7 @@ fn rows_response(changes: bool) -> Value {
     let headers = json!({
         "X-Xueji-Snapshot-Date": { "description": "返回数据的快照日期 / the snapshot date served", "schema": { "type": "string", "format": "date" } },
         "X-Xueji-Run": { "description": "模型运行序号 / the model run served", "schema": { "type": "integer" } },
-        "X-Xueji-Masked": { "description": "证件号、电话、住址是否已遮蔽 / whether ID numbers, phones and addresses are masked", "schema": { "type": "boolean" } },
+        "X-Xueji-Masked": { "description": "证件号、出生日期、电话、住址是否已遮蔽 / whether ID numbers, birth dates, phones and addresses are masked", "schema": { "type": "boolean" } },
         "X-Xueji-Next-Offset": { "description": "分页时下一页的 offset / the next page's offset", "schema": { "type": "integer" } },
     });
     json!({
@@ -113,7 +113,8 @@ pub fn document() -> Result<String> {
         let s = out_schema(l.name)?;
         let mut props = serde_json::Map::new();
         for c in &s.columns {
-            let mut t = json_type(c.col_type);
+            // A masked column is served as text whatever its type (a birth date as `2012-**-**`).
+            let mut t = json_type(if c.mask.is_some() { OutType::Utf8 } else { c.col_type });
             let masked = if c.mask.is_some() {
                 "；默认遮蔽 / masked unless the token's grant lifts it"
             } else {
@@ -132,7 +133,7 @@ pub fn document() -> Result<String> {
         "info": {
             "title": "xueji serve：学籍数据接口 / registration data API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、电话、住址默认遮蔽；每个请求都记入审计日志。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, phones and addresses are masked unless granted; every request is audited."
+            "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、出生日期、电话、住址默认遮蔽；每个请求都记入审计日志。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, birth dates, phones and addresses are masked unless granted; every request is audited."
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "由 xueji token 生成 / made by xueji token" } },

@@ -196,7 +196,7 @@ impl Encoder {
                     self.shape.schema.fields().iter().map(|f| f.name().as_str()).collect()
                 };
                 let mut w = csv::Writer::from_writer(Vec::new());
-                w.write_record(&names)?;
+                w.write_record(names.iter().map(|n| crate::safe_csv::cell(n).into_owned()))?;
                 let head = String::from_utf8(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
                 if self.gbk {
                     self.text(head)
@@ -262,7 +262,7 @@ impl Encoder {
         Ok(match self.format {
             Format::Csv => {
                 let mut w = arrow::csv::WriterBuilder::new().with_header(false).build(Vec::new());
-                w.write(&b)?;
+                w.write(&crate::safe_csv::neutralise_batch(&b)?)?;
                 let s = String::from_utf8(w.into_inner())?;
                 self.text(s)
             }
@@ -334,5 +334,35 @@ impl Encoder {
                 wb.save_to_buffer()?
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Date32Array;
+
+    #[test]
+    fn a_masked_date_is_served_as_text_with_its_year_only() {
+        let input = Schema::new(vec![
+            Field::new("birth_date", DataType::Date32, true),
+            Field::new("apply_date", DataType::Date32, true),
+        ]);
+        let shape = Shape::new(
+            &input,
+            vec!["出生日期".into(), "申请日期".into()],
+            vec![Some(MaskKind::Birthdate), None],
+        );
+        assert_eq!(shape.schema.field(0).data_type(), &DataType::Utf8, "masked: text");
+        assert_eq!(shape.schema.field(1).data_type(), &DataType::Date32);
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let day = |y, m, d| (chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap() - epoch).num_days() as i32;
+        let a: ArrayRef = Arc::new(Date32Array::from(vec![Some(day(2012, 3, 4)), None]));
+        let b = RecordBatch::try_new(Arc::new(input), vec![a.clone(), a]).unwrap();
+        let out = shape.apply(&b).unwrap();
+        let shown = out.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(shown.value(0), "2012-**-**");
+        assert!(shown.is_null(1));
+        assert_eq!(out.column(1).data_type(), &DataType::Date32);
     }
 }

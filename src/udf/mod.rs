@@ -9,7 +9,10 @@
 //! - `id_normalise(id)`: that normalised form; 15-digit numbers stay as they are.
 //! - `id_to18(id)`: the normalised form with a 15-digit legacy number upgraded to 18 digits.
 //! - `id_birth_date(id)`, `id_gender(id)`: read from a structurally valid (15- or 18-digit) number.
-//! - `mask_id(id)`: `520102********123X` — the first 6 and last 4 characters kept.
+//! - `mask_id(id)`: `520102************` — the region (first 6 digits) of a resident ID number kept,
+//!   and the prefix letter of a 学籍号 (`G520102************`); anything else all `*`.
+//! - `mask_birth_date(date)`: `2012-**-**` — the year kept (a date column: cast it to text first).
+//! - `mask_address(address)`: `贵州省贵阳市南明区****` — cut to the county.
 //! - `mask_name(name)`: `张*涵` — the first and last characters kept.
 //! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
@@ -103,17 +106,68 @@ pub fn id_to18(raw: &str) -> Option<String> {
     }
 }
 
+/// `520102************`: an ID number as a list that leaves the school shows it. Only the region
+/// (the first 6 digits, which the school's county mostly implies anyway) of a resident ID number
+/// is kept, and the prefix letter of a 学籍号 (G formal, J without a citizen ID, L temporary:
+/// `G520102************`), never the birth date, sequence or check character; a number of any
+/// other form (passports, permits, numbers too short to be a resident ID) is all `*`. Why the
+/// last 4 are gone too: see [`crate::models::MaskKind`].
 pub fn mask_id(raw: &str) -> String {
     let chars: Vec<char> = raw.chars().collect();
-    if chars.len() <= 10 {
-        return "*".repeat(chars.len());
-    }
-    let n = chars.len();
-    chars[..6]
+    let letter = usize::from(chars.len() > 1 && matches!(chars[0], 'G' | 'J' | 'L'));
+    let body = &chars[letter..];
+    let region = body.len() >= 15 && body[..6].iter().all(char::is_ascii_digit);
+    let keep = letter + if region { 6 } else { 0 };
+    chars[..keep]
         .iter()
-        .chain(std::iter::repeat_n(&'*', n - 10))
-        .chain(&chars[n - 4..])
+        .copied()
+        .chain(std::iter::repeat_n('*', chars.len() - keep))
         .collect()
+}
+
+/// `2012-**-**`: a date with its year kept and every other digit hidden (`20120304` gives
+/// `2012****`); text that does not start with a 4-digit year has every digit hidden.
+pub fn mask_birth_date(raw: &str) -> String {
+    let year = raw.chars().take(4).filter(char::is_ascii_digit).count() == 4;
+    let keep = if year { 4 } else { 0 };
+    raw.chars()
+        .enumerate()
+        .map(|(i, c)| if i >= keep && c.is_numeric() { '*' } else { c })
+        .collect()
+}
+
+/// `贵州省贵阳市南明区****`: an address cut to its county. Kept: the text up to and including the
+/// first 县/区/旗 that ends a county-level name within the first 30 characters; failing that,
+/// up to the last 市 within the first 10; failing that, the first 3 characters (never the whole
+/// text). The street, house and estate are always hidden.
+pub fn mask_address(raw: &str) -> String {
+    let c: Vec<char> = raw.chars().collect();
+    if c.is_empty() {
+        return String::new();
+    }
+    let keep = county_end(&c)
+        .or_else(|| c[..c.len().min(10)].iter().rposition(|&x| x == '市').map(|i| i + 1))
+        .unwrap_or_else(|| 3.min(c.len() - 1));
+    c[..keep].iter().collect::<String>() + "****"
+}
+
+/// Where the county-level part of an address ends (after its 县, 区 or 旗), if it has one.
+fn county_end(c: &[char]) -> Option<usize> {
+    for i in 0..c.len().min(30) {
+        let prev = i.checked_sub(1).map(|j| c[j]);
+        match (c[i], prev) {
+            // 自治区, 地区, 市辖区: a province, a prefecture or a city's districts as a whole; the
+            // county comes after.
+            ('区', Some('治' | '地' | '辖')) => {}
+            // 小区, 社区, 园区, 校区, …: an estate came first, so there is no county to keep.
+            ('区', Some('小' | '社' | '园' | '校' | '景' | '街' | '片')) => return None,
+            // 红旗路: a street.
+            ('旗', Some('红')) => return None,
+            ('县' | '区' | '旗', _) => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `张*涵`: the first and (from three characters on) the last character kept.
@@ -154,6 +208,8 @@ pub fn register(ctx: &SessionContext, secret: u64) {
     ctx.register_udf(s("id_normalise", |v| Some(idcard::normalise(v).0)));
     ctx.register_udf(s("id_to18", id_to18));
     ctx.register_udf(s("mask_id", |v| Some(mask_id(v))));
+    ctx.register_udf(s("mask_birth_date", |v| Some(mask_birth_date(v))));
+    ctx.register_udf(s("mask_address", |v| Some(mask_address(v))));
     ctx.register_udf(s("mask_name", |v| Some(mask_name(v))));
     ctx.register_udf(s("id_gender", |v| {
         id_parts(v).map(|(_, male)| if male { "男" } else { "女" }.to_string())
@@ -255,8 +311,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_keeps_six_and_four() {
-        assert_eq!(mask_id("52010220150101123X"), "520102********123X");
+    fn masks_keep_the_region_the_year_and_the_county_only() {
+        assert_eq!(mask_id("52010220150101123X"), "520102************");
+        assert_eq!(
+            mask_id("G52010220150101123X"),
+            "G520102************",
+            "a 学籍号 keeps its letter"
+        );
+        assert_eq!(mask_id("L52010220150101123X"), "L520102************");
+        assert_eq!(mask_id("520102150101123"), "520102*********", "15-digit legacy");
+        assert_eq!(mask_id("E12345678"), "*********", "a passport shows nothing");
+        assert_eq!(mask_id("H1234567890"), "***********", "a permit shows nothing");
+        assert_eq!(mask_id("J2015ABC"), "J*******");
+        assert_eq!((mask_id(""), mask_id("G")), (String::new(), "*".to_string()));
+        assert_eq!(mask_birth_date("2012-03-04"), "2012-**-**");
+        assert_eq!(mask_birth_date("20120304"), "2012****");
+        assert_eq!(mask_birth_date("12-03-04"), "**-**-**");
+        assert_eq!(mask_birth_date(""), "");
+        for (address, masked) in [
+            ("贵州省贵阳市南明区花果园街道1号", "贵州省贵阳市南明区****"),
+            ("黟县解放路219号20栋5单元2264室", "黟县****"),
+            ("江汉区人民路104号6栋4单元775室", "江汉区****"),
+            (
+                "新疆维吾尔自治区乌鲁木齐市天山区解放南路1号",
+                "新疆维吾尔自治区乌鲁木齐市天山区****",
+            ),
+            (
+                "内蒙古自治区呼伦贝尔市鄂温克族自治旗巴彦托海镇",
+                "内蒙古自治区呼伦贝尔市鄂温克族自治旗****",
+            ),
+            ("西藏阿里地区噶尔县狮泉河镇", "西藏阿里地区噶尔县****"),
+            ("贵阳市花果园小区3栋", "贵阳市****"),
+            ("阳光小区3栋2单元", "阳光小****"),
+            ("红旗路12号", "红旗路****"),
+            ("解放路", "解放****"),
+            ("", ""),
+        ] {
+            assert_eq!(mask_address(address), masked, "{address}");
+        }
         let id18 = format!("11010119850301123{}", idcard::check_char("11010119850301123").unwrap());
         assert_eq!(id_to18("110101850301123").as_deref(), Some(id18.as_str()));
         assert_eq!(id_to18(&id18.replace('1', "１")).as_deref(), Some(id18.as_str()));

@@ -23,6 +23,14 @@ use crate::ingest::stage::{findings_schema, staging_schema};
 use crate::ingest::{FileReport, StageMetrics};
 use crate::schema::{TableSchema, catalog};
 
+/// How a night is committed.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Key buckets of the comparison with the previous night (default: from the memory pool).
+    pub buckets: Option<u64>,
+    pub guard: DeletionGuard,
+}
+
 /// What a night's commit wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NightCommit {
@@ -32,6 +40,8 @@ pub struct NightCommit {
     pub tables: BTreeMap<String, (u64, i64)>,
     /// Per history table: inserted, updated, deleted.
     pub changes: BTreeMap<String, [u64; 3]>,
+    /// Schools whose deletions wait for `--confirm-deletions` (待确认).
+    pub held_deletions: Vec<HeldDeletion>,
 }
 
 /// A date as Arrow's Date32 (days since 1970-01-01).
@@ -147,9 +157,9 @@ fn in_bucket(alias: &str, bucket: Option<(u64, u64)>) -> String {
 /// that repeat tonight (`dups`, collected beforehand) need the window; the rest are `#1`. A
 /// window partitioned by base key over every row would cut each batch into one slice per row.
 /// The previous state is the log less what later changes superseded, as in the views.
-fn change_ctes(d: &str, failed: &[String], bucket: Option<(u64, u64)>) -> String {
+fn change_ctes(t: &TableSchema, d: &str, failed: &[String], bucket: Option<(u64, u64)>) -> String {
     format!(
-        "stg_ AS (SELECT * FROM stg s WHERE s.source_file NOT IN ({failed}){in_s}),
+        "stg_ AS (SELECT * FROM stg s WHERE {kept}{in_s}),
          new AS (
             SELECT s.*, s.base_key || '#1' AS record_key
             FROM stg_ s WHERE NOT EXISTS (SELECT 1 FROM dups d WHERE d.base_key = s.base_key)
@@ -162,10 +172,21 @@ fn change_ctes(d: &str, failed: &[String], bucket: Option<(u64, u64)>) -> String
             WHERE l.snapshot_date < DATE '{d}' AND l.change <> 'delete'{in_l}
               AND NOT EXISTS (SELECT 1 FROM prev_superseded_ x WHERE x.k_ = l.record_key AND x.d_ = l.snapshot_date)
          )",
-        failed = failed_list(failed),
+        kept = kept_rows(t, failed),
         in_s = in_bucket("s", bucket),
         in_l = in_bucket("l", bucket),
     )
+}
+
+/// The condition on a staged row `s` of `t` that keeps it in tonight's commit: not from a file
+/// refused at file level, nor a school's rows from a second file (`held_out`, see
+/// [`crate::ingest::HeldOut`]).
+fn kept_rows(t: &TableSchema, failed: &[String]) -> String {
+    let mut c = format!("s.source_file NOT IN ({})", failed_list(failed));
+    if t.table.name == "students" {
+        c.push_str(" AND NOT EXISTS (SELECT 1 FROM held_out h WHERE h.source_file = s.source_file AND h.school_id = s.school_id)");
+    }
+    c
 }
 
 /// Tonight's decisions within `bucket`, from keys and row hashes alone: a staged row that is new
@@ -191,7 +212,7 @@ fn decisions_sql(t: &TableSchema, date: NaiveDate, failed: &[String], bucket: Op
                 CASE WHEN p.record_key IS NULL THEN 'insert' WHEN n.record_key IS NULL THEN 'delete' ELSE 'update' END AS change
          FROM new n FULL JOIN prev_ p ON n.record_key = p.record_key
          WHERE p.record_key IS NULL OR (n.record_key IS NULL AND p.in_scope_) OR (n.record_key IS NOT NULL AND p.row_hash <> n.row_hash)",
-        ctes = change_ctes(&d, failed, bucket)
+        ctes = change_ctes(t, &d, failed, bucket)
     )
 }
 
@@ -205,15 +226,121 @@ fn decisions_schema() -> SchemaRef {
     ]))
 }
 
+/// How many deletions a school may take in one night before they wait for a confirmation.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletionGuard {
+    /// Held when a night would delete more than this share of a school's registrations.
+    pub max_share: f64,
+    /// ... and at least this many (a small school's few leavers are never held).
+    pub min_rows: u64,
+    /// Schools whose deletions are let through tonight (`--confirm-deletions`).
+    pub confirmed: Vec<String>,
+}
+
+impl Default for DeletionGuard {
+    fn default() -> Self {
+        DeletionGuard {
+            max_share: 0.2,
+            min_rows: 10,
+            confirmed: Vec::new(),
+        }
+    }
+}
+
+/// A school whose deletions tonight were held (待确认): its registrations stay as they were.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldDeletion {
+    pub school_id: String,
+    /// Registrations that tonight's files no longer hold.
+    pub deletions: u64,
+    /// Registrations the school had before tonight.
+    pub previous: u64,
+}
+
 /// `gone`: the record keys to delete tonight: registrations of submitted schools that are absent
-/// tonight, not when tonight's row was only rejected.
-async fn register_gone(ctx: &SessionContext, t: &TableSchema) -> Result<()> {
+/// tonight, not when tonight's row was only rejected, nor of a school that would lose more than
+/// the guard's share (one stray row of a school in another county's file must not delete the
+/// school): those are returned, held until confirmed.
+async fn register_gone(
+    ctx: &SessionContext,
+    t: &TableSchema,
+    date: NaiveDate,
+    failed: &[String],
+    guard: &DeletionGuard,
+) -> Result<Vec<HeldDeletion>> {
+    // Student base keys start with the school (`school|…`, see `ingest::base_key`).
     let sql = format!(
-        "SELECT d.record_key, d.base_key FROM decisions d WHERE d.change = 'delete'
+        "SELECT d.record_key, d.base_key, split_part(d.base_key, '|', 1) AS school_ FROM decisions d WHERE d.change = 'delete'
            AND NOT EXISTS (SELECT 1 FROM stg_findings f WHERE f.table_name = '{}' AND f.severity = '错误' AND f.base_key = d.base_key)",
         t.table.name
     );
-    super::views::register_collected(ctx, "gone", &sql).await
+    super::views::register_collected(ctx, "gone_all", &sql).await?;
+    let per_school = ctx
+        .sql(&format!(
+            "SELECT school_, COUNT(*) AS n FROM gone_all GROUP BY school_ HAVING COUNT(*) >= {} ORDER BY school_",
+            guard.min_rows.max(1)
+        ))
+        .await?
+        .collect()
+        .await?;
+    let mut candidates: BTreeMap<String, u64> = BTreeMap::new();
+    for b in &per_school {
+        let (school, n) = (
+            super::strings(b.column(0))?,
+            b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
+        );
+        for i in 0..b.num_rows() {
+            if !guard.confirmed.iter().any(|c| c == school.value(i)) {
+                candidates.insert(school.value(i).to_string(), n.value(i) as u64);
+            }
+        }
+    }
+    let mut held = Vec::new();
+    if let Some(scope_col) = &t.table.scope
+        && !candidates.is_empty()
+    {
+        let list = candidates.keys().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
+        let d = date.format("%Y-%m-%d").to_string();
+        let counts = ctx
+            .sql(&format!(
+                "WITH {ctes} SELECT p.\"{scope_col}\", COUNT(*) FROM prev p WHERE p.\"{scope_col}\" IN ({list}) GROUP BY 1",
+                ctes = change_ctes(t, &d, failed, None)
+            ))
+            .await?
+            .collect()
+            .await?;
+        for b in &counts {
+            let (school, n) = (
+                super::strings(b.column(0))?,
+                b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
+            );
+            for i in 0..b.num_rows() {
+                let deletions = candidates[school.value(i)];
+                let previous = n.value(i) as u64;
+                if deletions as f64 > guard.max_share * previous as f64 {
+                    held.push(HeldDeletion {
+                        school_id: school.value(i).to_string(),
+                        deletions,
+                        previous,
+                    });
+                }
+            }
+        }
+        held.sort_by(|a, b| a.school_id.cmp(&b.school_id));
+    }
+    let held_list = if held.is_empty() {
+        "''".to_string()
+    } else {
+        held.iter().map(|h| quote(&h.school_id)).collect::<Vec<_>>().join(", ")
+    };
+    super::views::register_collected(
+        ctx,
+        "gone",
+        &format!("SELECT record_key, base_key FROM gone_all WHERE school_ NOT IN ({held_list})"),
+    )
+    .await?;
+    ctx.deregister_table("gone_all")?;
+    Ok(held)
 }
 
 /// The change-log rows of one history table within `bucket`: the whole staged rows that
@@ -238,7 +365,7 @@ fn change_sql(
         return format!(
             "WITH {ctes}
              SELECT {data_n}, n.record_key, 'insert' AS change, n.base_key, n.row_hash, n.source_file, n.source_row, DATE '{d}' AS snapshot_date FROM new n",
-            ctes = change_ctes(&d, failed, bucket),
+            ctes = change_ctes(t, &d, failed, bucket),
             data_n = data_of("n")
         );
     }
@@ -261,7 +388,7 @@ fn change_sql(
          FROM changed_keys x JOIN stg s ON s.source_file = x.source_file AND s.source_row = x.source_row
          WHERE TRUE{in_s}{in_x}
          {deleted}",
-        ctes = change_ctes(&d, failed, bucket),
+        ctes = change_ctes(t, &d, failed, bucket),
         data_s = data_of("s"),
         in_s = in_bucket("s", bucket),
         in_x = in_bucket("x", bucket),
@@ -350,13 +477,15 @@ async fn change_rows(
     date: NaiveDate,
     failed: &[String],
     staging: &Path,
-    buckets: Option<u64>,
+    opts: &CommitOptions,
+    held: &mut Vec<HeldDeletion>,
 ) -> Result<String> {
+    let buckets = opts.buckets;
     let name = t.table.name.as_str();
     let d = date.format("%Y-%m-%d").to_string();
     let dups = format!(
-        "SELECT base_key FROM stg WHERE source_file NOT IN ({}) GROUP BY base_key HAVING COUNT(*) > 1",
-        failed_list(failed)
+        "SELECT base_key FROM stg s WHERE {} GROUP BY base_key HAVING COUNT(*) > 1",
+        kept_rows(t, failed)
     );
     super::views::register_collected(ctx, "dups", &dups).await?;
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
@@ -383,7 +512,7 @@ async fn change_rows(
         .to_string();
     stage_results(ctx, "changed_keys", &dir, decisions_schema(), std::iter::once(keys)).await?;
     if t.table.scope.is_some() {
-        register_gone(ctx, t).await?;
+        held.extend(register_gone(ctx, t, date, failed, &opts.guard).await?);
     }
     let n = buckets_of(ctx, buckets, count(ctx, "decisions")).await?;
     if n == 1 {
@@ -395,6 +524,64 @@ async fn change_rows(
         .await
         .with_context(|| format!("读取表 {name} 变化的行失败"))?;
     Ok("SELECT * FROM changed".to_string())
+}
+
+/// `held_out` (file, school: the rows a second file sent of a school, see
+/// [`crate::ingest::HeldOut`]) and `stg_findings`: the staged findings, and for each such row
+/// that passed validation its `R_SCHOOL_TWICE` finding, so that the rejects and the import
+/// report list it with its row number.
+async fn register_held_out(ctx: &SessionContext, staging: &Path, metrics: &StageMetrics) -> Result<()> {
+    let col = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let h = &metrics.held_out;
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("source_file", DataType::Utf8, false),
+            Field::new("school_id", DataType::Utf8, false),
+            Field::new("kept_file", DataType::Utf8, false),
+        ])),
+        vec![
+            col(h.iter().map(|x| x.file.as_str()).collect()),
+            col(h.iter().map(|x| x.school_id.as_str()).collect()),
+            col(h.iter().map(|x| x.kept_file.as_str()).collect()),
+        ],
+    )?;
+    ctx.register_table(
+        "held_out",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
+    if h.is_empty() {
+        return register_staged(ctx, "stg_findings", &staging.join("findings"), findings_schema()).await;
+    }
+    register_staged(ctx, "stg_findings_", &staging.join("findings"), findings_schema()).await?;
+    let students = &catalog().students;
+    register_staged(
+        ctx,
+        "stg_students_",
+        &staging.join("students"),
+        staging_schema(students),
+    )
+    .await?;
+    let header = students
+        .columns
+        .iter()
+        .find(|c| c.name == "school_id")
+        .map_or("学校标识码", |c| c.header.as_str());
+    let message = &catalog().rule("R_SCHOOL_TWICE").message;
+    let view = ctx
+        .sql(&format!(
+            "SELECT * FROM stg_findings_
+             UNION ALL
+             SELECT s.source_file, 'students' AS table_name, s.source_row AS row_no, 'school_id' AS column_name,
+                    {header} AS column_header, s.school_id AS value, 'R_SCHOOL_TWICE' AS rule_code, '错误' AS severity,
+                    {message} AS message, '该校今晚以 ' || h.kept_file || ' 为准' AS expected, s.base_key
+             FROM stg_students_ s JOIN held_out h ON h.source_file = s.source_file AND h.school_id = s.school_id",
+            header = quote(header),
+            message = quote(message),
+        ))
+        .await?
+        .into_view();
+    ctx.register_table("stg_findings", view)?;
+    Ok(())
 }
 
 /// Files refused at file level, as an SQL list (`''` when none, so that `NOT IN` keeps every row).
@@ -416,7 +603,7 @@ pub async fn commit_night(
     staging: &Path,
     metrics: &StageMetrics,
     reports: &[FileReport],
-    buckets: Option<u64>,
+    opts: &CommitOptions,
 ) -> Result<NightCommit> {
     let cat = catalog();
     let nights = wh.nights(ctx).await?;
@@ -438,7 +625,7 @@ pub async fn commit_night(
         seq: nights.last().map_or(1, |n| n.seq + 1),
         ..Default::default()
     };
-    register_staged(ctx, "stg_findings", &staging.join("findings"), findings_schema()).await?;
+    register_held_out(ctx, staging, metrics).await?;
     let scope: Vec<&str> = metrics.student_scope.iter().map(String::as_str).collect();
     let scope_batch = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("school_id", DataType::Utf8, false)])),
@@ -459,7 +646,16 @@ pub async fn commit_night(
             None => Arc::new(MemTable::try_new(log_schema(t), vec![vec![]])?),
         };
         ctx.register_table("prev_log", prev)?;
-        let sql = change_rows(ctx, t, date, &metrics.failed_files, staging, buckets).await?;
+        let sql = change_rows(
+            ctx,
+            t,
+            date,
+            &metrics.failed_files,
+            staging,
+            opts,
+            &mut out.held_deletions,
+        )
+        .await?;
         let (n, v) = write_partition(wh, ctx, name, &sql, date, committed.get(name).copied(), false).await?;
         out.tables.insert(name.to_string(), (n, v));
         crate::faults::hit(&format!("after_{name}"));

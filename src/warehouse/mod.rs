@@ -16,7 +16,8 @@
 
 pub mod certificates;
 mod collected;
-mod commit;
+pub mod commit;
+pub mod lock;
 pub mod s3;
 mod views;
 
@@ -173,16 +174,7 @@ impl Warehouse {
             Err(object_store::Error::NotFound { .. }) => return Ok(0),
             Err(e) => return Err(e.into()),
         }
-        // Random bits from the standard library's per-process hash keys (seeded by the OS).
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        let fresh = h.finish().max(1);
+        let fresh = lock::random_u64().max(1);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
