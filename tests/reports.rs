@@ -389,3 +389,35 @@ async fn the_same_night_gives_the_same_files_whatever_the_thread_count_and_golde
         .collect();
     insta::assert_snapshot!("left_behind_province_pdf_text", text.join("\n---- 分页 ----\n"));
 }
+
+/// A report that cannot be written fails alone and is named; every other report is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_fails_alone_and_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = warehouse(tmp.path()).await;
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Where the roster's folder should be, a file: its documents cannot be written.
+    std::fs::write(out.join("学生花名册"), "").unwrap();
+    let mut o = options(&wh, &out, 2);
+    o.formats = vec![Format::Html];
+    let r = render::render(&o).await.unwrap();
+    assert_eq!(
+        r.failed.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["roster"],
+        "{:?}",
+        r.failed
+    );
+    assert!(
+        r.failed[0].1.contains("学生花名册"),
+        "the error names what failed: {}",
+        r.failed[0].1
+    );
+    assert!(
+        r.documents.get("problems").is_some_and(|n| *n > 0),
+        "the others are written: {:?}",
+        r.documents
+    );
+    let index = std::fs::read_to_string(&r.index).unwrap();
+    assert!(index.contains("生成失败"), "the index says which report failed");
+}
