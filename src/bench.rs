@@ -10,13 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::synth::{GenOptions, generate};
 
-/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
-pub fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
+pub use crate::memory::peak_rss_mb;
 
 pub struct BenchOptions {
     pub pupils: u64,

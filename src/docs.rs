@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::models::{self, OutType};
+use crate::models;
 use crate::schema::{Check, ColType, ColumnDef, Required, TableSchema, catalog};
 
 /// The pages, as (file name under `docs/`, text).
@@ -77,16 +77,6 @@ fn group_of(name: &str) -> usize {
         .iter()
         .position(|(p, _)| !p.is_empty() && name.starts_with(p))
         .unwrap_or(GROUPS.len() - 1)
-}
-
-pub fn out_type(t: OutType) -> &'static str {
-    match t {
-        OutType::Utf8 => "utf8",
-        OutType::Int64 => "int64",
-        OutType::Float64 => "float64",
-        OutType::Date => "date",
-        OutType::Bool => "bool",
-    }
 }
 
 fn marts_page() -> Result<String> {
@@ -183,7 +173,7 @@ fn marts_page() -> Result<String> {
                 "| {} | `{}` | {} | {} | {} | {} |",
                 i + 1,
                 c.name,
-                out_type(c.col_type),
+                c.col_type.name(),
                 cell(&c.label),
                 match (c.sensitive, c.mask) {
                     (_, Some(crate::models::MaskKind::Id)) =>

@@ -16,8 +16,68 @@ use xueji::synth::{GenOptions, generate};
 #[derive(Parser)]
 #[command(name = "xueji", version)]
 struct Cli {
+    /// 不显示进度 / no progress bars or progress lines
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Whether the command prints JSON (then no progress is shown either).
+    fn json(&self) -> bool {
+        match &self.command {
+            Command::Nightly { json, .. }
+            | Command::Ingest { json, .. }
+            | Command::Run { json, .. }
+            | Command::Check { json, .. }
+            | Command::Render { json, .. } => *json,
+            _ => false,
+        }
+    }
+}
+
+/// The man pages (the command and each subcommand) and shell completions, as (path under the
+/// docs folder, contents): generated from the CLI definition, so they never disagree with it.
+fn cli_docs() -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    // The thread count defaults to this machine's cores: the pages say so instead of a number.
+    fn portable(c: clap::Command) -> clap::Command {
+        let c = c.mut_args(|a| {
+            if a.get_id() == "threads" {
+                a.hide_default_value(true)
+            } else {
+                a
+            }
+        });
+        c.mut_subcommands(portable)
+    }
+    let cmd = portable(Cli::command());
+    let mut out = Vec::new();
+    let mut page = |c: clap::Command, name: String| -> Result<()> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).title(name.to_uppercase()).render(&mut buf)?;
+        out.push((PathBuf::from("man").join(format!("{name}.1")), buf));
+        Ok(())
+    };
+    page(cmd.clone(), "xueji".into())?;
+    for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+        page(
+            sub.clone().display_name(format!("xueji-{}", sub.get_name())),
+            format!("xueji-{}", sub.get_name()),
+        )?;
+    }
+    for (shell, file) in [
+        (Shell::Bash, "xueji.bash"),
+        (Shell::Zsh, "_xueji"),
+        (Shell::Fish, "xueji.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut cmd.clone(), "xueji", &mut buf);
+        out.push((PathBuf::from("completions").join(file), buf));
+    }
+    Ok(out)
 }
 
 #[derive(Subcommand)]
@@ -78,7 +138,7 @@ enum Command {
         /// 快照日期 YYYY-MM-DD / snapshot date
         #[arg(long)]
         date: NaiveDate,
-        /// 线程数 / threads
+        /// 线程数（默认：全部核）/ threads (default: all cores)
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         /// 内存上限（MB），超出则落盘 / memory limit in MB before spilling
@@ -114,6 +174,7 @@ enum Command {
         /// 只运行这些模型及依赖它们的模型（可重复）/ only these models and what reads them (repeatable)
         #[arg(long = "model")]
         models: Vec<String>,
+        /// 线程数（默认：全部核）/ threads (default: all cores)
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         /// 内存上限（MB），超出则落盘 / memory limit in MB before spilling
@@ -132,7 +193,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// 由结构文件生成参考文档（docs/marts.md、docs/tables.md）/ Generate the reference pages from the schema files.
+    /// 由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/）
+    /// / Generate the reference pages, man pages and shell completions.
     Docs {
         /// 输出目录 / output folder
         #[arg(long, default_value = "docs")]
@@ -175,6 +237,7 @@ enum Command {
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
+        /// 线程数（默认：全部核）/ threads (default: all cores)
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         #[arg(long, default_value_t = 4096)]
@@ -198,10 +261,38 @@ enum Command {
         /// 每隔多少秒检查一次新提交的模型运行 / seconds between looks for a newly committed run
         #[arg(long, default_value_t = 5.0)]
         refresh_seconds: f64,
+        /// 线程数（默认：全部核）/ threads (default: all cores)
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         #[arg(long, default_value_t = 2048)]
         memory_mb: usize,
+        /// HTTPS 证书链（PEM），与 --tls-key 同用 / TLS certificate chain (PEM), with --tls-key
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// HTTPS 私钥（PEM）/ TLS private key (PEM)
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// 允许在非本机地址上用明文 HTTP（前面另有 HTTPS 代理时）/ allow plain HTTP on a non-loopback address
+        #[arg(long)]
+        allow_plain_http: bool,
+        /// 同时服务的连接数上限，超出的在队列中等待 / connections served at once; more wait in the backlog
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
+        /// 请求头须在多少秒内收齐（也是保持连接的空闲上限）/ seconds to send a whole request head (also the keep-alive idle limit)
+        #[arg(long, default_value_t = 5.0)]
+        header_timeout_seconds: f64,
+        /// 客户端多少秒不接收响应数据即断开 / seconds a client may take no byte of a response before it is cut off
+        #[arg(long, default_value_t = 60.0)]
+        idle_timeout_seconds: f64,
+        /// 每隔多少秒检查令牌文件是否改动（0：只在收到 SIGHUP 时重读）/ seconds between looks at the token file (0: only on SIGHUP)
+        #[arg(long, default_value_t = 5.0)]
+        reload_tokens_seconds: f64,
+        /// 同时生成的 Excel 文件数 / XLSX workbooks built at once
+        #[arg(long, default_value_t = 1)]
+        xlsx_builds: usize,
+        /// 无有效令牌的请求每秒最多记入审计日志的条数，其余只计数 / audit lines a second for requests without a valid token
+        #[arg(long, default_value_t = 20)]
+        audit_unauthenticated_per_second: u32,
     },
     /// 生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed).
     Token {
@@ -237,6 +328,7 @@ enum Command {
         /// 按哪一天的状态查询（默认最近一晚）/ state as of this date (default: latest night)
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// 线程数（默认：全部核）/ threads (default: all cores)
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
         #[arg(long, default_value_t = 4096)]
@@ -281,6 +373,7 @@ struct BenchArgs {
     /// 工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)
     #[arg(long, default_value = "target/bench")]
     work: PathBuf,
+    /// 线程数（默认：全部核）/ threads (default: all cores)
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
     #[arg(long, default_value_t = 1)]
@@ -348,6 +441,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    xueji::progress::init(cli.quiet || cli.json());
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -483,8 +577,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Docs { out, check: true } => {
-            let stale = xueji::docs::stale(&out)?;
-            for (p, _) in &stale {
+            let mut stale: Vec<PathBuf> = xueji::docs::stale(&out)?.into_iter().map(|(p, _)| p).collect();
+            for (rel, bytes) in cli_docs()? {
+                if std::fs::read(out.join(&rel)).ok().as_deref() != Some(bytes.as_slice()) {
+                    stale.push(out.join(rel));
+                }
+            }
+            for p in &stale {
                 println!("需要重新生成 / out of date: {}", p.display());
             }
             Ok(if stale.is_empty() {
@@ -496,6 +595,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Docs { out, check: false } => {
             for p in xueji::docs::write(&out)? {
                 println!("已更新 / written: {p}");
+            }
+            for (rel, bytes) in cli_docs()? {
+                let path = out.join(rel);
+                if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                    std::fs::create_dir_all(path.parent().expect("under the docs folder"))?;
+                    std::fs::write(&path, bytes)?;
+                    println!("已更新 / written: {}", path.display());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -555,7 +662,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let r = xueji::render::render(&o).await?;
             if json {
                 let mut v = serde_json::to_value(&r)?;
-                v["peak_rss_mb"] = serde_json::json!(xueji::bench::peak_rss_mb());
+                v["peak_rss_mb"] = serde_json::json!(xueji::memory::peak_rss_mb());
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_render(Some(&r));
@@ -574,18 +681,49 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             refresh_seconds,
             threads,
             memory_mb,
+            tls_cert,
+            tls_key,
+            allow_plain_http,
+            max_connections,
+            header_timeout_seconds,
+            idle_timeout_seconds,
+            reload_tokens_seconds,
+            xlsx_builds,
+            audit_unauthenticated_per_second,
         } => {
-            anyhow::ensure!(refresh_seconds > 0.0, "--refresh-seconds 应大于 0");
+            let seconds = |flag: &str, v: f64| {
+                std::time::Duration::try_from_secs_f64(v)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| anyhow::anyhow!("--{flag} 应为正的秒数"))
+            };
             let o = xueji::serve::ServeOptions {
                 warehouse,
                 listen,
                 tokens,
                 audit,
-                refresh: std::time::Duration::from_secs_f64(refresh_seconds),
+                refresh: seconds("refresh-seconds", refresh_seconds)?,
                 threads,
                 memory_mb,
             };
-            xueji::serve::serve(&o).await?;
+            let limits = xueji::serve::Limits {
+                max_connections,
+                header_timeout: seconds("header-timeout-seconds", header_timeout_seconds)?,
+                idle_timeout: seconds("idle-timeout-seconds", idle_timeout_seconds)?,
+                tls: tls_cert
+                    .zip(tls_key)
+                    .map(|(cert, key)| xueji::serve::TlsFiles { cert, key }),
+                allow_plain_http,
+                reload_tokens: if reload_tokens_seconds > 0.0 {
+                    Some(seconds("reload-tokens-seconds", reload_tokens_seconds)?)
+                } else {
+                    anyhow::ensure!(reload_tokens_seconds >= 0.0, "--reload-tokens-seconds 不能为负");
+                    None
+                },
+                xlsx_builds,
+                unauthenticated_lines_per_second: audit_unauthenticated_per_second,
+            };
+            xueji::serve::serve(&o, &limits).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token {

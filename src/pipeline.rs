@@ -125,7 +125,11 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         guard: o.guard.clone(),
     };
     lock.ensure_held().await?;
+    let progress = crate::progress::Progress::new("提交", "晚", Some(1));
+    progress.note("与上一晚比较，写入各表");
     let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, &opts).await?;
+    progress.inc(1);
+    progress.finish();
     lock.release().await?;
     // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
     // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
@@ -164,7 +168,7 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         report_index,
         report_error,
         report_uploaded_to,
-        peak_rss_mb: crate::bench::peak_rss_mb(),
+        peak_rss_mb: crate::memory::peak_rss_mb(),
     })
 }
 

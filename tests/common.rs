@@ -13,6 +13,12 @@ pub fn date(s: &str) -> NaiveDate {
 
 pub const NIGHT1: &str = "2026-10-15";
 
+/// Whether the tests that need a peer (moto, DuckDB, Polars, pyarrow) must fail rather than skip
+/// without it: under scripts/test, which installs them, and in CI.
+pub fn peers_required() -> bool {
+    std::env::var_os("XUEJI_REQUIRE_PEERS").is_some() || std::env::var_os("CI").is_some()
+}
+
 /// The committed sample (`xueji gen` output).
 pub fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples")

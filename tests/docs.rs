@@ -47,3 +47,20 @@ fn every_mart_and_input_column_is_on_the_reference_pages() {
         }
     }
 }
+
+/// The man pages and shell completions in docs/ are what today's command line makes.
+#[test]
+fn the_man_pages_and_completions_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xueji"))
+        .args(["docs", "--check", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: run `cargo run -- docs --out docs`",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(dir.join("man/xueji-ingest.1").exists() && dir.join("completions/xueji.bash").exists());
+}

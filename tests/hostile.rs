@@ -126,11 +126,11 @@ pub fn xlsx_shared_strings_bomb(out: &Path, header: &[&str], row: &[&str]) {
         let xml = set_attr(&xml, "count", &(count + pad).to_string());
         let close = xml.rfind("</sst>").expect("</sst>");
         zout.start_file(name.as_str(), deflated).unwrap();
-        zout.write_all(xml[..close].as_bytes()).unwrap();
+        zout.write_all(&xml.as_bytes()[..close]).unwrap();
         for _ in 0..CHUNKS {
             zout.write_all(&chunk).unwrap();
         }
-        zout.write_all(xml[close..].as_bytes()).unwrap();
+        zout.write_all(&xml.as_bytes()[close..]).unwrap();
     }
     zout.finish().unwrap();
 }

@@ -35,7 +35,7 @@ fn options(wh: &Path, out: &Path, threads: usize) -> RenderOptions {
     o
 }
 
-/// The text of a PDF, one string per page (pdftotext, from poppler-utils, which .ci/run installs).
+/// The text of a PDF, one string per page (pdftotext, from poppler-utils, which scripts/test installs).
 fn pdf_pages(path: &Path) -> Vec<String> {
     let out = Command::new("pdftotext")
         .args(["-layout", path.to_str().unwrap(), "-"])

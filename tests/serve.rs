@@ -2,15 +2,23 @@
 //! token kept inside its county whatever it asks, masking on and off, every format read back by
 //! a real reader, pages, the audit log, the OpenAPI document; `changes since` against the
 //! generator's truth; and a load of pulls while a nightly commits: no errors, no torn reads.
+//! Issue 24's hardening: slow and idle clients, a bounded audit log that misses no request and
+//! logs no secret, delivered bytes, page and offset bounds, memory under heavy pulls, token-file
+//! writers and reloads, HTTPS.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 use xueji::models::{self, RunOptions};
-use xueji::serve::access::{Grant, add_token};
-use xueji::serve::{LISTS, ServeOptions, Server, start};
+use xueji::serve::access::{Grant, Tokens, add_token, revoke_token};
+use xueji::serve::{LISTS, Limits, ServeOptions, Server, TlsFiles, start, start_with};
 
 const NIGHT2: &str = "2026-10-16";
 
@@ -39,17 +47,20 @@ fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Op
     }
 }
 
-async fn serve(wh: &Path, dir: &Path, tokens: &Path) -> Server {
-    let o = ServeOptions {
+fn options(wh: &Path, audit: &Path, tokens: &Path) -> ServeOptions {
+    ServeOptions {
         warehouse: wh.to_str().unwrap().into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         tokens: tokens.to_path_buf(),
-        audit: dir.join("audit.jsonl"),
+        audit: audit.to_path_buf(),
         refresh: Duration::from_millis(200),
         threads: 2,
         memory_mb: 1024,
-    };
-    start(&o).await.unwrap()
+    }
+}
+
+async fn serve(wh: &Path, dir: &Path, tokens: &Path) -> Server {
+    start(&options(wh, &dir.join("audit.jsonl"), tokens)).await.unwrap()
 }
 
 struct Client {
@@ -211,7 +222,10 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
     assert_eq!(by_school, one, "a school token sees its school");
     let (st, v) = c.json(Some(&t_school), &format!("{nb}?region={other_county}")).await;
     assert_error(st, &v, 403, "outside_jurisdiction");
+    // A school that does not exist is answered as one outside the jurisdiction (no oracle).
     let (st, v) = c.json(Some(&t_county), &format!("{nb}?school=9999999999")).await;
+    assert_error(st, &v, 403, "outside_jurisdiction");
+    let (st, v) = c.json(Some(&t_all), &format!("{nb}?school=9999999999")).await;
     assert_error(st, &v, 404, "unknown_school");
     let stats = c.rows(&t_county, "/v1/lists/stats_left_behind").await;
     assert!(!stats.is_empty() && stats.iter().all(|r| r["county_code"] == county.as_str()));
@@ -392,7 +406,7 @@ async fn tokens_jurisdiction_masking_formats_pages_and_audit() {
         .iter()
         .filter(|l| l["status"] == 403 && l["token"] == "county")
         .count();
-    assert_eq!(refused, 3, "each refusal is audited with its token");
+    assert_eq!(refused, 4, "each refusal is audited with its token");
     let done = lines
         .iter()
         .find(|l| l["event"] == "done" && l["token"] == "county" && l["query"] == "format=parquet")
@@ -894,4 +908,679 @@ async fn changes_since_match_the_truth_and_pulls_during_a_nightly_never_tear() {
         .unwrap();
     assert_eq!(r.status(), 400, "since must be before the date");
     server.stop().await.unwrap();
+}
+
+/// The lines of an audit log; while `lenient`, a line still being written is skipped.
+fn audit_lines(path: &Path, lenient: bool) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| match serde_json::from_str(l) {
+            Ok(v) => Some(v),
+            Err(_) if lenient => None,
+            Err(e) => panic!("{e}: {l}"),
+        })
+        .collect()
+}
+
+/// The first line of the log that `want` picks, waited for (a `done` line is written when the
+/// body has gone out, after the client has it) up to 30 s.
+async fn wait_for_line(path: &Path, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        if let Some(l) = audit_lines(path, true).into_iter().find(|l| want(l)) {
+            return l;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no such line in {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A socket that advertises small TCP segments, so that the server's send buffer (sized from the
+/// segment size) stays small too: what the server can write to a client that reads nothing
+/// stops far short of a large body.
+fn small_segments(sock: &tokio::net::TcpSocket) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::fd::AsRawFd;
+        let mss: libc::c_int = 536;
+        // SAFETY: setsockopt reads the int it is given, of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_MAXSEG,
+                std::ptr::from_ref(&mss).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_MAXSEG");
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = sock;
+}
+
+/// A GET over HTTPS that trusts only the test CA, as the raw response (status line, headers,
+/// body).
+async fn https_get(addr: SocketAddr, ca: &Path, path: &str, token: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost".to_string()).unwrap();
+    let mut s = connector
+        .connect(name, tcp)
+        .await
+        .expect("a TLS handshake with the test CA's certificate");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    while let Ok(n) = s.read(&mut buf).await
+        && n > 0
+    {
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The address a `xueji serve` child prints when it listens (its output is read to the end, so
+/// it never writes to a closed pipe).
+fn listening_address(child: &mut std::process::Child) -> SocketAddr {
+    use std::io::BufRead;
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("http://").nth(1) {
+                let _ = tx.send(rest.split('（').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the server says where it listens");
+    addr.parse().unwrap()
+}
+
+/// The process's peak resident memory (VmHWM), in kB.
+fn peak_memory_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// Issue 24, over HTTP(S) on loopback against one warehouse: (8) the bearer scheme in any case,
+/// an unknown school answered as a foreign one, `no-store` on every answer; (6) `limit` and
+/// `offset` bounded; (4) every request one line with its real method and no secret, and `done`
+/// lines that say what the client took; (9) a revoked token refused after a reload, by the
+/// file's change or by SIGHUP; (3) bounded lines, unauthenticated floods counted, no data when
+/// the log cannot be written; (10) HTTPS, and no plain HTTP off loopback; (2) 300 half-sent
+/// requests dropped within seconds while a real client is served; (5) the server's peak memory
+/// under heavy concurrent pulls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_slow_clients_audit_bounds_tokens_https_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    run_models(&wh).await;
+    let counties = column(
+        &wh,
+        "SELECT county_code FROM list_nutrition_beneficiaries GROUP BY county_code ORDER BY COUNT(*) DESC, county_code",
+        None,
+    )
+    .await;
+    let (county, other_county) = (counties[0].clone(), counties[1].clone());
+    let other_school = column(
+        &wh,
+        &format!("SELECT MIN(school_id) FROM school_regions WHERE county_code = '{other_county}'"),
+        None,
+    )
+    .await
+    .remove(0);
+    let tokens = dir.path().join("tokens.toml");
+    let t_all = add_token(&tokens, grant("all", "*", &["*"], false, None)).unwrap();
+    let t_county = add_token(&tokens, grant("county", &county, &["*"], false, None)).unwrap();
+    let t_reader = add_token(&tokens, grant("reader", "*", &["*"], false, None)).unwrap();
+    let t_stall = add_token(&tokens, grant("stall", "*", &["*"], false, None)).unwrap();
+    let t_revoked = add_token(&tokens, grant("revoked", "*", &["*"], false, None)).unwrap();
+    let t_hup = add_token(&tokens, grant("hup", "*", &["*"], false, None)).unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let limits = Limits {
+        reload_tokens: Some(Duration::from_millis(200)),
+        unauthenticated_lines_per_second: 10,
+        ..Limits::default()
+    };
+    let server = start_with(&options(&wh, &log, &tokens), &limits).await.unwrap();
+    // The server closes a connection idle for 5 s; the client lets go of its own before that.
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let c = Client {
+        base: format!("http://{}", server.addr),
+        http: http.clone(),
+    };
+    let nb = "/v1/lists/list_nutrition_beneficiaries";
+
+    // 8. The scheme in any case; an unknown school answered as one elsewhere; no-store always.
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = c
+            .http
+            .get(format!("{}{nb}?limit=1", c.base))
+            .header("authorization", format!("{scheme} {t_all}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "scheme {scheme}");
+    }
+    let (st, foreign) = c.json(Some(&t_county), &format!("{nb}?school={other_school}")).await;
+    assert_error(st, &foreign, 403, "outside_jurisdiction");
+    let (st, unknown) = c.json(Some(&t_county), &format!("{nb}?school=9999999999")).await;
+    assert_error(st, &unknown, 403, "outside_jurisdiction");
+    assert_eq!(
+        foreign.to_string().replace(other_school.as_str(), "S"),
+        unknown.to_string().replace("9999999999", "S"),
+        "the same answer for a school elsewhere and one that does not exist"
+    );
+    for (token, path) in [
+        (None, nb.to_string()),
+        (Some(t_county.as_str()), format!("{nb}?school=9999999999")),
+        (Some(t_all.as_str()), "/v2/nothing".to_string()),
+        (Some(t_all.as_str()), format!("{nb}?limit=1")),
+        (Some(t_all.as_str()), format!("{nb}?format=csv")),
+        (Some(t_all.as_str()), "/v1/lists".to_string()),
+        (None, "/healthz".to_string()),
+    ] {
+        let r = c.get(token, &path).await;
+        assert_eq!(
+            r.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+
+    // 6. `limit` and `offset` are bounded: a 400, never a cut-off body or a 503.
+    for (q, code) in [
+        ("limit=10001", "bad_limit"),
+        ("limit=1000000", "bad_limit"),
+        ("offset=1000000001", "bad_offset"),
+        ("offset=9223372036854775808", "bad_offset"),
+        ("limit=10&offset=18446744073709551615", "bad_offset"),
+        ("offset=18446744073709551616", "bad_number"),
+    ] {
+        let (st, v) = c.json(Some(&t_all), &format!("{nb}?{q}")).await;
+        assert_error(st, &v, 400, code);
+    }
+    let total: usize = column(&wh, "SELECT COUNT(*) FROM list_nutrition_beneficiaries", None)
+        .await
+        .remove(0)
+        .parse()
+        .unwrap();
+    assert_eq!(
+        c.rows(&t_all, &format!("{nb}?limit=10000")).await.len(),
+        total.min(10_000),
+        "the largest page"
+    );
+    assert!(
+        c.rows(&t_all, &format!("{nb}?limit=5&offset=1000000000"))
+            .await
+            .is_empty(),
+        "an offset past the end: an empty page"
+    );
+
+    // 4. Methods the routes do not take, a path that does not decode, HEAD: each answered in
+    // JSON and audited below; a token in the query or the path is never logged.
+    let yibu = format!("{}/v1/lists/list_yibu", c.base);
+    let methods = ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
+    for m in methods {
+        let r = c
+            .http
+            .request(reqwest::Method::from_bytes(m.as_bytes()).unwrap(), &yibu)
+            .bearer_auth(&t_all)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{m}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{m}");
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        assert_error(405, &v, 405, "method_not_allowed");
+    }
+    let (st, v) = c.json(Some(&t_all), "/v1/lists/%FF").await;
+    assert_error(st, &v, 400, "bad_path");
+    let r = c.http.head(&yibu).bearer_auth(&t_all).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(None, &format!("/v1/lists?access_token={t_all}&api_key=k1&format=csv"))
+        .await;
+    assert_eq!(r.status(), 401, "only the Authorization header carries a token");
+    let (st, _) = c.json(Some(&t_all), &format!("/v1/lists/{t_county}")).await;
+    assert_eq!(st, 404);
+
+    // 4. `done` says what the client took: a client that reads the roster gets a complete line
+    // with every byte; one that reads nothing and goes away, an incomplete one with what its
+    // connection took.
+    let roster_rows: u64 = column(&wh, "SELECT COUNT(*) FROM list_roster", None)
+        .await
+        .remove(0)
+        .parse()
+        .unwrap();
+    let full = c
+        .get(Some(&t_reader), "/v1/lists/list_roster")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        full.len() > 500_000,
+        "a roster larger than socket buffers: {} bytes",
+        full.len()
+    );
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    small_segments(&sock);
+    let mut stalled = sock.connect(server.addr).await.unwrap();
+    stalled
+        .write_all(
+            format!("GET /v1/lists/list_roster HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {t_stall}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(stalled);
+    let done = wait_for_line(&log, |l| l["event"] == "done" && l["token"] == "stall").await;
+    assert_eq!(done["complete"], false, "{done}");
+    let took = done["bytes"].as_u64().unwrap();
+    assert!(took < full.len() as u64 / 2, "{took} of {} bytes: {done}", full.len());
+    let done = wait_for_line(&log, |l| l["event"] == "done" && l["token"] == "reader").await;
+    assert_eq!(done["complete"], true, "{done}");
+    assert_eq!(done["bytes"].as_u64(), Some(full.len() as u64), "{done}");
+    assert_eq!(done["rows"].as_u64(), Some(roster_rows), "{done}");
+
+    // 9. A revoked token is refused once the changed file is read again, without a restart.
+    assert_eq!(c.get(Some(&t_revoked), "/v1/lists").await.status(), 200);
+    assert!(revoke_token(&tokens, "revoked").unwrap());
+    let started = Instant::now();
+    while c.get(Some(&t_revoked), "/v1/lists").await.status() != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the revoked token is still taken"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        c.get(Some(&t_all), "/v1/lists").await.status(),
+        200,
+        "the others still are"
+    );
+
+    // 3. Unauthenticated noise: a 60 KB URL's line is cut; a flood is written ten lines a second
+    // and counted for the rest.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let long = "a".repeat(60_000);
+    assert_eq!(c.get(None, &format!("/v1/lists?pad={long}")).await.status(), 401);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let flood = Instant::now();
+    for _ in 0..100 {
+        assert_eq!(c.get(None, "/v1/lists?flood=1").await.status(), 401);
+    }
+    let flood_took = flood.elapsed();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.stop().await.unwrap();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = audit_lines(&log, false);
+    for t in [&t_all, &t_county, &t_reader, &t_stall, &t_revoked, &t_hup] {
+        assert!(!text.contains(&t[3..]), "a token is never logged");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["query"] == "access_token=[redacted]&api_key=[redacted]&format=csv"),
+        "secret parameters blanked"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"] == "/v1/lists/xj_[redacted]" && l["status"] == 404)
+    );
+    for m in methods {
+        let l = lines
+            .iter()
+            .find(|l| l["method"] == m)
+            .unwrap_or_else(|| panic!("no line for {m}"));
+        assert_eq!(
+            (l["status"].as_u64(), l["token"].as_str(), l["error"].as_str()),
+            (Some(405), Some("all"), Some("method_not_allowed")),
+            "{l}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["path"] == "/v1/lists/%FF" && l["status"] == 400 && l["error"] == "bad_path")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["method"] == "HEAD" && l["path"] == "/v1/lists/list_yibu" && l["status"] == 200),
+        "HEAD is logged as HEAD"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["method"] == "GET" && l["path"] == "/v1/lists/list_yibu"),
+        "and not as GET"
+    );
+    let padded = lines
+        .iter()
+        .find_map(|l| l["query"].as_str().filter(|q| q.starts_with("pad=")))
+        .expect("the long URL's line");
+    assert!(
+        padded.len() < 600 && padded.ends_with("[truncated, 60004 bytes]"),
+        "{padded}"
+    );
+    assert!(text.lines().all(|l| l.len() < 4096), "every line bounded");
+    let first_flood = lines.iter().position(|l| l["query"] == "flood=1").unwrap();
+    let logged = lines.iter().filter(|l| l["query"] == "flood=1").count() as u64;
+    let counted: u64 = lines[first_flood..]
+        .iter()
+        .filter(|l| l["event"] == "suppressed")
+        .map(|l| l["statuses"]["401"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        logged + counted,
+        100,
+        "each request logged or counted: {logged} + {counted}"
+    );
+    assert!(
+        logged <= 10 * (flood_took.as_secs() + 2),
+        "{logged} lines in {flood_took:?}"
+    );
+
+    // 3. An audit log that cannot be written: no data, a 503 naming it, and /healthz says why.
+    if Path::new("/dev/full").exists() {
+        let broken = start_with(&options(&wh, Path::new("/dev/full"), &tokens), &Limits::default())
+            .await
+            .unwrap();
+        let b = Client {
+            base: format!("http://{}", broken.addr),
+            http: http.clone(),
+        };
+        let (st, v) = b.json(Some(&t_all), nb).await;
+        assert_error(st, &v, 503, "audit_unavailable");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("审计日志") && msg.contains("/dev/full"), "{msg}");
+        let (st, h) = b.json(None, "/healthz").await;
+        assert_error(st, &h, 503, "audit_unavailable");
+        assert_eq!(h["status"], "audit_unavailable", "{h}");
+        broken.stop().await.unwrap();
+    }
+
+    // 10. HTTPS with the test certificate; plain HTTP is not answered on its port, and is
+    // refused at start on an address other than loopback.
+    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let secure = start_with(
+        &options(&wh, &dir.path().join("audit-tls.jsonl"), &tokens),
+        &Limits {
+            tls: Some(TlsFiles {
+                cert: certs.join("server.pem"),
+                key: certs.join("server.key"),
+            }),
+            ..Limits::default()
+        },
+    )
+    .await
+    .unwrap();
+    let answer = https_get(secure.addr, &certs.join("ca.pem"), "/v1/lists", &t_all).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("list_roster"),
+        "{}",
+        answer.chars().take(300).collect::<String>()
+    );
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("http://{}/healthz", secure.addr))
+        .send()
+        .await;
+    assert!(
+        !plain.is_ok_and(|r| r.status() == 200),
+        "plain HTTP is not served on the HTTPS port"
+    );
+    secure.stop().await.unwrap();
+    let mut wide = options(&wh, &dir.path().join("audit-wide.jsonl"), &tokens);
+    wide.listen = "0.0.0.0:0".parse().unwrap();
+    match start_with(&wide, &Limits::default()).await {
+        Ok(_) => panic!("plain HTTP was served on every interface"),
+        Err(e) => assert!(format!("{e:#}").contains("--allow-plain-http"), "{e:#}"),
+    }
+
+    // 2. Slowloris: 300 connections each with half a request head; a real client is still
+    // served within seconds, and the server drops every half-sent request within seconds.
+    let lean = start_with(
+        &options(&wh, &dir.path().join("audit-slow.jsonl"), &tokens),
+        &Limits {
+            header_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        },
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(lean.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("http://{}/healthz", lean.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served = started.elapsed();
+    assert!(served < Duration::from_secs(15), "a real client waited {served:?}");
+    for mut s in held {
+        let left = Duration::from_secs(20).saturating_sub(started.elapsed());
+        let mut buf = [0u8; 512];
+        let dropped = tokio::time::timeout(left, async move {
+            while let Ok(n) = s.read(&mut buf).await
+                && n > 0
+            {}
+        })
+        .await;
+        assert!(
+            dropped.is_ok(),
+            "a half-sent request still held after {:?}",
+            started.elapsed()
+        );
+    }
+    lean.stop().await.unwrap();
+
+    // 5. The server as run (a child process): heavy pulls at once, whole-roster workbooks among
+    // them, and its peak memory stays bounded; a page past the cap is refused, not built.
+    // 9. Started to read its tokens on SIGHUP only: a revoked token works until the signal.
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_xueji"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--threads",
+                "2",
+                "--memory-mb",
+                "256",
+            ])
+            .args(["--reload-tokens-seconds", "0", "--warehouse"])
+            .arg(&wh)
+            .arg("--tokens")
+            .arg(&tokens)
+            .arg("--audit")
+            .arg(dir.path().join("audit-child.jsonl"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = listening_address(&mut child.0);
+    let base = format!("http://{addr}");
+    let heavy = [
+        "list_roster?format=xlsx",
+        "list_roster?format=xlsx",
+        "list_roster?format=xlsx",
+        "list_roster",
+        "list_roster?format=ndjson",
+        "list_roster?format=csv",
+        "list_roster?format=parquet",
+        "list_roster?limit=10000",
+        "list_roster?limit=10000&format=xlsx",
+    ];
+    let pulls: Vec<_> = heavy
+        .iter()
+        .map(|q| {
+            let (http, url, t) = (http.clone(), format!("{base}/v1/lists/{q}"), t_all.clone());
+            tokio::spawn(async move {
+                let r = http.get(&url).bearer_auth(&t).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{url}");
+                r.bytes().await.unwrap()
+            })
+        })
+        .collect();
+    let r = http
+        .get(format!("{base}/v1/lists/list_roster?limit=1000000"))
+        .bearer_auth(&t_all)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a page past the cap is refused");
+    for (q, p) in heavy.iter().zip(pulls) {
+        let body = p.await.unwrap();
+        if q.contains("xlsx") && !q.contains("limit") {
+            use calamine::Reader;
+            let mut wb = calamine::Xlsx::new(std::io::Cursor::new(body.to_vec())).unwrap();
+            let range = wb.worksheet_range_at(0).unwrap().unwrap();
+            assert_eq!(range.rows().count() as u64, roster_rows + 1, "{q}: a whole workbook");
+        }
+    }
+    let peak_mb = peak_memory_kb(child.0.id()) / 1024;
+    eprintln!("xueji serve: peak memory (VmHWM) under heavy pulls {peak_mb} MB");
+    assert!(peak_mb < 1024, "the server peaked at {peak_mb} MB");
+
+    let status = |t: &str| {
+        let (http, url, t) = (http.clone(), format!("{base}/v1/lists"), t.to_string());
+        async move { http.get(url).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(status(t_hup.as_str()).await, 200);
+    assert!(revoke_token(&tokens, "hup").unwrap());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status(t_hup.as_str()).await, 200, "not read again before the signal");
+    let sent = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    while status(t_hup.as_str()).await != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload the tokens"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(t_all.as_str()).await, 200, "the server lives on after SIGHUP");
+    drop(child);
+}
+
+/// Issue 24: twelve `xueji token` runs at once printed twelve tokens and stored four. A lock
+/// file serialises them and each writes a temporary file of its own: twelve stored, each the
+/// one printed, and no lock or temporary file left.
+#[test]
+fn twelve_concurrent_token_runs_store_twelve_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let runs: Vec<_> = (0..12)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_xueji"))
+                .args([
+                    "token",
+                    "--name",
+                    "并发测试",
+                    "--jurisdiction",
+                    "*",
+                    "--list",
+                    "*",
+                    "--id",
+                ])
+                .arg(format!("t{i}"))
+                .arg("--tokens")
+                .arg(&tokens)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let printed: Vec<(String, String)> = runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            (
+                format!("t{i}"),
+                String::from_utf8(out.stdout).unwrap().trim().to_string(),
+            )
+        })
+        .collect();
+    let stored = Tokens::load(&tokens).unwrap();
+    assert_eq!(stored.len(), 12);
+    for (id, token) in &printed {
+        assert_eq!(stored.grant(token).map(|g| g.id.as_str()), Some(id.as_str()), "{id}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("tokens.toml")],
+        "no lock or temporary file left"
+    );
 }

@@ -94,7 +94,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -1319,16 +1319,12 @@ fn check_sheet(s: &[u8], k: usize, start: usize, cx: &FormulaCtx, t: &mut Totals
                 }
             }
             // Blank and MulBlank: calamine skips them, but their columns must be valid too.
-            0x0201 => {
-                if d.len() >= 4 {
-                    xls_cell(k, u16_at(d, 0), u16_at(d, 2))?;
-                }
+            0x0201 if d.len() >= 4 => {
+                xls_cell(k, u16_at(d, 0), u16_at(d, 2))?;
             }
-            0x00BE => {
-                if d.len() >= 6 {
-                    xls_cell(k, u16_at(d, 0), u16_at(d, 2))?;
-                    xls_cell(k, u16_at(d, 0), u16_at(d, d.len() - 2))?;
-                }
+            0x00BE if d.len() >= 6 => {
+                xls_cell(k, u16_at(d, 0), u16_at(d, 2))?;
+                xls_cell(k, u16_at(d, 0), u16_at(d, d.len() - 2))?;
             }
             _ => {}
         }

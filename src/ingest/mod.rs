@@ -227,12 +227,23 @@ pub fn stage_all(
 ) -> Result<(Vec<FileReport>, StageMetrics)> {
     let t0 = Instant::now();
     let cat = catalog();
+    let progress = crate::progress::Progress::new("导入", "行", None);
     let (masters, rest): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|f| peek_is_schools(&f.path, cat));
     let worker_ids = AtomicUsize::new(0);
     let mut schools = known_schools;
-    let (mut reports, found) = run_phase(&masters, dir, date, Arc::new(schools.clone()), threads, &worker_ids)?;
+    let phase = Phase {
+        dir,
+        date,
+        threads,
+        ids: &worker_ids,
+        progress: &progress,
+        files_done: AtomicUsize::new(0),
+        files_total: files.len(),
+    };
+    let (mut reports, found) = run_phase(&masters, Arc::new(schools.clone()), &phase)?;
     schools.extend(found);
-    let (r2, _) = run_phase(&rest, dir, date, Arc::new(schools), threads, &worker_ids)?;
+    let (r2, _) = run_phase(&rest, Arc::new(schools), &phase)?;
+    progress.finish();
     reports.extend(r2);
     reports.sort_by(|a, b| a.file.cmp(&b.file));
     let held_out = one_file_per_school(&mut reports);
@@ -278,14 +289,19 @@ fn peek_is_schools(path: &Path, cat: &'static Catalog) -> bool {
 
 type PhaseOut = (Vec<FileReport>, HashMap<String, SchoolInfo>);
 
-fn run_phase(
-    files: &[SourceFile],
-    dir: &Path,
+/// What both phases of a staging run share.
+struct Phase<'a> {
+    dir: &'a Path,
     date: NaiveDate,
-    schools: Arc<HashMap<String, SchoolInfo>>,
     threads: usize,
-    ids: &AtomicUsize,
-) -> Result<PhaseOut> {
+    ids: &'a AtomicUsize,
+    progress: &'a crate::progress::Progress,
+    files_done: AtomicUsize,
+    files_total: usize,
+}
+
+fn run_phase(files: &[SourceFile], schools: Arc<HashMap<String, SchoolInfo>>, p: &Phase<'_>) -> Result<PhaseOut> {
+    let (dir, date, threads, ids) = (p.dir, p.date, p.threads, p.ids);
     let next = AtomicUsize::new(0);
     let out = Mutex::new((Vec::new(), HashMap::new()));
     let first_err: Mutex<Option<anyhow::Error>> = Mutex::new(None);
@@ -294,7 +310,7 @@ fn run_phase(
             s.spawn(|| {
                 let worker = ids.fetch_add(1, Ordering::SeqCst);
                 let res = (|| -> Result<()> {
-                    let mut w = Worker::new(dir, worker, date, schools.clone())?;
+                    let mut w = Worker::new(dir, worker, date, schools.clone(), p.progress.clone())?;
                     let cat = catalog();
                     let take = || {
                         let i = next.fetch_add(1, Ordering::SeqCst);
@@ -305,6 +321,8 @@ fn run_phase(
                     while let Some((f, opening)) = ahead.take() {
                         ahead = take();
                         let rep = w.process(f, opening)?;
+                        let done = p.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                        p.progress.note(format!("文件 {done}/{}", p.files_total));
                         out.lock().expect("lock").0.push(rep);
                     }
                     let found = w.finish()?;
@@ -323,6 +341,9 @@ fn run_phase(
     Ok(out.into_inner().expect("lock"))
 }
 
+/// Rows between two progress counts of a worker.
+const PROGRESS_ROWS: u64 = 4096;
+
 struct Worker {
     dir: PathBuf,
     id: usize,
@@ -331,10 +352,17 @@ struct Worker {
     sinks: HashMap<String, RowSink>,
     findings: FindingSink,
     found_schools: HashMap<String, SchoolInfo>,
+    progress: crate::progress::Progress,
 }
 
 impl Worker {
-    fn new(dir: &Path, id: usize, date: NaiveDate, schools: Arc<HashMap<String, SchoolInfo>>) -> Result<Self> {
+    fn new(
+        dir: &Path,
+        id: usize,
+        date: NaiveDate,
+        schools: Arc<HashMap<String, SchoolInfo>>,
+        progress: crate::progress::Progress,
+    ) -> Result<Self> {
         Ok(Worker {
             dir: dir.to_path_buf(),
             id,
@@ -343,6 +371,7 @@ impl Worker {
             sinks: HashMap::new(),
             findings: FindingSink::new(dir, id)?,
             found_schools: HashMap::new(),
+            progress,
         })
     }
 
@@ -391,6 +420,9 @@ impl Worker {
                 continue;
             }
             rep.rows_in += 1;
+            if rep.rows_in.is_multiple_of(PROGRESS_ROWS) {
+                self.progress.inc(PROGRESS_ROWS);
+            }
             for (slot, m) in values.iter_mut().zip(&src.mapping) {
                 slot.clear();
                 if let Some(k) = m {
@@ -458,6 +490,7 @@ impl Worker {
                 .expect("inserted")
                 .push(&values, &key, hash, &f.name, row_no)?;
         }
+        self.progress.inc(rep.rows_in % PROGRESS_ROWS);
         debug_assert_eq!(rep.rows_in, rep.accepted + rep.rejected);
         rep.millis = t0.elapsed().as_millis() as u64;
         Ok(rep)

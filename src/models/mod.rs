@@ -199,6 +199,17 @@ pub enum OutType {
 }
 
 impl OutType {
+    /// The type as the schema files and the reference pages write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutType::Utf8 => "utf8",
+            OutType::Int64 => "int64",
+            OutType::Float64 => "float64",
+            OutType::Date => "date",
+            OutType::Bool => "bool",
+        }
+    }
+
     pub fn arrow(self) -> DataType {
         match self {
             OutType::Utf8 => DataType::Utf8,

@@ -105,6 +105,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     // longest (the roster) does not start last. Every model reads only finished inputs, so the
     // outputs do not depend on the order.
     let t_models = Instant::now();
+    let progress = crate::progress::Progress::new("模型", "个", Some(pending.len() as u64));
     let mut running: JoinSet<Result<ModelOutcome>> = JoinSet::new();
     let mut busy: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
@@ -136,12 +137,15 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
             let committed = runs.get(&m.name).map(|r| r.version);
             running.spawn(run_model(wh.clone(), ctx.clone(), m, date, committed));
         }
+        progress.note(busy.iter().cloned().collect::<Vec<_>>().join(" "));
         let Some(done) = running.join_next().await else { break };
         // An error ends the run; the models still running are aborted with the set.
         let done = done.context("模型任务中止 / a model task stopped")??;
         busy.remove(&done.model);
+        progress.inc(1);
         out.push(done);
     }
+    progress.finish();
     let models_millis = t_models.elapsed().as_millis() as u64;
     out.sort_by_key(|m| all.iter().position(|a| a.name == m.model));
 
@@ -186,7 +190,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
         seq,
         models: out,
         models_millis,
-        peak_rss_mb: crate::bench::peak_rss_mb(),
+        peak_rss_mb: crate::memory::peak_rss_mb(),
     })
 }
 

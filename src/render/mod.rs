@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Date32Type, Float64Type};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -363,73 +363,13 @@ fn shape(
     })
 }
 
-/// A value as printed: dates as YYYY-MM-DD, booleans as 是/否, whole floats without ".0".
-pub(crate) fn text_column(a: &ArrayRef) -> Result<Vec<String>> {
-    let n = a.len();
-    let mut out = Vec::with_capacity(n);
-    match a.data_type() {
-        DataType::Boolean => {
-            let b = a.as_boolean();
-            for i in 0..n {
-                out.push(if b.is_null(i) {
-                    String::new()
-                } else if b.value(i) {
-                    "是".into()
-                } else {
-                    "否".into()
-                });
-            }
-        }
-        DataType::Float64 | DataType::Float32 => {
-            let c = arrow::compute::cast(a, &DataType::Float64)?;
-            let f = c.as_primitive::<Float64Type>();
-            for i in 0..n {
-                out.push(if f.is_null(i) {
-                    String::new()
-                } else {
-                    number(f.value(i))
-                });
-            }
-        }
-        DataType::Date32 => {
-            let d = a.as_primitive::<Date32Type>();
-            for i in 0..n {
-                out.push(
-                    d.value_as_date(i)
-                        .filter(|_| d.is_valid(i))
-                        .map(|d| d.format("%Y-%m-%d").to_string())
-                        .unwrap_or_default(),
-                );
-            }
-        }
-        _ => {
-            let s = warehouse::strings(a)?;
-            for i in 0..n {
-                out.push(if s.is_valid(i) {
-                    s.value(i).to_string()
-                } else {
-                    String::new()
-                });
-            }
-        }
-    }
-    Ok(out)
-}
+pub(crate) use crate::output::{number, text_column};
 
-/// A number as a statistician writes it: no trailing ".0", at most two decimals.
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{:.2}", v)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
-}
+/// A row as a document shows it: (file_code, file_name, section, shown values).
+type TextRow = (String, String, String, Vec<String>);
 
-/// Text rows of a batch: (file_code, file_name, section, shown values), masked as the shape says.
-fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<(String, String, String, Vec<String>)>> {
+/// Text rows of a batch, masked as the shape says.
+fn batch_rows(b: &RecordBatch, shape: &PartShape) -> Result<Vec<TextRow>> {
     let cols: Vec<Vec<String>> = b.columns().iter().map(text_column).collect::<Result<_>>()?;
     let first = if shape.has_section { 3 } else { 2 };
     let mut out = Vec::with_capacity(b.num_rows());
@@ -890,6 +830,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
         ..Default::default()
     };
     let mut index = Vec::new();
+    let progress = crate::progress::Progress::new("报表", "份", None);
     for report in reports.iter().filter(|r| {
         if o.only.is_empty() {
             !r.on_demand
@@ -897,6 +838,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             o.only.contains(&r.key)
         }
     }) {
+        progress.note(report.title.clone());
         let masked = report.mask && !o.unmask.contains(&report.key);
         let formats: Vec<Format> = asked
             .iter()
@@ -981,9 +923,11 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
                     rows: doc.rows(),
                 });
                 let (env, dir, formats) = (env.clone(), dir.clone(), formats.clone());
+                let progress = progress.clone();
                 jobs.spawn_blocking(move || {
                     let r = write_document(&env, &doc, &dir, &formats);
                     drop(permit);
+                    progress.inc(1);
                     r
                 });
                 Ok(())
@@ -1043,6 +987,7 @@ pub async fn render(o: &RenderOptions) -> Result<RenderOutcome> {
             index.push(minijinja::context! { title => &report.title, level => &report.level, dir => &report.dir, documents => 0, masked => masked, failed => format!("{e:#}") });
         }
     }
+    progress.finish();
     let page = env
         .get_template("index.html")?
         .render(minijinja::context! { title => "报表目录", date => &date, reports => index })?;

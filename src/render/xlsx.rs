@@ -4,26 +4,15 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rust_xlsxwriter::{DocProperties, Format, FormatAlign, IntoCustomDateTime, Workbook};
+use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 
 use super::{Document, Table};
 
-/// A fixed creation time: otherwise a workbook records "now", and the same input would not give
-/// byte-identical files (reports here, the generator's samples in synth).
-struct Fixed;
-impl IntoCustomDateTime for Fixed {
-    fn utc_datetime(self) -> String {
-        "2000-01-01T00:00:00Z".into()
-    }
-}
-
-pub(crate) fn fixed_properties() -> DocProperties {
-    DocProperties::new().set_creation_datetime(Fixed)
-}
+use crate::output::fixed_properties;
 
 pub fn write(doc: &Document, path: &Path) -> Result<()> {
     let mut wb = Workbook::new();
-    wb.set_properties(&fixed_properties().set_title(&format!("{} · {}", doc.title, doc.unit_name)));
+    wb.set_properties(&fixed_properties().set_title(format!("{} · {}", doc.title, doc.unit_name)));
     let head = Format::new()
         .set_bold()
         .set_background_color("#EEF1F5")

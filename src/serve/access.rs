@@ -4,7 +4,9 @@
 //! grant says so.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use chrono::NaiveDate;
@@ -132,6 +134,10 @@ impl Tokens {
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
 }
 
 fn check(g: &Grant) -> Result<()> {
@@ -178,15 +184,15 @@ pub fn new_token() -> Result<String> {
 }
 
 /// Add a grant for a new token to the file (created if missing); returns the token.
+///
+/// Concurrent runs are serialised by a lock file beside the token file and each writes its own
+/// temporary file, renamed over the old one: twelve at once store twelve tokens.
 pub fn add_token(path: &Path, mut grant: Grant) -> Result<String> {
     let token = new_token()?;
     grant.sha256 = hash_token(&token);
     check(&grant)?;
-    let mut file: TokenFile = match std::fs::read_to_string(path) {
-        Ok(t) => toml::from_str(&t).with_context(|| format!("令牌文件 {} 格式错误", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TokenFile::default(),
-        Err(e) => return Err(e).with_context(|| format!("无法读取令牌文件 {}", path.display())),
-    };
+    let _lock = FileLock::acquire(path)?;
+    let mut file = read_file(path)?;
     ensure!(
         !file.tokens.iter().any(|g| g.id == grant.id),
         "令牌文件 {} 中已有编号 {}",
@@ -194,15 +200,129 @@ pub fn add_token(path: &Path, mut grant: Grant) -> Result<String> {
         grant.id
     );
     file.tokens.push(grant);
+    write_file(path, &file)?;
+    Ok(token)
+}
+
+/// Remove a token from the file; whether it was there. A running server stops taking it when it
+/// next reads the file (within its reload interval, or at once on SIGHUP).
+pub fn revoke_token(path: &Path, id: &str) -> Result<bool> {
+    let _lock = FileLock::acquire(path)?;
+    let mut file = read_file(path)?;
+    let before = file.tokens.len();
+    file.tokens.retain(|g| g.id != id);
+    if file.tokens.len() == before {
+        return Ok(false);
+    }
+    write_file(path, &file)?;
+    Ok(true)
+}
+
+/// The token file as stored (an empty one when it does not exist yet).
+fn read_file(path: &Path) -> Result<TokenFile> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => toml::from_str(&t).with_context(|| format!("令牌文件 {} 格式错误", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFile::default()),
+        Err(e) => Err(e).with_context(|| format!("无法读取令牌文件 {}", path.display())),
+    }
+}
+
+/// Write the file whole: a temporary file of its own in the same folder (so no two writers
+/// share one), made durable, then renamed over the old one, so a crash never leaves half a file.
+fn write_file(path: &Path, file: &TokenFile) -> Result<()> {
     let text = format!(
         "# xueji serve 的访问令牌：只保存令牌的 SHA-256 散列 / access tokens, stored hashed\n{}",
-        toml::to_string(&file)?
+        toml::to_string(file)?
     );
-    // Write beside and rename, so a crash never leaves half a file.
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("无法写入 {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("无法写入 {}", path.display()))?;
-    Ok(token)
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".xueji-tokens-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("无法在 {} 中创建临时文件", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|_| {
+            // The old file's permissions carry over (a new file stays readable by its owner only).
+            if let Ok(m) = std::fs::metadata(path) {
+                std::fs::set_permissions(tmp.path(), m.permissions())?;
+            }
+            tmp.as_file().sync_all()
+        })
+        .with_context(|| format!("无法写入 {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("无法写入 {}", path.display()))?;
+    Ok(())
+}
+
+/// How long a writer waits for another's lock before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// An exclusive lock on a token file: `<file>.lock`, created with `create_new` (only one process
+/// can), removed when dropped.
+struct FileLock {
+    path: PathBuf,
+}
+
+impl FileLock {
+    fn acquire(file: &Path) -> Result<Self> {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let started = Instant::now();
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(FileLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(10 + u64::from(std::process::id() % 20)));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                    "令牌文件 {} 正被另一个进程修改（锁文件 {} 已存在 {} 秒）；若没有其他 xueji token 在运行，请删除该锁文件后重试",
+                    file.display(),
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                ),
+                Err(e) => return Err(e).with_context(|| format!("无法创建锁文件 {}", path.display())),
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What tells that a token file changed: its modification time, length and inode (a rename over
+/// it makes a new one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    /// The file's stamp; None when it cannot be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        let m = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode,
+        })
+    }
 }
 
 #[cfg(test)]

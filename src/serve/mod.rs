@@ -1,43 +1,61 @@
-//! `xueji serve`: the beneficiary lists, rosters and statistics marts over HTTP, for subsidy
+//! `xueji serve`: the beneficiary lists, rosters and statistics marts over HTTP(S), for subsidy
 //! systems (资助, 营养改善计划实名制) and dashboards that would otherwise get a spreadsheet by
 //! e-mail.
 //!
 //! - Every request carries a bearer token; its grant (access.rs) fixes the jurisdiction, the
 //!   lists and whether ID numbers, phones and addresses are shown. The jurisdiction is a `WHERE`
-//!   on every query, whatever the request's own filters say.
-//! - Every request is audited (audit.rs) before its first byte is sent.
+//!   on every query, whatever the request's own filters say. The token file is read again when
+//!   it changes (looked at every few seconds) or on SIGHUP, so a revoked token stops working
+//!   without a restart.
+//! - Every request is audited (audit.rs): one line, written by the front of the server whatever
+//!   answered (a handler, a 405, a path that does not decode), with the real method and no
+//!   secret, on disk before the first byte of data is sent; a response carrying rows adds a
+//!   `done` line with the bytes the client's connection actually took. When the log cannot be
+//!   written no data is served (503), and `/healthz` says why.
 //! - Requests read a [`Snapshot`]: the marts at the versions of one committed model run. A
 //!   nightly run commits in one append to `_runs`; the server notices it within `refresh` and
 //!   swaps the snapshot, while requests already running keep the one they started with. So a
 //!   pull sees the old night or the new one, never a mix.
 //! - Lists stream batch by batch through a bounded channel: a slow client holds back only its
-//!   own query.
+//!   own query. Pages are capped at [`MAX_PAGE`] rows, and XLSX workbooks (which can only be sent
+//!   whole) are built a few at a time, on disk.
+//! - Connections (net.rs) are capped, must send their request head within a few seconds, and are
+//!   cut off when they stop taking a response; HTTPS with `--tls-cert`/`--tls-key`, and plain
+//!   HTTP only on loopback unless `--allow-plain-http`.
 
 pub mod access;
 pub mod audit;
+mod net;
 pub mod openapi;
 mod output;
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use futures::{SinkExt, StreamExt};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use crate::models::{OutSchema, out_schema};
 use crate::warehouse::{self, ModelRun, RUNS, Warehouse};
-use access::{Grant, Jurisdiction, Tokens};
-use audit::{AuditLog, Entry};
+use access::{FileStamp, Grant, Jurisdiction, Tokens};
+use audit::{AuditLog, Entry, Noise};
+use net::{AuditedBody, ConnState};
 pub use output::Format;
 use output::{Encoder, Shape};
 
@@ -163,19 +181,87 @@ async fn runs_version(wh: &Warehouse) -> Result<Option<i64>> {
     Ok(wh.latest(RUNS).await?.and_then(|t| t.version()).map(|v| v as i64))
 }
 
+/// What a client may hold of the server, and how the server is reached (the options of
+/// `xueji serve` beyond [`ServeOptions`]).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once; more wait in the kernel's backlog until one closes. Kept
+    /// under the process's file-descriptor limit.
+    pub max_connections: usize,
+    /// Time for a whole request head, counted from the connection's opening or from the end of
+    /// the previous response (so also the keep-alive idle limit); a TLS handshake's too.
+    pub header_timeout: Duration,
+    /// A client that takes no byte of a response for this long is cut off.
+    pub idle_timeout: Duration,
+    /// HTTPS: the certificate chain and the private key (PEM).
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS proxy).
+    pub allow_plain_http: bool,
+    /// How often the token file is looked at for changes; None: only on SIGHUP.
+    pub reload_tokens: Option<Duration>,
+    /// XLSX workbooks built at once (each is held whole until it is sent).
+    pub xlsx_builds: usize,
+    /// Audit lines a second for requests without a valid token; the rest are counted.
+    pub unauthenticated_lines_per_second: u32,
+}
+
+/// `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            tls: None,
+            allow_plain_http: false,
+            reload_tokens: Some(Duration::from_secs(5)),
+            xlsx_builds: 1,
+            unauthenticated_lines_per_second: 20,
+        }
+    }
+}
+
+/// The longest rows of a page (`limit`); a whole list streams without `limit`.
+pub const MAX_PAGE: u64 = 10_000;
+/// The largest `offset` (more rows than any list has).
+pub const MAX_OFFSET: u64 = 1_000_000_000;
+/// How long an XLSX request waits for a turn to build its workbook.
+const XLSX_WAIT: Duration = Duration::from_secs(60);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct App {
     wh: Warehouse,
-    tokens: Tokens,
+    tokens_path: PathBuf,
+    tokens: RwLock<Arc<Tokens>>,
+    /// The token file as last read.
+    tokens_stamp: Mutex<Option<FileStamp>>,
     audit: AuditLog,
+    noise: Noise,
     snapshot: RwLock<Arc<Snapshot>>,
     threads: usize,
     memory_mb: usize,
     next_request: AtomicU64,
+    /// Turns to build an XLSX workbook.
+    xlsx: Arc<Semaphore>,
+    xlsx_builds: usize,
 }
 
 impl App {
     fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().expect("not poisoned").clone()
+    }
+
+    fn tokens(&self) -> Arc<Tokens> {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Swap in a new snapshot when a run was committed since the current one was read.
@@ -188,17 +274,148 @@ impl App {
         *self.snapshot.write().expect("not poisoned") = Arc::new(s);
         Ok(true)
     }
+
+    /// Read the token file again if it changed (or, `forced`, anyway). A file that does not
+    /// read keeps the tokens in force.
+    fn reload_tokens(&self, forced: bool) {
+        let stamp = FileStamp::of(&self.tokens_path);
+        {
+            let mut last = lock(&self.tokens_stamp);
+            if !forced && *last == stamp {
+                return;
+            }
+            *last = stamp;
+        }
+        match Tokens::load(&self.tokens_path) {
+            Ok(t) => {
+                let n = t.len();
+                *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+                eprintln!(
+                    "已重新读取令牌文件 {}：{n} 个令牌 / tokens reloaded",
+                    self.tokens_path.display()
+                );
+            }
+            Err(e) => eprintln!("警告：令牌文件未能重新读取，继续使用原有令牌 / token file not reloaded: {e:#}"),
+        }
+    }
+
+    /// The grant of an `Authorization` header's token.
+    fn grant_of(&self, value: &HeaderValue) -> Result<Grant, ApiError> {
+        let token = value.to_str().ok().and_then(bearer).unwrap_or("");
+        let tokens = self.tokens();
+        let Some(g) = tokens.grant(token) else {
+            return Err(err(
+                StatusCode::UNAUTHORIZED,
+                "bad_token",
+                "访问令牌无效",
+                "invalid token",
+            ));
+        };
+        if let Some(last) = g.expires
+            && chrono::Local::now().date_naive() > last
+        {
+            return Err(err(
+                StatusCode::UNAUTHORIZED,
+                "expired_token",
+                format!("访问令牌已于 {last} 过期"),
+                format!("the token expired on {last}"),
+            ));
+        }
+        Ok(g.clone())
+    }
+
+    /// Audit a response and make it ready to send: the line is on disk before a byte of data
+    /// leaves (a request without a valid token is only rate-limited and not waited for), and a
+    /// response carrying rows gets its `done` line when its body has gone out.
+    async fn audited(
+        &self,
+        ctx: &Arc<Ctx>,
+        conn: &Arc<ConnState>,
+        auth: Option<HeaderValue>,
+        mut res: Response,
+    ) -> hyper::Response<AuditedBody> {
+        let mut note = lock(&ctx.note).clone();
+        if !note.answered {
+            // Answered by axum itself (a method a route does not take, a path it cannot decode):
+            // the same error body as ours, and the token it came with.
+            if let Some(g) = auth.as_ref().and_then(|v| self.grant_of(v).ok()) {
+                note.token = Some(g.id);
+                note.jurisdiction = Some(g.jurisdiction);
+            }
+            if res.status().is_client_error() || res.status().is_server_error() {
+                let allow = res.headers().get(header::ALLOW).cloned();
+                let e = refusal(ctx, &res, allow.as_ref());
+                note.error = Some(e.code);
+                res = e.response();
+                if let Some(a) = allow {
+                    res.headers_mut().insert(header::ALLOW, a);
+                }
+            }
+        }
+        let status = res.status();
+        let entry = ctx.entry(&note, "response", status.as_u16());
+        let written = if note.token.is_some() {
+            self.audit.write(&entry).await
+        } else {
+            if self.noise.admit(status.as_u16()) {
+                self.audit.send(&entry);
+            }
+            Ok(())
+        };
+        let mut data = note.data && status == StatusCode::OK && ctx.method != Method::HEAD;
+        if let Err(e) = written {
+            res = audit_unavailable(self.audit.path(), e.root_cause()).response();
+            data = false;
+        }
+        let h = res.headers_mut();
+        // Personal data and who may see it: no proxy or browser keeps a copy of any answer.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert("x-request-id", HeaderValue::from(ctx.id));
+        let (parts, body) = res.into_parts();
+        let body = if data {
+            let (log, ctx) = (self.audit.clone(), ctx.clone());
+            AuditedBody::delivered(
+                body,
+                conn.clone(),
+                Box::new(move |complete, bytes| write_done(&log, &ctx, complete, bytes)),
+            )
+        } else {
+            AuditedBody::plain(body)
+        };
+        hyper::Response::from_parts(parts, body)
+    }
+}
+
+/// The `done` line of a response carrying rows.
+fn write_done(log: &AuditLog, ctx: &Ctx, complete: bool, bytes: u64) {
+    let note = lock(&ctx.note).clone();
+    let mut e = ctx.entry(&note, "done", StatusCode::OK.as_u16());
+    e.rows = match &note.progress {
+        Some(p) => Some(p.rows.load(Ordering::Relaxed)),
+        None => note.rows,
+    };
+    e.bytes = Some(bytes);
+    e.complete = Some(complete);
+    e.error = note.progress.as_ref().and_then(|p| lock(&p.error).clone());
+    log.send(&e);
+}
+
+/// The token of an `Authorization` value `Bearer <token>`; the scheme in any case (RFC 9110).
+fn bearer(v: &str) -> Option<&str> {
+    let (scheme, token) = v.trim().split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
-    /// Stop accepting, let running requests finish, and return.
+    /// Stop accepting, let running requests finish, write what the audit log still owes, and
+    /// return.
     pub async fn stop(mut self) -> Result<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -208,9 +425,77 @@ impl Server {
     }
 }
 
-/// Open the warehouse, the tokens and the audit log, bind, and serve in the background.
+/// SIGHUP, where there is such a thing.
+#[cfg(unix)]
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+#[cfg(unix)]
+impl Hangup {
+    fn new() -> Self {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Hangup(Some(s)),
+            Err(e) => {
+                eprintln!("警告：无法监听 SIGHUP，令牌文件只按时检查 / cannot listen for SIGHUP: {e}");
+                Hangup(None)
+            }
+        }
+    }
+
+    async fn recv(&mut self) {
+        if let Some(s) = &mut self.0
+            && s.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+#[cfg(not(unix))]
+struct Hangup;
+
+#[cfg(not(unix))]
+impl Hangup {
+    fn new() -> Self {
+        Hangup
+    }
+
+    async fn recv(&mut self) {
+        std::future::pending::<()>().await
+    }
+}
+
+async fn pause(every: Option<Duration>) {
+    match every {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Open the warehouse, the tokens and the audit log, bind, and serve in the background, with the
+/// default [`Limits`] (plain HTTP: for loopback).
 pub async fn start(o: &ServeOptions) -> Result<Server> {
+    start_with(o, &Limits::default()).await
+}
+
+/// Open the warehouse, the tokens and the audit log, bind, and serve in the background.
+pub async fn start_with(o: &ServeOptions, limits: &Limits) -> Result<Server> {
+    anyhow::ensure!(
+        limits.tls.is_some() || limits.allow_plain_http || o.listen.ip().is_loopback(),
+        "拒绝在非本机地址 {} 上用明文 HTTP 提供学生个人信息：请用 --tls-cert 和 --tls-key 启用 HTTPS；\
+         若前面另有 HTTPS 代理，可加 --allow-plain-http / plain HTTP on a non-loopback address needs --allow-plain-http",
+        o.listen
+    );
+    anyhow::ensure!(
+        limits.max_connections > 0 && limits.xlsx_builds > 0,
+        "--max-connections 与 --xlsx-builds 应大于 0"
+    );
+    let tls = match &limits.tls {
+        Some(t) => Some(net::tls_acceptor(&t.cert, &t.key)?),
+        None => None,
+    };
     let wh = Warehouse::open(&o.warehouse)?;
+    let stamp = FileStamp::of(&o.tokens);
     let tokens = Tokens::load(&o.tokens)?;
     anyhow::ensure!(
         !tokens.is_empty(),
@@ -227,13 +512,19 @@ pub async fn start(o: &ServeOptions) -> Result<Server> {
     );
     let app = Arc::new(App {
         wh,
-        tokens,
+        tokens_path: o.tokens.clone(),
+        tokens: RwLock::new(Arc::new(tokens)),
+        tokens_stamp: Mutex::new(stamp),
         audit,
+        noise: Noise::new(limits.unauthenticated_lines_per_second),
         snapshot: RwLock::new(Arc::new(snap)),
         threads: o.threads,
         memory_mb: o.memory_mb,
         next_request: AtomicU64::new(1),
+        xlsx: Arc::new(Semaphore::new(limits.xlsx_builds)),
+        xlsx_builds: limits.xlsx_builds,
     });
+    let max_connections = net::fit_connection_cap(limits.max_connections);
     let listener = tokio::net::TcpListener::bind(o.listen)
         .await
         .with_context(|| format!("无法监听 {}", o.listen))?;
@@ -251,6 +542,34 @@ pub async fn start(o: &ServeOptions) -> Result<Server> {
             }
         })
     };
+    let reloader = {
+        let app = app.clone();
+        let every = limits.reload_tokens;
+        // Listening starts here, before the server says it is up: a SIGHUP sent after that is
+        // never the default one that would end the process.
+        let mut hangup = Hangup::new();
+        tokio::spawn(async move {
+            loop {
+                let forced = tokio::select! {
+                    _ = hangup.recv() => true,
+                    _ = pause(every) => false,
+                };
+                if forced {
+                    eprintln!("收到 SIGHUP：重新读取令牌文件 / SIGHUP: reading the token file again");
+                }
+                app.reload_tokens(forced);
+            }
+        })
+    };
+    let summariser = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                app.noise.summarise(&app.audit);
+            }
+        })
+    };
     let router = axum::Router::new()
         .route("/", axum::routing::get(root))
         .route("/healthz", axum::routing::get(health))
@@ -259,15 +578,22 @@ pub async fn start(o: &ServeOptions) -> Result<Server> {
         .route("/v1/lists/{list}", axum::routing::get(rows))
         .route("/v1/lists/{list}/changes", axum::routing::get(changes))
         .fallback(not_found)
-        .with_state(app);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        .with_state(app.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let conns = Conns {
+        app: app.clone(),
+        router,
+        tls,
+        header_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
+    };
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        refresher.abort();
+        let r = accept_loop(listener, conns, max_connections, stopped).await;
+        for t in [refresher, reloader, summariser] {
+            t.abort();
+        }
+        app.noise.summarise(&app.audit);
+        app.audit.flush().await;
         r
     });
     Ok(Server {
@@ -277,6 +603,229 @@ pub async fn start(o: &ServeOptions) -> Result<Server> {
     })
 }
 
+/// What every connection is served with.
+#[derive(Clone)]
+struct Conns {
+    app: Arc<App>,
+    router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+/// Accept connections, `max_connections` at a time, until told to stop; then let the open ones
+/// finish their requests and close.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    conns: Conns,
+    max_connections: usize,
+    mut stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let (closing, shutdown) = watch::channel(false);
+    loop {
+        // A slot first: beyond the cap, connections wait in the backlog, holding no descriptor.
+        let slot = tokio::select! {
+            _ = &mut stopped => break,
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
+        let (tcp, remote) = tokio::select! {
+            _ = &mut stopped => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before it was taken.
+                    eprintln!("警告：接受连接失败 / accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (c, shutdown) = (conns.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let conn = ConnState::new(remote);
+            match &c.tls {
+                None => connection(tcp, &c, conn, shutdown).await,
+                Some(acceptor) => {
+                    // A handshake gets the time of a request head; a failed one ends only itself.
+                    if let Ok(Ok(stream)) = tokio::time::timeout(c.header_timeout, acceptor.accept(tcp)).await {
+                        connection(stream, &c, conn, shutdown).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    // Every slot back: every connection closed.
+    let _ = slots.acquire_many(max_connections as u32).await;
+    Ok(())
+}
+
+/// Serve one connection (HTTP/1.1) until it closes, or closes gracefully after its request in
+/// flight once the server stops.
+async fn connection<I>(io: I, c: &Conns, conn: Arc<ConnState>, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(net::Watched::new(io, conn.clone(), c.idle_timeout));
+    let svc = {
+        let (app, conn) = (c.app.clone(), conn.clone());
+        let router = TowerToHyperService::new(c.router.clone());
+        hyper::service::service_fn(move |req| front(app.clone(), router.clone(), conn.clone(), req))
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(c.header_timeout);
+    let served = builder.serve_connection(io, svc);
+    let mut served = std::pin::pin!(served);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            // An error is the client's (gone, too slow, not HTTP) and ends only its connection.
+            _ = served.as_mut() => break,
+            _ = shutdown.changed(), if !stopping => {
+                stopping = true;
+                served.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    // A body handed over whole whose last bytes never left.
+    conn.settle(false);
+}
+
+/// Every request passes here: it gets its audit context, is routed, and its response is audited.
+async fn front(
+    app: Arc<App>,
+    router: TowerToHyperService<axum::Router>,
+    conn: Arc<ConnState>,
+    mut req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<AuditedBody>, Infallible> {
+    let (path, query) = audit::clean_target(req.uri().path(), req.uri().query().unwrap_or(""));
+    let ctx = Arc::new(Ctx {
+        id: app.next_request.fetch_add(1, Ordering::Relaxed),
+        method: req.method().clone(),
+        path,
+        query,
+        remote: conn.remote,
+        note: Mutex::new(Note::default()),
+    });
+    let auth = req.headers().get(header::AUTHORIZATION).cloned();
+    req.extensions_mut().insert(ctx.clone());
+    let Ok(res) = hyper::service::Service::call(&router, req).await;
+    Ok(app.audited(&ctx, &conn, auth, res).await)
+}
+
+/// A request as the audit sees it: made for every request before it is routed, filled in by the
+/// handler that answers it.
+struct Ctx {
+    id: u64,
+    method: Method,
+    /// Secrets blanked, cut to a bound.
+    path: String,
+    query: String,
+    remote: SocketAddr,
+    note: Mutex<Note>,
+}
+
+/// What the handler found out.
+#[derive(Default, Clone)]
+struct Note {
+    token: Option<String>,
+    jurisdiction: Option<String>,
+    list: Option<String>,
+    date: Option<NaiveDate>,
+    masked: Option<bool>,
+    /// Rows of a page.
+    rows: Option<u64>,
+    error: Option<&'static str>,
+    /// A handler of ours made the response (else axum did: a 405, an undecodable path).
+    answered: bool,
+    /// The body carries rows: a `done` line follows.
+    data: bool,
+    /// A streamed list's.
+    progress: Option<Arc<Progress>>,
+}
+
+/// How far a streamed list got.
+#[derive(Default)]
+struct Progress {
+    /// Rows in the chunks the connection took.
+    rows: AtomicU64,
+    /// Why the query stopped, if it failed.
+    error: Mutex<Option<String>>,
+}
+
+impl Ctx {
+    fn entry<'a>(&'a self, note: &'a Note, event: &'a str, status: u16) -> Entry<'a> {
+        Entry {
+            event,
+            at: audit::now(),
+            request: self.id,
+            token: note.token.as_deref(),
+            jurisdiction: note.jurisdiction.as_deref(),
+            remote: Some(self.remote.to_string()),
+            method: self.method.as_str(),
+            path: &self.path,
+            query: &self.query,
+            status,
+            list: note.list.as_deref(),
+            snapshot_date: note.date.map(|d| d.to_string()),
+            masked: note.masked,
+            rows: note.rows,
+            error: note.error.map(str::to_string),
+            ..Default::default()
+        }
+    }
+}
+
+/// Our error for a response axum made itself.
+fn refusal(ctx: &Ctx, res: &Response, allow: Option<&HeaderValue>) -> ApiError {
+    let (path, method) = (&ctx.path, &ctx.method);
+    match res.status() {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = allow.and_then(|v| v.to_str().ok()).unwrap_or("GET,HEAD");
+            err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("地址 {path} 不接受 {method} 请求，只接受 {allow}"),
+                format!("{path} does not take {method}; allowed: {allow}"),
+            )
+        }
+        StatusCode::BAD_REQUEST => bad(
+            "bad_path",
+            format!("地址 {path} 无法解码：路径中的百分号编码应为 UTF-8 文字"),
+            format!("the path {path} does not decode (percent-encoding must be UTF-8)"),
+        ),
+        s => err(
+            s,
+            "refused",
+            format!("请求被拒绝（{s}）"),
+            format!("request refused ({s})"),
+        ),
+    }
+}
+
+/// The audit log cannot be written: no data is served unaudited.
+fn audit_unavailable(path: &FsPath, why: impl std::fmt::Display) -> ApiError {
+    err(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        format!(
+            "审计日志 {} 无法写入（{why}）：每次数据访问都须先记入审计日志，在恢复之前不提供数据；请联系管理员检查磁盘空间和权限",
+            path.display()
+        ),
+        format!(
+            "the audit log {} cannot be written ({why}); no data is served unaudited",
+            path.display()
+        ),
+    )
+}
+
 /// A request that gets no rows: a 4xx (or 503) with a Chinese and an English message.
 #[derive(Debug)]
 pub struct ApiError {
@@ -284,6 +833,8 @@ pub struct ApiError {
     code: &'static str,
     zh: String,
     en: String,
+    /// More fields of the body, beside `error`.
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn err(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
@@ -292,6 +843,7 @@ fn err(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl I
         code,
         zh: zh.into(),
         en: en.into(),
+        extra: None,
     }
 }
 
@@ -313,8 +865,15 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 
 impl ApiError {
     fn response(&self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.zh, "message_en": self.en } });
-        let mut r = (self.status, axum::Json(body)).into_response();
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "error".into(),
+            serde_json::json!({ "code": self.code, "message": self.zh, "message_en": self.en }),
+        );
+        if let Some(extra) = &self.extra {
+            body.extend(extra.clone());
+        }
+        let mut r = (self.status, axum::Json(serde_json::Value::Object(body))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -323,7 +882,8 @@ impl ApiError {
     }
 }
 
-/// What a handler answers.
+/// What a handler answers. One per request: the streamed variant's size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Reply {
     /// A whole body.
     Full {
@@ -338,6 +898,8 @@ enum Reply {
         encoder: Encoder,
         content_type: &'static str,
         headers: Vec<(&'static str, String)>,
+        /// An XLSX request's turn, held until its workbook is built.
+        turn: Option<OwnedSemaphorePermit>,
     },
 }
 
@@ -349,46 +911,19 @@ struct Served {
     masked: Option<bool>,
 }
 
-/// The request as audited.
+/// A request being answered by a handler.
 struct Request {
-    id: u64,
-    method: Method,
-    path: String,
-    query: String,
-    remote: SocketAddr,
+    ctx: Arc<Ctx>,
     grant: Option<Grant>,
     served: Served,
 }
 
 impl Request {
-    fn new(app: &App, method: Method, uri: &Uri, remote: SocketAddr) -> Self {
+    fn new(ctx: Arc<Ctx>) -> Self {
         Request {
-            id: app.next_request.fetch_add(1, Ordering::Relaxed),
-            method,
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or("").to_string(),
-            remote,
+            ctx,
             grant: None,
             served: Served::default(),
-        }
-    }
-
-    fn entry<'a>(&'a self, event: &'a str, status: StatusCode) -> Entry<'a> {
-        Entry {
-            event,
-            at: audit::now(),
-            request: self.id,
-            token: self.grant.as_ref().map(|g| g.id.as_str()),
-            jurisdiction: self.grant.as_ref().map(|g| g.jurisdiction.as_str()),
-            remote: Some(self.remote.to_string()),
-            method: self.method.as_str(),
-            path: &self.path,
-            query: &self.query,
-            status: status.as_u16(),
-            list: self.served.list.as_deref(),
-            snapshot_date: self.served.date.map(|d| d.to_string()),
-            masked: self.served.masked,
-            ..Default::default()
         }
     }
 
@@ -401,15 +936,21 @@ impl Request {
         Ok((grant, l))
     }
 
-    /// Audit the outcome, then answer.
-    async fn finish(self, app: Arc<App>, outcome: Result<Reply, ApiError>) -> Response {
+    /// Tell the audit what was found out, and answer (the front writes the line before the
+    /// response leaves).
+    fn finish(self, outcome: Result<Reply, ApiError>) -> Response {
+        let mut note = lock(&self.ctx.note);
+        note.answered = true;
+        if let Some(g) = &self.grant {
+            note.token = Some(g.id.clone());
+            note.jurisdiction = Some(g.jurisdiction.clone());
+        }
+        note.list = self.served.list.clone();
+        note.date = self.served.date;
+        note.masked = self.served.masked;
         match outcome {
             Err(e) => {
-                let mut entry = self.entry("response", e.status);
-                entry.error = Some(e.code.to_string());
-                if let Err(a) = app.audit.write(&entry).await {
-                    return unavailable(a).response();
-                }
+                note.error = Some(e.code);
                 e.response()
             }
             Ok(Reply::Full {
@@ -418,67 +959,73 @@ impl Request {
                 headers,
                 rows,
             }) => {
-                let mut entry = self.entry("response", StatusCode::OK);
-                entry.rows = rows;
-                entry.complete = rows.map(|_| true);
-                if let Err(a) = app.audit.write(&entry).await {
-                    return unavailable(a).response();
-                }
-                respond(self.id, Body::from(body), content_type, &headers)
+                note.rows = rows;
+                note.data = rows.is_some();
+                respond(Body::from(body), content_type, &headers)
             }
             Ok(Reply::Stream {
                 df,
                 mut encoder,
                 content_type,
                 headers,
+                turn,
             }) => {
-                if let Err(a) = app.audit.write(&self.entry("response", StatusCode::OK)).await {
-                    return unavailable(a).response();
-                }
+                let progress = Arc::new(Progress::default());
+                note.data = true;
+                note.progress = Some(progress.clone());
+                drop(note);
                 // Four chunks in flight at most: a client that reads slowly slows only its query.
-                let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(4);
-                let id = self.id;
+                // Each chunk carries its rows, counted when the connection takes it.
+                let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<(Bytes, u64)>>(4);
+                let taken = progress.clone();
+                let body = Body::from_stream(rx.map(move |chunk| {
+                    chunk.map(|(bytes, rows)| {
+                        taken.rows.fetch_add(rows, Ordering::Relaxed);
+                        bytes
+                    })
+                }));
                 tokio::spawn(async move {
+                    let _turn = turn;
+                    // Rows encoded but not yet in a chunk (Parquet writes whole row groups).
+                    let mut unsent = 0u64;
                     let sent: Result<()> = async {
                         let mut stream = df.execute_stream().await?;
                         let head = encoder.begin()?;
-                        tx.send(Ok(head.into())).await?;
+                        tx.send(Ok((head.into(), 0))).await?;
                         while let Some(b) = stream.next().await {
-                            let bytes = encoder.batch(&b?)?;
+                            let b = b?;
+                            unsent += b.num_rows() as u64;
+                            let bytes = encoder.batch(&b)?;
                             if !bytes.is_empty() {
-                                tx.send(Ok(bytes.into())).await?;
+                                tx.send(Ok((bytes.into(), std::mem::take(&mut unsent)))).await?;
                             }
                         }
-                        tx.send(Ok(encoder.finish()?.into())).await?;
+                        tx.send(Ok((encoder.finish()?.into(), std::mem::take(&mut unsent))))
+                            .await?;
                         Ok(())
                     }
                     .await;
-                    let mut entry = self.entry("done", StatusCode::OK);
-                    entry.rows = Some(encoder.rows());
-                    entry.complete = Some(sent.is_ok());
-                    entry.error = sent.as_ref().err().map(|e| format!("{e:#}"));
-                    if let Err(e) = app.audit.write(&entry).await {
-                        eprintln!("错误：无法写入审计日志 / audit log: {e:#}");
-                    }
-                    // A query that failed half-way breaks the body, so the client cannot take a
-                    // short list for a whole one.
-                    if let Err(e) = sent {
+                    // A client that went away is the `done` line's to tell; a query that failed
+                    // half-way breaks the body, so the client cannot take a short list for a
+                    // whole one.
+                    if let Err(e) = sent
+                        && e.downcast_ref::<futures::channel::mpsc::SendError>().is_none()
+                    {
+                        eprintln!("错误：名单输出中断 / a list stream failed: {e:#}");
+                        *lock(&progress.error) = Some(format!("{e:#}"));
                         let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                     }
                 });
-                respond(id, Body::from_stream(rx), content_type, &headers)
+                respond(body, content_type, &headers)
             }
         }
     }
 }
 
-fn respond(id: u64, body: Body, content_type: &'static str, headers: &[(&'static str, String)]) -> Response {
+fn respond(body: Body, content_type: &'static str, headers: &[(&'static str, String)]) -> Response {
     let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // Personal data: no proxy or browser keeps a copy.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-request-id", HeaderValue::from(id));
     for (k, v) in headers {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(*k, v);
@@ -497,31 +1044,7 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<Grant, ApiError> {
             "missing token: send Authorization: Bearer <token>",
         ));
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    let Some(g) = app.tokens.grant(token) else {
-        return Err(err(
-            StatusCode::UNAUTHORIZED,
-            "bad_token",
-            "访问令牌无效",
-            "invalid token",
-        ));
-    };
-    if let Some(last) = g.expires
-        && chrono::Local::now().date_naive() > last
-    {
-        return Err(err(
-            StatusCode::UNAUTHORIZED,
-            "expired_token",
-            format!("访问令牌已于 {last} 过期"),
-            format!("the token expired on {last}"),
-        ));
-    }
-    Ok(g.clone())
+    app.grant_of(value)
 }
 
 /// The query parameters of a list request.
@@ -536,8 +1059,6 @@ struct Params {
     limit: Option<u64>,
     offset: u64,
 }
-
-const MAX_PAGE: u64 = 1_000_000;
 
 fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
     let mut p = Params {
@@ -650,13 +1171,23 @@ fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
                 if n == 0 || n > MAX_PAGE {
                     return Err(bad(
                         "bad_limit",
-                        format!("参数 limit 应在 1 到 {MAX_PAGE} 之间"),
-                        format!("limit must be 1..={MAX_PAGE}"),
+                        format!("参数 limit 应在 1 到 {MAX_PAGE} 之间；要整个清单请不给 limit（流式输出）"),
+                        format!("limit must be 1..={MAX_PAGE}; leave it out to stream the whole list"),
                     ));
                 }
                 p.limit = Some(n);
             }
-            "offset" => p.offset = number(&v)?,
+            "offset" => {
+                let n = number(&v)?;
+                if n > MAX_OFFSET {
+                    return Err(bad(
+                        "bad_offset",
+                        format!("参数 offset 不能超过 {MAX_OFFSET}"),
+                        format!("offset must be at most {MAX_OFFSET}"),
+                    ));
+                }
+                p.offset = n;
+            }
             _ => unreachable!("checked against allowed"),
         }
     }
@@ -752,17 +1283,21 @@ fn scope(snap: &Snapshot, grant: &Grant, p: &Params) -> Result<Vec<String>, ApiE
         conds.push(format!("county_code LIKE '{r}%'"));
     }
     if let Some(s) = &p.school {
-        let Some(county) = snap.counties.get(s) else {
-            return Err(err(
-                StatusCode::NOT_FOUND,
-                "unknown_school",
-                format!("没有学校标识码为 {s} 的学校"),
-                format!("no school {s}"),
-            ));
-        };
-        let fits = match &j {
-            Jurisdiction::School(own) => own == s,
-            _ => j.holds_county(county),
+        let county = snap.counties.get(s);
+        // A school outside the jurisdiction and one that does not exist get the same answer, so
+        // a token cannot learn which schools exist beyond its own ground.
+        let fits = match (&j, county) {
+            (Jurisdiction::School(own), _) => own == s,
+            (Jurisdiction::All, None) => {
+                return Err(err(
+                    StatusCode::NOT_FOUND,
+                    "unknown_school",
+                    format!("没有学校标识码为 {s} 的学校"),
+                    format!("no school {s}"),
+                ));
+            }
+            (_, None) => false,
+            (_, Some(county)) => j.holds_county(county),
         };
         if !fits {
             return Err(outside(format!("学校 {s}"), format!("school {s}")));
@@ -796,6 +1331,7 @@ fn columns(schema: &OutSchema) -> Vec<String> {
 
 /// Answer a list query: streamed, or one page when `limit` is given.
 async fn answer(
+    app: &App,
     snap: &Snapshot,
     req: &Request,
     schema: &OutSchema,
@@ -825,6 +1361,7 @@ async fn answer(
     head.insert("snapshot_date".into(), date.into());
     head.insert("masked".into(), req.served.masked.unwrap_or(true).into());
     let content_type = p.format.content_type(p.gbk);
+    let mut turn = None;
     if p.format == Format::Xlsx {
         let n = df.clone().count().await.map_err(unavailable)? as u64;
         let n = n.saturating_sub(p.offset).min(p.limit.unwrap_or(u64::MAX));
@@ -838,6 +1375,21 @@ async fn answer(
                 format!("{n} rows exceed Excel's limit; use csv or parquet, or pages"),
             ));
         }
+        // A workbook is held whole until it is sent: a few are built at a time.
+        turn = match tokio::time::timeout(XLSX_WAIT, app.xlsx.clone().acquire_owned()).await {
+            Ok(Ok(t)) => Some(t),
+            _ => {
+                return Err(err(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "xlsx_busy",
+                    format!(
+                        "正在生成其他 Excel 文件（同时最多 {} 个），请稍后重试，或改用 format=csv 或 parquet",
+                        app.xlsx_builds
+                    ),
+                    "other workbooks are being built; retry later, or use csv or parquet",
+                ));
+            }
+        };
     }
     let Some(limit) = p.limit else {
         let df = if p.offset > 0 {
@@ -850,6 +1402,7 @@ async fn answer(
             encoder: Encoder::new(p.format, p.gbk, p.label_header, shape, head),
             content_type,
             headers,
+            turn,
         });
     };
     // One more row than asked tells whether there is a next page.
@@ -870,6 +1423,7 @@ async fn answer(
     let mut body = enc.begin().map_err(unavailable)?;
     body.extend(enc.batch(&page).map_err(unavailable)?);
     body.extend(enc.finish().map_err(unavailable)?);
+    drop(turn);
     Ok(Reply::Full {
         body,
         content_type,
@@ -880,13 +1434,12 @@ async fn answer(
 
 async fn rows(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     Path(list): Path<String>,
     RawQuery(q): RawQuery,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut req = Request::new(&app, Method::GET, &uri, remote);
+    let mut req = Request::new(ctx);
     let outcome = async {
         let (grant, l) = req.admit(&app, &headers, &list)?;
         let p = params(
@@ -909,22 +1462,21 @@ async fn rows(
             l.name,
             conds.join(" AND ")
         );
-        answer(&snap, &req, &schema, sql, &p, vec![]).await
+        answer(&app, &snap, &req, &schema, sql, &p, vec![]).await
     }
     .await;
-    req.finish(app, outcome).await
+    req.finish(outcome)
 }
 
 /// Who entered and who left a pupil list between two nights, inside the jurisdiction.
 async fn changes(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     Path(list): Path<String>,
     RawQuery(q): RawQuery,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut req = Request::new(&app, Method::GET, &uri, remote);
+    let mut req = Request::new(ctx);
     let outcome = async {
         let (grant, l) = req.admit(&app, &headers, &list)?;
         if !l.pupils {
@@ -964,20 +1516,15 @@ async fn changes(
             side(base),
             side(date)
         );
-        answer(&snap, &req, &schema, sql, &p, vec![("x-xueji-since-date", base.to_string())]).await
+        answer(&app, &snap, &req, &schema, sql, &p, vec![("x-xueji-since-date", base.to_string())]).await
     }
     .await;
-    req.finish(app, outcome).await
+    req.finish(outcome)
 }
 
 /// The lists a token may read, with their columns, labels and dates.
-async fn catalog(
-    State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let mut req = Request::new(&app, Method::GET, &uri, remote);
+async fn catalog(State(app): State<Arc<App>>, Extension(ctx): Extension<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    let mut req = Request::new(ctx);
     let outcome = async {
         req.grant = Some(authorize(&app, &headers)?);
         let grant = req.grant.clone().expect("set");
@@ -992,7 +1539,7 @@ async fn catalog(
                 .iter()
                 .map(|c| {
                     let masked = c.mask.is_some() && !grant.unmask;
-                    let ty = if masked { "utf8" } else { crate::docs::out_type(c.col_type) };
+                    let ty = if masked { "utf8" } else { c.col_type.name() };
                     serde_json::json!({ "name": c.name, "label": c.label, "type": ty, "masked": masked })
                 })
                 .collect();
@@ -1002,11 +1549,13 @@ async fn catalog(
         Ok(Reply::Full { body: serde_json::to_vec_pretty(&body).map_err(unavailable)?, content_type: "application/json", headers: vec![], rows: None })
     }
     .await;
-    req.finish(app, outcome).await
+    req.finish(outcome)
 }
 
-async fn health(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
-    let req = Request::new(&app, Method::GET, &uri, remote);
+/// The server's state: 200 while it serves, 503 when it cannot (the audit log cannot be
+/// written), with the reason.
+async fn health(State(app): State<Arc<App>>, Extension(ctx): Extension<Arc<Ctx>>) -> Response {
+    let req = Request::new(ctx);
     let snap = app.snapshot();
     let latest = snap
         .runs
@@ -1014,21 +1563,36 @@ async fn health(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<So
         .flat_map(|r| r.dates.last())
         .max()
         .map(|d| d.to_string());
-    let body = serde_json::json!({ "status": "ok", "run": snap.seq(), "latest_date": latest });
-    req.finish(
-        app,
-        Ok(Reply::Full {
-            body: body.to_string().into_bytes(),
-            content_type: "application/json",
-            headers: vec![],
-            rows: None,
-        }),
-    )
-    .await
+    let outcome = match app.audit.failing() {
+        None => {
+            let body = serde_json::json!({ "status": "ok", "run": snap.seq(), "latest_date": latest, "audit": "ok" });
+            Ok(Reply::Full {
+                body: body.to_string().into_bytes(),
+                content_type: "application/json",
+                headers: vec![],
+                rows: None,
+            })
+        }
+        Some(why) => {
+            let mut e = audit_unavailable(app.audit.path(), why);
+            let serde_json::Value::Object(extra) = serde_json::json!({
+                "status": "audit_unavailable",
+                "run": snap.seq(),
+                "latest_date": latest,
+                "audit": "failing",
+                "audit_log": app.audit.path().display().to_string(),
+            }) else {
+                unreachable!("an object")
+            };
+            e.extra = Some(extra);
+            Err(e)
+        }
+    };
+    req.finish(outcome)
 }
 
-async fn openapi_doc(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
-    let req = Request::new(&app, Method::GET, &uri, remote);
+async fn openapi_doc(Extension(ctx): Extension<Arc<Ctx>>) -> Response {
+    let req = Request::new(ctx);
     let outcome = openapi::document()
         .map(|text| Reply::Full {
             body: text.into_bytes(),
@@ -1037,54 +1601,45 @@ async fn openapi_doc(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectIn
             rows: None,
         })
         .map_err(unavailable);
-    req.finish(app, outcome).await
+    req.finish(outcome)
 }
 
-async fn root(State(app): State<Arc<App>>, ConnectInfo(remote): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
-    let req = Request::new(&app, Method::GET, &uri, remote);
+async fn root(Extension(ctx): Extension<Arc<Ctx>>) -> Response {
+    let req = Request::new(ctx);
     let body = serde_json::json!({ "service": "xueji serve：学籍数据接口 / registration data API", "openapi": "/openapi.json", "lists": "/v1/lists" });
-    req.finish(
-        app,
-        Ok(Reply::Full {
-            body: body.to_string().into_bytes(),
-            content_type: "application/json",
-            headers: vec![],
-            rows: None,
-        }),
-    )
-    .await
+    req.finish(Ok(Reply::Full {
+        body: body.to_string().into_bytes(),
+        content_type: "application/json",
+        headers: vec![],
+        rows: None,
+    }))
 }
 
-async fn not_found(
-    State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-) -> Response {
-    let req = Request::new(&app, method, &uri, remote);
-    let path = uri.path().to_string();
-    req.finish(
-        app,
-        Err(err(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("没有这个地址：{path}；接口说明见 /openapi.json"),
-            format!("no route {path}; see /openapi.json"),
-        )),
-    )
-    .await
+async fn not_found(Extension(ctx): Extension<Arc<Ctx>>) -> Response {
+    // The path as audited: cut to a bound, so a long one is not sent back whole.
+    let path = ctx.path.clone();
+    Request::new(ctx).finish(Err(err(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("没有这个地址：{path}；接口说明见 /openapi.json"),
+        format!("no route {path}; see /openapi.json"),
+    )))
 }
 
 /// Run until Ctrl-C.
-pub async fn serve(o: &ServeOptions) -> Result<()> {
-    let server = start(o).await?;
+pub async fn serve(o: &ServeOptions, limits: &Limits) -> Result<()> {
+    let server = start_with(o, limits).await?;
+    let scheme = if limits.tls.is_some() { "https" } else { "http" };
     println!(
-        "xueji serve 正在监听 http://{}（仓库 {}，审计日志 {}）/ listening",
+        "xueji serve 正在监听 {scheme}://{}（仓库 {}，审计日志 {}）/ listening",
         server.addr,
         o.warehouse,
         o.audit.display()
     );
-    println!("接口说明 / API: http://{}/openapi.json；按 Ctrl-C 停止", server.addr);
+    println!(
+        "接口说明 / API: {scheme}://{}/openapi.json；按 Ctrl-C 停止",
+        server.addr
+    );
     tokio::signal::ctrl_c().await?;
     println!("正在停止：等待进行中的请求，最多 30 秒 / stopping: waiting up to 30 s for requests in flight");
     // A client that never reads would hold a graceful stop for ever; each request's audit line

@@ -27,9 +27,9 @@ fn error_responses() -> Value {
     json!({
         "400": e("参数错误（中英文说明）/ bad parameters"),
         "401": e("缺少、无效或过期的令牌 / missing, invalid or expired token"),
-        "403": e("清单未授权，或筛选条件超出管辖范围 / list not granted, or filter outside the jurisdiction"),
+        "403": e("清单未授权，或筛选条件超出管辖范围（管辖范围外的学校与不存在的学校同样回答）/ list not granted, or a filter outside the jurisdiction (an unknown school is answered alike)"),
         "404": e("没有该清单、学校或日期 / no such list, school or date"),
-        "503": e("仓库暂时无法读取，可重试 / the warehouse could not be read; retry"),
+        "503": e("仓库暂时无法读取，或审计日志无法写入（此时不提供数据），或 Excel 文件排队已满；可重试 / the warehouse could not be read, the audit log cannot be written (no data is served unaudited), or workbooks are queued; retry"),
     })
 }
 
@@ -53,7 +53,7 @@ fn list_parameters(changes: bool) -> Vec<Value> {
         param("encoding", false, json!({ "type": "string", "enum": ["utf-8", "gbk"], "default": "utf-8" }), "CSV 的编码：utf-8（带 BOM，Excel 可直接打开）或 gbk（按 GB18030 编码，生僻字不丢）/ CSV encoding"),
         param("header", false, json!({ "type": "string", "enum": ["name", "label"], "default": "name" }), "CSV 表头用英文列名或中文标签 / CSV header: column names or Chinese labels"),
         param("limit", false, json!({ "type": "integer", "minimum": 1, "maximum": super::MAX_PAGE }), "分页：每页行数；不给则整表流式输出 / page size; without it the whole list streams"),
-        param("offset", false, json!({ "type": "integer", "minimum": 0, "default": 0 }), "分页：跳过的行数（见响应头 X-Xueji-Next-Offset）/ rows to skip"),
+        param("offset", false, json!({ "type": "integer", "minimum": 0, "maximum": super::MAX_OFFSET, "default": 0 }), "分页：跳过的行数（见响应头 X-Xueji-Next-Offset）/ rows to skip"),
     ]);
     v
 }
@@ -136,12 +136,15 @@ pub fn document() -> Result<String> {
             "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、出生日期、电话、住址默认遮蔽；每个请求都记入审计日志。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, birth dates, phones and addresses are masked unless granted; every request is audited."
         },
         "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "由 xueji token 生成 / made by xueji token" } },
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "Authorization: Bearer <令牌>（Bearer 不分大小写），令牌由 xueji token 生成 / made by xueji token; the scheme in any case" } },
             "schemas": schemas
         },
         "security": [{ "bearer": [] }],
         "paths": {
-            "/healthz": { "get": { "summary": "服务状态 / health", "security": [], "responses": { "200": { "description": "当前提供的模型运行 / the run being served" } } } },
+            "/healthz": { "get": { "summary": "服务状态 / health", "security": [], "responses": {
+                "200": { "description": "当前提供的模型运行 / the run being served" },
+                "503": { "description": "审计日志无法写入，暂停提供数据；error 中说明原因 / the audit log cannot be written, so no data is served; error says why", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            } } },
             "/openapi.json": { "get": { "summary": "本文档 / this document", "security": [], "responses": { "200": { "description": "OpenAPI 3.1" } } } },
             "/v1/lists": { "get": {
                 "summary": "令牌可读的清单、列、中文标签和可用日期 / the lists a token may read",

@@ -1,7 +1,8 @@
 //! Rows as the client asked for them: CSV (UTF-8 with a BOM for Excel, or GB18030, the superset
 //! of GBK that keeps every rare character of a name), JSON, JSON lines, Parquet or XLSX. Text
 //! formats are written batch by batch, so a long list streams; Parquet is written in row groups
-//! of 65,536 rows; a workbook can only be sent whole.
+//! of 65,536 rows; a workbook can only be sent whole (it is written to a temporary file row by
+//! row, in rust_xlsxwriter's constant-memory mode).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -237,8 +238,11 @@ impl Encoder {
             }
             Format::Xlsx => {
                 let mut wb = rust_xlsxwriter::Workbook::new();
-                wb.set_properties(&crate::render::xlsx::fixed_properties());
-                let ws = wb.add_worksheet();
+                wb.set_properties(&crate::output::fixed_properties());
+                // Rows go to a temporary file as they are written, not into cell objects held
+                // until the end (a whole roster took the server to 2.9 GB): only the zipped
+                // workbook is held, and only a few are built at a time (mod.rs).
+                let ws = wb.add_worksheet_with_constant_memory()?;
                 let head = rust_xlsxwriter::Format::new()
                     .set_bold()
                     .set_background_color("#EEF1F5");
@@ -297,14 +301,19 @@ impl Encoder {
                 let (wb, row) = self.xlsx.as_mut().expect("begun");
                 let ws = wb.worksheet_from_index(0)?;
                 let text = rust_xlsxwriter::Format::new().set_num_format("@");
-                for (j, a) in b.columns().iter().enumerate() {
-                    let numeric = a.data_type().is_numeric();
-                    let values = crate::render::text_column(a)?;
-                    for (i, v) in values.iter().enumerate() {
-                        let r = *row + i as u32;
+                let columns: Vec<(bool, Vec<String>)> = b
+                    .columns()
+                    .iter()
+                    .map(|a| Ok((a.data_type().is_numeric(), crate::output::text_column(a)?)))
+                    .collect::<Result<_>>()?;
+                // Row by row: in constant-memory mode a row is final once the next one is begun.
+                for i in 0..b.num_rows() {
+                    let r = *row + i as u32;
+                    for (j, (numeric, values)) in columns.iter().enumerate() {
+                        let v = &values[i];
                         match v.parse::<f64>() {
                             _ if v.is_empty() => {}
-                            Ok(n) if numeric => {
+                            Ok(n) if *numeric => {
                                 ws.write_number(r, j as u16, n)?;
                             }
                             _ => {

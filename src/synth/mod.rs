@@ -201,7 +201,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     // Registrations of persons in official problem groups, for the decision records.
     let mut grouped_persons: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut group_members: Vec<decisions::Member> = Vec::new();
+    let progress = crate::progress::Progress::new("生成", "所学校", Some(world.schools.len() as u64));
     for (si, school) in world.schools.iter().enumerate() {
+        progress.inc(1);
         if county_out.as_ref().is_none_or(|f| f.county != school.county) {
             if let Some(f) = county_out.take() {
                 f.finish()?;
@@ -380,6 +382,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             });
         }
     }
+    progress.finish();
     if let Some(f) = county_out.take() {
         f.finish()?;
     }
@@ -541,7 +544,7 @@ fn emit_school(
 pub fn write_xlsx<'a>(path: &Path, headers: &[&str], rows: impl Iterator<Item = &'a Vec<String>>) -> Result<()> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut wb = Workbook::new();
-    wb.set_properties(&crate::render::xlsx::fixed_properties());
+    wb.set_properties(&crate::output::fixed_properties());
     let ws = wb.add_worksheet();
     ws.set_name("学生信息")?;
     let text = Format::new().set_num_format("@");

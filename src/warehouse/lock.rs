@@ -261,10 +261,10 @@ impl WarehouseLock {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(mut task) = self.renewal.take() {
-            if tokio::time::timeout(self.lease, &mut task).await.is_err() {
-                task.abort();
-            }
+        if let Some(mut task) = self.renewal.take()
+            && tokio::time::timeout(self.lease, &mut task).await.is_err()
+        {
+            task.abort();
         }
     }
 }

@@ -341,7 +341,7 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
     // batches it was cut or taken from, and DataFusion books those buffers again for every
     // batch that holds them. At 20M pupils the roster's sort booked 25 GB for 2 GB of rows and
     // spilled all of it, and its join booked 9.4 GB; read as Utf8, the whole run of the marts went
-    // from 84 s and 10 GB to 56 s and 4.8 GB (README).
+    // from 84 s and 10 GB to 56 s and 4.8 GB (docs/performance.md).
     for (key, value) in [
         ("datafusion.execution.parquet.pushdown_filters", true),
         ("datafusion.execution.parquet.schema_force_view_types", false),

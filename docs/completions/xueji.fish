@@ -1,0 +1,216 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_xueji_global_optspecs
+    string join \n q/quiet h/help V/version
+end
+
+function __fish_xueji_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_xueji_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_xueji_using_subcommand
+    set -l cmd (__fish_xueji_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c xueji -n "__fish_xueji_needs_command" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_needs_command" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_needs_command" -s V -l version -d 'Print version'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "demo" -d '演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "nightly" -d '按作业文件运行一晚的导入 / Run one night of a job file (pipelines/*.toml)'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "gen" -d '生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "ingest" -d '导入一晚的数据 / Ingest one night\'s sources into the warehouse'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "run" -d '运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "check" -d '检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model\'s header, inputs and result schema'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "bench" -d '性能测试，打印结果 / Benchmarks that print their figures'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "render" -d '生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因； 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号） / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "serve" -d '名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志 / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "token" -d '生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed)'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "sql" -d '对仓库执行 SQL 查询 / Run SQL over the warehouse'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand demo" -l pipeline -d '作业文件 / job file' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand demo" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand nightly" -l pipeline -d '作业文件 / job file' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand nightly" -l date -d '快照日期，覆盖作业文件中的日期 / snapshot date (overrides the file)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand nightly" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand nightly" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand nightly" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l pupils -d '学生人数 / number of pupils' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l seed -d '随机种子：相同种子生成相同数据 / seed: the same seed gives the same files' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l out -d '输出目录 / output folder' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l provinces -d '省份数 / number of provinces' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l pupils-per-county -d '每县约多少学生 / pupils per county (sets the number of counties)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l school-size -d '平均学校规模 / average school size' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l as-of -d '数据所描述的日期（据此推算年级）/ the date the data describe' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l problem-rate -d '埋设问题的比例 / share of pupils with a planted problem' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l formats -d '输出格式，逗号分隔：xlsx,csv,gbk / output formats' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l warehouse -d '仓库位置（本地目录）/ warehouse location' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l date -d '快照日期 YYYY-MM-DD / snapshot date' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l memory-mb -d '内存上限（MB），超出则落盘 / memory limit in MB before spilling' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l report-dir -d '导入报告目录 / where the import reports go' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l change-buckets -d '与上一晚比较时按键分成几桶依次进行（默认按内存上限自动选择）/ key buckets of the comparison with the previous night, done one after another (default: chosen from --memory-mb)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l confirm-deletions -d '确认这些学校今晚的删除（一晚删除超过该校 20% 的学籍时须确认）/ let these schools\' held deletions through' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l wait-lock -d '仓库正被另一进程写入时最多等待的秒数 / seconds to wait for another writer of the warehouse' -r
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand ingest" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l warehouse -d '仓库位置 / warehouse location' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l date -d '快照日期（默认最近一晚）/ snapshot date (default: the latest night)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l model -d '只运行这些模型及依赖它们的模型（可重复）/ only these models and what reads them (repeatable)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l memory-mb -d '内存上限（MB），超出则落盘 / memory limit in MB before spilling' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l jobs -d '同时运行的模型数（互不读取的模型）/ models run at once (those that do not read each other)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand run" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand run" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand check" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand check" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand check" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand docs" -l out -d '输出目录 / output folder' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand docs" -l check -d '只检查是否最新，不写入；不是最新则退出码为 2 / only check that the pages are current (exit 2 if not)'
+complete -c xueji -n "__fish_xueji_using_subcommand docs" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand docs" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from ingest" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from marts" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from rosters" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -l problem-rate -d '埋设问题的学生比例 / share of pupils with a planted problem' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from problems" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l warehouse -d '仓库位置 / warehouse location' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l date -d '快照日期（默认最近一晚）/ snapshot date (default: the latest night)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l out -d '输出目录 / output folder' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l report -d '只生成这些报表（可重复，如 --report roster）/ only these reports (repeatable)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l unit -d '只生成这些单位（学校标识码、区县代码等；按学生出具的报表还可给学籍号、身份证件号；可重复） / only these units\' documents; for per-pupil reports also a 学籍号 or ID number (repeatable)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l format -d '输出格式（可重复；默认全部）/ formats (repeatable; default all)' -r -f -a "html\t''
+pdf\t''
+xlsx\t''"
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l unmask -d '不遮蔽此报表的证件号、电话、住址（接收方有权查看完整信息时）/ print this report unmasked' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l memory-mb -r
+complete -c xueji -n "__fish_xueji_using_subcommand render" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand render" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand render" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l warehouse -d '仓库位置 / warehouse location' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l listen -d '监听地址 / address to listen on' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l tokens -d '令牌文件（xueji token 生成）/ token file (made by xueji token)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l audit -d '审计日志（JSON Lines，追加写入）/ audit log (JSON lines, appended)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l refresh-seconds -d '每隔多少秒检查一次新提交的模型运行 / seconds between looks for a newly committed run' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l memory-mb -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l tls-cert -d 'HTTPS 证书链（PEM），与 --tls-key 同用 / TLS certificate chain (PEM), with --tls-key' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l tls-key -d 'HTTPS 私钥（PEM）/ TLS private key (PEM)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l max-connections -d '同时服务的连接数上限，超出的在队列中等待 / connections served at once; more wait in the backlog' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l header-timeout-seconds -d '请求头须在多少秒内收齐（也是保持连接的空闲上限）/ seconds to send a whole request head (also the keep-alive idle limit)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l idle-timeout-seconds -d '客户端多少秒不接收响应数据即断开 / seconds a client may take no byte of a response before it is cut off' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l reload-tokens-seconds -d '每隔多少秒检查令牌文件是否改动（0：只在收到 SIGHUP 时重读）/ seconds between looks at the token file (0: only on SIGHUP)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l xlsx-builds -d '同时生成的 Excel 文件数 / XLSX workbooks built at once' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l audit-unauthenticated-per-second -d '无有效令牌的请求每秒最多记入审计日志的条数，其余只计数 / audit lines a second for requests without a valid token' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l allow-plain-http -d '允许在非本机地址上用明文 HTTP（前面另有 HTTPS 代理时）/ allow plain HTTP on a non-loopback address'
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l tokens -d '令牌文件（不存在则创建）/ token file (created if missing)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l id -d '编号（写入审计日志）/ short id, written to the audit log' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l name -d '持有单位 / holder, e.g. 黟县学生资助管理中心' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l jurisdiction -d '管辖范围：* 全国，2/4/6 位行政区划代码，或 10 位学校标识码 / jurisdiction' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l list -d '可读的清单（可重复；* 为全部）/ lists it may read (repeatable; * for all)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l expires -d '有效期至（含当天）/ last valid day' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l unmask -d '可看完整的证件号、电话、住址 / may see ID numbers, phones and addresses in full'
+complete -c xueji -n "__fish_xueji_using_subcommand token" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand token" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -l warehouse -r
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -l format -d '输出格式 / output format' -r -f -a "table\t''
+csv\t''
+json\t''"
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -l as-of -d '按哪一天的状态查询（默认最近一晚）/ state as of this date (default: latest night)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -l memory-mb -r
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand sql" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "demo" -d '演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "nightly" -d '按作业文件运行一晚的导入 / Run one night of a job file (pipelines/*.toml)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "gen" -d '生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "ingest" -d '导入一晚的数据 / Ingest one night\'s sources into the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "run" -d '运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "check" -d '检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model\'s header, inputs and result schema'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "bench" -d '性能测试，打印结果 / Benchmarks that print their figures'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "render" -d '生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因； 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号） / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "serve" -d '名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志 / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "token" -d '生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "sql" -d '对仓库执行 SQL 查询 / Run SQL over the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
