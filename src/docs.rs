@@ -309,9 +309,15 @@ fn tables_page() -> String {
         for (n, t, d) in LOG_COLUMNS {
             writeln!(w, "| `{n}` | {t} | {d} |")?;
         }
+        // Anchors for the tables described here in a line, which the marts page links to.
+        let anchors: String = ["rejects", "import_files", "nights"]
+            .iter()
+            .chain(crate::warehouse::REFERENCE_TABLES.iter())
+            .map(|n| format!("<a id=\"{n}\"></a>"))
+            .collect();
         writeln!(
             w,
-            "\n其他表 / other tables: `rejects`（被拒的行：文件、行号、列、值、原因代码与说明）、`import_files`（每个文件的导入结果）、\
+            "\n{anchors}其他表 / other tables: `rejects`（被拒的行：文件、行号、列、值、原因代码与说明）、`import_files`（每个文件的导入结果）、\
              `nights`（已提交的快照）、参考表 `regions`、`codelists`、`ref_calendar`、`ref_yibu_standard`、`ref_ws_t_456`、`ref_ws_t_586`。\n"
         )?;
         writeln!(

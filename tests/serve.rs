@@ -1048,7 +1048,7 @@ fn peak_memory_kb(pid: u32) -> u64 {
 /// requests dropped within seconds while a real client is served; (5) the server's peak memory
 /// under heavy concurrent pulls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue_24_slow_clients_audit_bounds_tokens_https_and_memory() {
+async fn slow_clients_audit_floods_revoked_tokens_https_and_heavy_pulls_are_held() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
     ingest(&wh, NIGHT1, sample_sources(), 2).await;

@@ -352,12 +352,7 @@ impl Validator {
                 }
             }
             Check::IdValidPeriod => {
-                let ok = match s.split_once('-') {
-                    Some((a, b)) => [a, b].iter().all(|p| {
-                        idcard::parse_yyyymmdd(&p.replace('.', "")).is_some() && (p.len() == 8 || p.len() == 10)
-                    }),
-                    None => false,
-                };
+                let ok = id_valid_period(s);
                 if ok {
                     None
                 } else {
@@ -819,6 +814,39 @@ pub fn typed(t: ColType, s: &str) -> Typed {
     }
 }
 
+/// A 身份证件有效期 as the card shows it (`20150101-20250101`, `2015.01.01-2025.01.01`) or as the
+/// seed says it may be written: “可根据身份证件中的有效期填写,如XXXX年—XXXX年,不能填写成“10年”“20年”等”
+/// (seed 000, 第三篇 8): a range of years with 年 and a dash of any width, the end not before the start.
+fn id_valid_period(s: &str) -> bool {
+    let unified: String = s
+        .chars()
+        .map(|c| {
+            if matches!(c, '—' | '–' | '－' | '~' | '～' | '至' | '到') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let Some((a, b)) = unified.split_once('-') else {
+        return false;
+    };
+    let side = |p: &str| -> Option<(i32, u32, u32)> {
+        let p = p.trim().trim_end_matches('年');
+        if p.len() == 4 && p.bytes().all(|c| c.is_ascii_digit()) {
+            let y: i32 = p.parse().ok()?;
+            return (1900..=2100).contains(&y).then_some((y, 0, 0));
+        }
+        if p.len() != 8 && p.len() != 10 {
+            return None;
+        }
+        let d = idcard::parse_yyyymmdd(&p.replace('.', ""))?;
+        use chrono::Datelike;
+        Some((d.year(), d.month(), d.day()))
+    };
+    matches!((side(a), side(b)), (Some(x), Some(y)) if x <= y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -910,6 +938,33 @@ mod tests {
             .collect()
     }
 
+    /// seed 000, 第三篇 8: “身份证件有效期如何填写? 答:可根据身份证件中的有效期填写,如XXXX年—XXXX年,
+    /// 不能填写成“10年”“20年”等。”
+    #[test]
+    fn the_id_valid_period_is_accepted_as_the_seed_writes_it() {
+        for ok in [
+            "2015年—2025年",
+            "2015年-2025年",
+            "2015—2025",
+            "20150101-20250101",
+            "2015.01.01-2025.01.01",
+        ] {
+            assert!(
+                rules_after("id_valid_period", ok).is_empty(),
+                "{ok}: {:?}",
+                rules_after("id_valid_period", ok)
+            );
+        }
+        for bad in ["10年", "20年", "2025年—2015年", "2015年", "长期"] {
+            assert!(
+                rules_after("id_valid_period", bad)
+                    .iter()
+                    .any(|(r, _)| *r == "R_ID_PERIOD"),
+                "{bad} is refused"
+            );
+        }
+    }
+
     #[test]
     fn the_valid_record_has_no_findings() {
         let mut v = valid();
@@ -950,6 +1005,8 @@ mod tests {
             ("id_number", "", "R_ID_REQUIRED"),
             ("m1_id_number", "110101198801011231", "R_MEMBER_ID"),
             ("id_valid_period", "长期", "R_ID_PERIOD"),
+            // seed 000, 第三篇 8: “不能填写成“10年”“20年”等”
+            ("id_valid_period", "10年", "R_ID_PERIOD"),
             ("email", "parent.qq.com", "R_EMAIL"),
             ("registration_no", "G123", "R_REGISTRATION_NO"),
             ("gov_purchased_place", "是", "R_GOV_PLACE_PUBLIC"),

@@ -108,7 +108,7 @@ impl Check {
                 "证件号：居民身份证的位数、校验位、出生日期、地区、性别有误时给出警告，并列入问题学籍“身份证件号错误”"
             }
             Check::MemberIdNumber => "居民身份证号须有效",
-            Check::IdValidPeriod => "起止日期，如 20200601-20250601 或 2020.06.01-2025.06.01",
+            Check::IdValidPeriod => "起止年份或日期，如 2020年—2025年、20200601-20250601 或 2020.06.01-2025.06.01",
             Check::Email => "如 name@example.com",
             Check::RegistrationNo => "19位：G、J或L加18位",
         }
