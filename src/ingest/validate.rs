@@ -166,6 +166,10 @@ impl Validator {
         }
         if let Some(c) = &self.sc {
             self.student_rules(c, v, &bad, &mut out);
+            // A value the seed says is not filled is set aside, as if empty (see W_STAGE_FIELD).
+            for f in out.iter().filter(|f| f.rule == "W_STAGE_FIELD") {
+                v[f.column].clear();
+            }
         }
         if let Some(c) = &self.mc {
             self.movement_rules(c, v, &bad, &mut out);
@@ -469,8 +473,11 @@ impl Validator {
                 continue;
             }
             match stage {
+                // seed 000: “是否留守儿童”选项由义务教育阶段学生填写,高中学生不用填写 (and so for
+                // 随迁子女, 一补): not filling it is what the seed asks, a value filled anyway is
+                // set aside (stored empty) with a warning, not a reason to turn the pupil away.
                 Some(3) if !v[i].is_empty() && v[i] != "否" && v[i] != "非留守儿童" => {
-                    out.push(self.err(i, v, "R_STAGE_FIELD", "空、“否”或“非留守儿童”"))
+                    out.push(self.err(i, v, "W_STAGE_FIELD", "空、“否”或“非留守儿童”"))
                 }
                 Some(1 | 2) if v[i].is_empty() => out.push(self.err(i, v, "R_STAGE_REQUIRED", "义务教育阶段必填")),
                 _ => {}
@@ -1052,8 +1059,11 @@ mod tests {
         v[t.index_of("id_number").unwrap()] = id("11010120090301123");
         v[t.index_of("registration_no").unwrap()] = format!("G{}", id("11010120090301123"));
         v[t.index_of("left_behind_type").unwrap()] = "单亲留守儿童".into();
+        // seed 000: “是否留守儿童”选项由义务教育阶段学生填写,高中学生不用填写: a warning, and the
+        // value is set aside.
         let got: Vec<_> = senior.check(&mut v).into_iter().map(|f| f.rule).collect();
-        assert_eq!(got, vec!["R_STAGE_FIELD"]);
+        assert_eq!(got, vec!["W_STAGE_FIELD"]);
+        assert_eq!(v[t.index_of("left_behind_type").unwrap()], "");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-23.3";
+pub const GENERATOR_VERSION: &str = "2026-11-30.1";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]

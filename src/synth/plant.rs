@@ -130,7 +130,7 @@ pub const PLANTS: &[Plant] = &[
     Plant::Fuzzy(Fuzzy::NameSpaces),
     Plant::Format("R_ADMISSION_STAGE", "admission_mode"),
     Plant::IdDefect("W_ID_LEGACY15"),
-    Plant::Format("R_STAGE_FIELD", "left_behind_type"),
+    Plant::Warning("W_STAGE_FIELD", "left_behind_type"),
     Plant::Fuzzy(Fuzzy::NameFullWidthSpace),
     Plant::Format("R_STAGE_REQUIRED", "left_behind_type"),
     Plant::Dup(DupScope::OtherCounty, true),
@@ -157,7 +157,7 @@ pub const PLANTS: &[Plant] = &[
 /// Whether `plant` can be applied to this pupil at this school (stage-specific rules).
 pub fn applicable(plant: Plant, p: &Person, school: &School) -> bool {
     match plant {
-        Plant::Format("R_STAGE_FIELD", _) => p.stage == 3,
+        Plant::Warning("W_STAGE_FIELD", _) => p.stage == 3,
         Plant::Format("R_STAGE_REQUIRED" | "R_ADMISSION_STAGE", _) => p.stage < 3,
         Plant::Format("R_GOV_PLACE_PUBLIC", _) => school.public,
         Plant::Format("R_CLASS_STAGE", _) => school.stages.len() == 1,
@@ -220,7 +220,6 @@ pub fn apply(
                 r[c.enrol_month] = format!("{entry}09");
             }
             "R_ADMISSION_STAGE" => r[c.admission_mode] = "体育特招".into(),
-            "R_STAGE_FIELD" => r[c.left_behind_type] = "单亲留守儿童".into(),
             "R_STAGE_REQUIRED" => r[c.left_behind_type].clear(),
             "R_ID_REQUIRED" => r[c.id_number].clear(),
             "R_GUARDIAN_ID" => {
@@ -276,6 +275,8 @@ pub fn apply(
                 r[c.registration_no] = l_number(school, p.birth, rng);
             }
         }
+        // seed 000: “是否留守儿童”选项由义务教育阶段学生填写,高中学生不用填写 — filled anyway.
+        Plant::Warning("W_STAGE_FIELD", _) => r[c.left_behind_type] = "单亲留守儿童".into(),
         Plant::Warning("W_AGE", _) => {
             let birth = p.birth - chrono::Duration::days(365 * 5);
             r[c.birth_date] = birth.format("%Y%m%d").to_string();
