@@ -69,6 +69,39 @@ pub fn movement_chain(flow: u8) -> &'static [&'static str] {
     }
 }
 
+/// The cross-province chain as seed 000 第二篇 describes it: four parties, no 教育部 step
+/// (“四、转入学校学籍主管部门在学籍系统中核办。五、转出学校在学籍系统中核办。六、转出学校学籍主管部门在学籍系统中
+/// 核办。七、转入学校获得其他三方同意信息后”), beside the routed form of 第一篇.
+const CROSS_PROVINCE_FOUR_PARTIES: &[&str] = &["转入学校", "转入教育局", "转出学校", "转出教育局"];
+
+/// The chains a movement of `flow` may follow: one, or for a transfer across provinces the
+/// routed chain (with 教育部) and the four-party one.
+pub fn movement_chains(flow: u8) -> Vec<&'static [&'static str]> {
+    match flow {
+        3 => vec![movement_chain(3), CROSS_PROVINCE_FOUR_PARTIES],
+        f => vec![movement_chain(f)],
+    }
+}
+
+/// The chain a movement's filled steps follow: the first that agrees with every unit filled in
+/// (`units`, empty where not filled) and, when one step is pending, with the current handler.
+fn pick_chain(options: Vec<&'static [&'static str]>, units: &[&str], handler: &str) -> &'static [&'static str] {
+    let fits = |c: &&[&str]| {
+        units
+            .iter()
+            .enumerate()
+            .all(|(k, u)| u.is_empty() || c.get(k) == Some(u))
+    };
+    let done = units.iter().take_while(|u| !u.is_empty()).count();
+    options
+        .iter()
+        .copied()
+        .filter(fits)
+        .find(|c| handler.is_empty() || c.get(done).is_none_or(|h| *h == handler))
+        .or_else(|| options.iter().copied().find(fits))
+        .unwrap_or(options[0])
+}
+
 /// A transfer's flow from the two schools' counties: 1 same county, 2 same province, 3 other province.
 pub fn transfer_flow(from_county: &str, to_county: &str) -> u8 {
     if from_county == to_county {
@@ -647,9 +680,16 @@ impl Validator {
         if transfer && (v[c.to_school_id].is_empty() || v[c.to_school_id] == v[c.from_school_id]) {
             out.push(self.err(c.to_school_id, v, "R_TO_SCHOOL", "与原学校不同的转入学校标识码"));
         }
+        let units: Vec<&str> = [c.step1_unit, c.step2_unit, c.step3_unit, c.step4_unit, c.step5_unit]
+            .map(|i| v[i].as_str())
+            .to_vec();
         let chain = if transfer {
             match (from, to) {
-                (Some(a), Some(b)) => Some(movement_chain(transfer_flow(&a.county, &b.county))),
+                (Some(a), Some(b)) => Some(pick_chain(
+                    movement_chains(transfer_flow(&a.county, &b.county)),
+                    &units,
+                    &v[c.current_handler],
+                )),
                 _ => None,
             }
         } else {
@@ -1200,6 +1240,15 @@ mod tests {
                 county: "110102".into(),
             },
         );
+        // Another province (安徽 黟县).
+        schools.insert(
+            "2341023001".to_string(),
+            SchoolInfo {
+                stages: vec![1],
+                public: true,
+                county: "341023".into(),
+            },
+        );
         let t = &catalog().movements;
         Validator::new(catalog(), t, snapshot(), Arc::new(schools))
             .check(v)
@@ -1256,6 +1305,51 @@ mod tests {
             v[catalog().movements.index_of(c).unwrap()].clear();
         }
         assert_eq!(movement_rules(&mut v), vec![("R_STEP_GAP", "step2_unit".into())]);
+    }
+
+    /// seed 000 第一篇: 跨省转学 “首办学校(转入学校)…→首办教育局(转入教育局)…→教育部→对方学校(转出学校)…→对方教育局
+    /// (转出教育局)”; 第二篇: “四、转入学校学籍主管部门在学籍系统中核办。五、转出学校在学籍系统中核办。六、转出学校学籍
+    /// 主管部门在学籍系统中核办。七、转入学校获得其他三方同意信息后,通知学生报到入学。” Both are accepted.
+    #[test]
+    fn a_cross_province_transfer_is_accepted_with_or_without_the_ministry_step() {
+        let t = &catalog().movements;
+        let across = |steps: &[(&str, &str, &str)], status: &str, handler: &str| {
+            let mut v = movement(steps, status, handler);
+            v[t.index_of("to_school_id").unwrap()] = "2341023001".into();
+            movement_rules(&mut v)
+        };
+        let routed = [
+            ("转入学校", "同意", "20251009"),
+            ("转入教育局", "同意", "20251010"),
+            ("教育部", "同意", "20251011"),
+            ("转出学校", "同意", "20251012"),
+            ("转出教育局", "同意", "20251013"),
+        ];
+        let four = [
+            ("转入学校", "同意", "20251009"),
+            ("转入教育局", "同意", "20251010"),
+            ("转出学校", "同意", "20251012"),
+            ("转出教育局", "同意", "20251013"),
+        ];
+        assert!(
+            across(&routed, "审核通过", "").is_empty(),
+            "{:?}",
+            across(&routed, "审核通过", "")
+        );
+        assert!(
+            across(&four, "审核通过", "").is_empty(),
+            "{:?}",
+            across(&four, "审核通过", "")
+        );
+        // Pending after two steps: either next party is right.
+        assert!(across(&four[..2], "待审核", "教育部").is_empty());
+        assert!(across(&four[..2], "待审核", "转出学校").is_empty());
+        // Out of order in both forms is still refused.
+        let wrong = [("转入学校", "同意", "20251009"), ("转出学校", "同意", "20251010")];
+        assert_eq!(
+            across(&wrong, "待审核", "转入教育局"),
+            vec![("R_STEP_ORDER", "step2_unit".into())]
+        );
     }
 
     #[test]
