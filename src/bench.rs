@@ -42,6 +42,22 @@ fn run_ingest(bin: &Path, wh: &Path, sources: &[PathBuf], threads: usize) -> Res
     )
 }
 
+/// `xueji run --json` over `wh` with the bench's threads and memory pool, as a child process.
+fn run_command(bin: &Path, o: &BenchOptions, wh: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "run",
+        "--json",
+        "--threads",
+        &o.threads.to_string(),
+        "--memory-mb",
+        &o.memory_mb.to_string(),
+    ])
+    .arg("--warehouse")
+    .arg(wh);
+    cmd
+}
+
 /// Run `cmd` (a child process, so its peak memory is its own) and parse the JSON it prints;
 /// returns the wall time in seconds as well.
 fn child_json(cmd: &mut Command, what: &str) -> Result<(f64, serde_json::Value)> {
@@ -357,16 +373,7 @@ pub async fn problems(o: &BenchOptions, problem_rate: f64) -> Result<()> {
         "导入 / ingest: {} rows in, {} accepted, {} rejected, {ingest_s:.1} s",
         v["metrics"]["rows_in"], v["metrics"]["accepted"], v["metrics"]["rejected"]
     );
-    let (secs, run) = tokio::task::block_in_place(|| {
-        child_json(
-            Command::new(&bin)
-                .args(["run", "--json", "--threads", &o.threads.to_string(), "--memory-mb"])
-                .arg(o.memory_mb.to_string())
-                .arg("--warehouse")
-                .arg(&wh),
-            "xueji run",
-        )
-    })?;
+    let (secs, run) = tokio::task::block_in_place(|| child_json(&mut run_command(&bin, o, &wh), "xueji run"))?;
     print_models(&run);
     println!(
         "xueji run（{} 名学生，问题比例 {problem_rate}，内存池 {} MB，{} 线程）：{secs:.1} 秒，内存峰值 {:.0} MB",
@@ -407,17 +414,7 @@ pub async fn marts(o: &BenchOptions) -> Result<()> {
         v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
     );
 
-    let mut cmd = Command::new(&bin);
-    cmd.args([
-        "run",
-        "--json",
-        "--threads",
-        &o.threads.to_string(),
-        "--memory-mb",
-        &o.memory_mb.to_string(),
-        "--warehouse",
-    ])
-    .arg(&wh);
+    let mut cmd = run_command(&bin, o, &wh);
     for r in STATISTICS_ROOTS {
         cmd.args(["--model", r]);
     }
@@ -615,18 +612,7 @@ pub async fn serve(o: &BenchOptions) -> Result<()> {
             let _ = std::fs::remove_dir_all(&wh);
             let sources = crate::pipeline::generated_sources(&data, "students-csv");
             tokio::task::block_in_place(|| run_ingest(&bin, &wh, &sources, o.threads))?;
-            let mut cmd = Command::new(&bin);
-            cmd.args([
-                "run",
-                "--json",
-                "--threads",
-                &o.threads.to_string(),
-                "--memory-mb",
-                &o.memory_mb.to_string(),
-                "--warehouse",
-            ])
-            .arg(&wh);
-            tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
+            tokio::task::block_in_place(|| child_json(&mut run_command(&bin, o, &wh), "xueji run"))?;
         }
         wh
     };

@@ -109,28 +109,28 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         "没有找到要导入的文件（.xlsx、.xls、.csv）：{:?}",
         o.sources
     );
-    let lock = warehouse::lock::acquire(
-        &wh,
-        &format!("ingest {}", o.date),
-        std::time::Duration::from_secs(o.wait_lock_secs),
-    )
-    .await?;
-    let schools = known_schools(&wh, o.threads).await?;
-    let staging = staging_dir()?;
-    let (reports, metrics) =
-        tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
-    let ctx = warehouse::session(o.threads, o.memory_mb)?;
-    let opts = CommitOptions {
-        buckets: o.change_buckets,
-        guard: o.guard.clone(),
-    };
-    lock.ensure_held().await?;
-    let progress = crate::progress::Progress::new("提交", "晚", Some(1));
-    progress.note("与上一晚比较，写入各表");
-    let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, &opts).await?;
-    progress.inc(1);
-    progress.finish();
-    lock.release().await?;
+    let wait = std::time::Duration::from_secs(o.wait_lock_secs);
+    // The staging directory outlives the lock: the import reports read the staged findings.
+    let (_staging, reports, metrics, ctx, commit) =
+        warehouse::lock::with_lock(&wh, &format!("ingest {}", o.date), wait, async |lock| {
+            let schools = known_schools(&wh, o.threads).await?;
+            let staging = staging_dir()?;
+            let (reports, metrics) =
+                tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
+            let ctx = warehouse::session(o.threads, o.memory_mb)?;
+            let opts = CommitOptions {
+                buckets: o.change_buckets,
+                guard: o.guard.clone(),
+            };
+            lock.ensure_held().await?;
+            let progress = crate::progress::Progress::new("提交", "晚", Some(1));
+            progress.note("与上一晚比较，写入各表");
+            let commit = warehouse::commit_night(&wh, &ctx, o.date, staging.path(), &metrics, &reports, &opts).await?;
+            progress.inc(1);
+            progress.finish();
+            Ok((staging, reports, metrics, ctx, commit))
+        })
+        .await?;
     // Reports sit beside the tables: in the warehouse directory, or for an object store in a local
     // folder (`--report-dir`, default ./xueji-reports) and uploaded under `<warehouse>/reports/`.
     // The night is committed: a report that cannot be written is said, not an undone night.
@@ -189,7 +189,7 @@ fn staging_dir() -> Result<tempfile::TempDir> {
             .strip_prefix("staging-")
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| p != std::process::id() && !process_alive(p)) {
+        if pid.is_some_and(|p| p != std::process::id() && !warehouse::lock::pid_alive(p)) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -208,11 +208,6 @@ fn user_id() -> u32 {
         }
     }
     0
-}
-
-/// Whether a process runs (Linux: `/proc`); elsewhere every staging directory is kept.
-fn process_alive(pid: u32) -> bool {
-    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Copy the files of a local folder to `<warehouse root>/<rel>/` in the object store.

@@ -6,9 +6,14 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+/// Whether Excel would run `s` as a formula.
+fn runs_as_formula(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
 /// `s` as a cell that Excel shows as text.
 pub fn cell(s: &str) -> Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if runs_as_formula(s) {
         Cow::Owned(format!("'{s}"))
     } else {
         Cow::Borrowed(s)
@@ -20,7 +25,6 @@ pub fn cell(s: &str) -> Cow<'_, str> {
 pub fn neutralise_batch(b: &arrow::array::RecordBatch) -> arrow::error::Result<arrow::array::RecordBatch> {
     use arrow::array::{Array, ArrayRef, AsArray, StringArray};
     use arrow::datatypes::DataType;
-    let dangerous = |v: &str| v.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
     for c in b.columns() {
         let text = match c.data_type() {
@@ -32,7 +36,7 @@ pub fn neutralise_batch(b: &arrow::array::RecordBatch) -> arrow::error::Result<a
             }
         };
         let strings = text.as_string::<i32>();
-        if !strings.iter().flatten().any(dangerous) {
+        if !strings.iter().flatten().any(runs_as_formula) {
             columns.push(c.clone());
             continue;
         }

@@ -395,6 +395,15 @@ async fn two_ingests_into_one_warehouse_take_turns() {
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     let nights = dump(&wh, "SELECT seq FROM nights", None).await;
     assert_eq!(nights[1..], ["1", "2"], "two commits, one after the other: {nights:?}");
+    // A night that fails (here: a date before the last) leaves no lock behind for the next one.
+    let early = xueji::pipeline::IngestOptions::new(wh.to_str().unwrap(), date("2026-10-01"), sources());
+    assert!(xueji::pipeline::ingest(&early).await.is_err());
+    xueji::warehouse::lock::acquire(&handle, "the next night", std::time::Duration::ZERO)
+        .await
+        .expect("the failed ingest released the lock")
+        .release()
+        .await
+        .unwrap();
 }
 
 /// Half the pupils with a problem (invalid ID numbers, duplicates: one problem group each): every

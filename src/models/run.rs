@@ -56,7 +56,13 @@ pub struct RunOutcome {
 pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
     // One writer at a time: two runs (or a run and an ingest) would both append to `_runs`.
-    let lock = warehouse::lock::acquire(&wh, "run", std::time::Duration::ZERO).await?;
+    warehouse::lock::with_lock(&wh, "run", std::time::Duration::ZERO, async |lock| {
+        run_locked(o, &wh, lock).await
+    })
+    .await
+}
+
+async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::WarehouseLock) -> Result<RunOutcome> {
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
     let nights = wh.nights(&ctx).await?;
     let latest = nights
@@ -72,7 +78,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     );
     // The secret exists before the views are registered, so `stable_id` is keyed from the start.
     wh.secret(true).await?;
-    warehouse::register_all(&wh, &ctx, Some(date)).await?;
+    warehouse::register_all(wh, &ctx, Some(date)).await?;
     let runs = wh.model_runs(&ctx).await?;
 
     let all = models()?;
@@ -183,8 +189,7 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
         .await
         .context("写入 _runs 失败")?;
     let written: Vec<(&str, i64)> = out.iter().map(|m| (m.model.as_str(), m.version)).collect();
-    publish(&wh, &ctx, &written, date).await?;
-    lock.release().await?;
+    publish(wh, &ctx, &written, date).await?;
     Ok(RunOutcome {
         snapshot_date: date.to_string(),
         seq,

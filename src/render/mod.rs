@@ -363,7 +363,7 @@ fn shape(
     })
 }
 
-pub(crate) use crate::output::{number, text_column};
+use crate::output::{number, text_column};
 
 /// A row as a document shows it: (file_code, file_name, section, shown values).
 type TextRow = (String, String, String, Vec<String>);

@@ -123,6 +123,23 @@ pub async fn acquire(wh: &Warehouse, purpose: &str, wait: Duration) -> Result<Wa
     acquire_with_lease(wh, purpose, wait, lease_from_env()?).await
 }
 
+/// Run `work` holding the warehouse's write lock, and release it afterwards whether `work`
+/// succeeded or not: a failed night must not leave its lock for the next one to wait out.
+/// `work`'s own error wins over a failed release.
+pub async fn with_lock<T>(
+    wh: &Warehouse,
+    purpose: &str,
+    wait: Duration,
+    work: impl AsyncFnOnce(&WarehouseLock) -> Result<T>,
+) -> Result<T> {
+    let lock = acquire(wh, purpose, wait).await?;
+    let out = work(&lock).await;
+    let released = lock.release().await;
+    let out = out?;
+    released?;
+    Ok(out)
+}
+
 /// [`acquire`] with an explicit lease.
 pub async fn acquire_with_lease(
     wh: &Warehouse,
@@ -458,7 +475,7 @@ async fn attempt(slot: &Slot, me: &LockInfo, lease: TimeDelta) -> Result<Attempt
 }
 
 /// Whether a process of this machine runs (Linux: `/proc`; elsewhere assumed to).
-fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     !std::path::Path::new("/proc/self").exists() || std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
