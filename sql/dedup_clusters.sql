@@ -3,18 +3,42 @@
 -- schema: dedup_clusters
 -- grain:  同一学生的一条学籍 / one registration of a pupil registered more than once
 --
--- Registrations that are one pupil, exact and fuzzy together: the connected components of
--- the graph whose edges are the matched candidate pairs and the official kind-1 groups (each
--- member joined to its group's node). Kind-2 groups enter only through their scored pairs, so
--- a kind-2 group of two different children is not merged. A cluster is named by a keyed hash
--- of its smallest record key.
-WITH edges AS (
-    SELECT record_key_a AS a, record_key_b AS b FROM dedup_candidates WHERE is_match
+-- Registrations that are one pupil, exact and fuzzy together: the graph whose edges are the
+-- matched candidate pairs (with their scores) and the official kind-1 groups (each member
+-- joined to its group's node), clustered by dedup_cluster: strongest edges first, a cluster
+-- never holds two different valid ID numbers (twins stay apart even when a registration
+-- without an ID matches both), and two clusters of two or more are joined only by a strong
+-- edge or by two. Kind-2 groups enter only through their scored pairs, so a kind-2 group of
+-- two different children is not merged. A cluster is named by a keyed hash of its smallest
+-- record key.
+WITH linked AS (
+    SELECT record_key_a AS record_key FROM dedup_candidates WHERE is_match
+    UNION
+    SELECT record_key_b FROM dedup_candidates WHERE is_match
+),
+valid_ids AS (
+    -- The ID number of a registration when it passes its check character: two of them in one
+    -- cluster are two people. (Kind-1 members share one number: their edges need none.)
+    SELECT s.record_key, id_normalise(s.id_number) AS id
+    FROM students s
+    JOIN linked l ON l.record_key = s.record_key
+    WHERE s.id_number IS NOT NULL AND s.id_number <> '' AND LENGTH(id_normalise(s.id_number)) = 18
+      AND id_defect(s.id_number) IS NULL
+),
+edges AS (
+    SELECT c.record_key_a AS a, c.record_key_b AS b, c.score, va.id AS id_a, vb.id AS id_b
+    FROM dedup_candidates c
+    LEFT JOIN valid_ids va ON va.record_key = c.record_key_a
+    LEFT JOIN valid_ids vb ON vb.record_key = c.record_key_b
+    WHERE c.is_match
     UNION ALL
-    SELECT record_key AS a, 'G:' || group_id AS b FROM dedup_members WHERE kind = 1
+    SELECT m.record_key, 'G:' || m.group_id, 1000000.0, v.id, CAST(NULL AS VARCHAR)
+    FROM dedup_members m
+    LEFT JOIN valid_ids v ON v.record_key = m.record_key
+    WHERE m.kind = 1
 ),
 comp AS (
-    SELECT unnest(connected_components(a, b)) AS c FROM edges
+    SELECT unnest(dedup_cluster(a, b, score, id_a, id_b)) AS c FROM edges
 ),
 nodes AS (
     SELECT c['node'] AS record_key, c['root'] AS root FROM comp

@@ -183,6 +183,11 @@ pub struct DedupQuality {
     pub missed: BTreeMap<String, u64>,
     /// Wrong pairs, by the plants of their two registrations.
     pub wrong: BTreeMap<String, u64>,
+    /// True pairs and the pairs found, by the plant of the pair's planted registration.
+    pub per_kind: BTreeMap<String, (u64, u64)>,
+    /// The recall that clustering could reach at best: the share of true pairs connected by
+    /// blocked candidate pairs and official kind-1 groups.
+    pub blocking_ceiling: f64,
 }
 
 /// Compare `dedup_clusters` in `warehouse` with `truth/records.csv` of the data it was ingested
@@ -214,11 +219,19 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
     let queries = [
         "SELECT source_file, source_row FROM students",
         "SELECT c.cluster_id, s.source_file, s.source_row FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key",
+        "SELECT a.source_file AS fa, CAST(a.source_row AS VARCHAR) AS ra, b.source_file AS fb, \
+         CAST(b.source_row AS VARCHAR) AS rb FROM dedup_pairs p \
+         JOIN students a ON a.record_key = p.record_key_a JOIN students b ON b.record_key = p.record_key_b \
+         WHERE p.sample = 'blocked' \
+         UNION ALL SELECT a.source_file AS fa, CAST(a.source_row AS VARCHAR) AS ra, 'G:' || m.group_id AS fb, '0' AS rb \
+         FROM dedup_members m JOIN students a ON a.record_key = m.record_key WHERE m.kind = 1",
     ];
     let results = crate::pipeline::sql_all(warehouse, &queries, None, threads, 2048).await?;
     let (_, accepted) = crate::pipeline::text_rows(&results[0])?;
     let (_, clustered) = crate::pipeline::text_rows(&results[1])?;
+    let (_, blocked) = crate::pipeline::text_rows(&results[2])?;
     let person = |f: &str, r: &str| -> Option<&(u64, String)> { truth.get(&(f.to_string(), r.parse().ok()?)) };
+    let ceiling_root = blocked_components(&blocked);
 
     // True pairs: accepted registrations grouped by person.
     let mut by_person: HashMap<u64, Vec<&str>> = HashMap::new();
@@ -260,12 +273,38 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
         }
     }
     for (p, plants) in &by_person {
-        let missing = pairs(plants.len() as u64).saturating_sub(found_per_person.get(p).copied().unwrap_or(0));
-        if missing > 0 {
-            let kind = plants.iter().find(|pl| !pl.is_empty()).map_or("(none)", |pl| pl);
-            *q.missed.entry(kind.to_string()).or_default() += missing;
+        let all = pairs(plants.len() as u64);
+        let found = found_per_person.get(p).copied().unwrap_or(0);
+        let kind = plants.iter().find(|pl| !pl.is_empty()).map_or("(none)", |pl| pl);
+        if all > 0 {
+            let e = q.per_kind.entry(kind.to_string()).or_default();
+            (e.0, e.1) = (e.0 + all, e.1 + found.min(all));
+        }
+        if all > found {
+            *q.missed.entry(kind.to_string()).or_default() += all - found;
         }
     }
+    // The ceiling: true pairs whose registrations the blocked pairs and kind-1 groups connect.
+    let mut reach: HashMap<(u64, usize), u64> = HashMap::new();
+    for a in &accepted {
+        if let Some((p, _)) = person(&a[0], &a[1]) {
+            let root = ceiling_root
+                .get(&(a[0].clone(), a[1].clone()))
+                .copied()
+                .unwrap_or(usize::MAX);
+            *reach.entry((*p, root)).or_default() += 1;
+        }
+    }
+    let reachable: u64 = reach
+        .iter()
+        .filter(|((_, r), _)| *r != usize::MAX)
+        .map(|(_, n)| pairs(*n))
+        .sum();
+    q.blocking_ceiling = if q.true_pairs == 0 {
+        1.0
+    } else {
+        reachable as f64 / q.true_pairs as f64
+    };
     q.precision = if q.predicted_pairs == 0 {
         1.0
     } else {
@@ -282,6 +321,33 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
         2.0 * q.precision * q.recall / (q.precision + q.recall)
     };
     Ok(q)
+}
+
+/// The component of every (file, row) in the graph of blocked pairs and kind-1 groups.
+fn blocked_components(edges: &[Vec<String>]) -> HashMap<(String, String), usize> {
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut parent: Vec<usize> = Vec::new();
+    let mut id = |k: (String, String), parent: &mut Vec<usize>| {
+        *index.entry(k).or_insert_with(|| {
+            parent.push(parent.len());
+            parent.len() - 1
+        })
+    };
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    for e in edges {
+        let a = id((e[0].clone(), e[1].clone()), &mut parent);
+        let b = id((e[2].clone(), e[3].clone()), &mut parent);
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        parent[ra.max(rb)] = ra.min(rb);
+    }
+    let keys: Vec<((String, String), usize)> = index.into_iter().collect();
+    keys.into_iter().map(|(k, i)| (k, find(&mut parent, i))).collect()
 }
 
 fn label(plant: &str) -> &str {
@@ -311,17 +377,13 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
         o.threads
     );
     println!("导入 / ingest: {records} registrations accepted in {ingest_s:.1} s");
-    let (secs, run) = tokio::task::block_in_place(|| {
-        child_json(
-            Command::new(&bin)
-                .args(["run", "--json", "--threads", &o.threads.to_string(), "--warehouse"])
-                .arg(&wh),
-            "xueji run",
-        )
-    })?;
+    // The dedup models only: the official groups and the fuzzy matcher, and what reads them.
+    let mut cmd = run_command(&bin, o, &wh);
+    cmd.args(["--model", "dedup_members", "--model", "dedup_pairs"]);
+    let (secs, run) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
     print_models(&run);
     println!(
-        "端到端 / end to end (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",
+        "去重模型 / dedup models (xueji run, process wall time): {secs:.2} s = {:.0} records/s; peak RSS {:.0} MB",
         records as f64 / secs,
         run["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
     );
@@ -330,6 +392,14 @@ pub async fn dedup(o: &BenchOptions) -> Result<()> {
         "成对质量 / pairwise: true pairs {}, predicted {}, correct {}; precision {:.4}, recall {:.4}, F1 {:.4}",
         q.true_pairs, q.predicted_pairs, q.correct_pairs, q.precision, q.recall, q.f1
     );
+    println!("分块召回上限 / blocking recall ceiling: {:.4}", q.blocking_ceiling);
+    println!("{:<36} {:>10} {:>10} {:>8}", "kind", "true pairs", "found", "recall");
+    for (k, (all, found)) in &q.per_kind {
+        println!(
+            "{k:<36} {all:>10} {found:>10} {:>8.4}",
+            *found as f64 / (*all).max(1) as f64
+        );
+    }
     for (k, n) in &q.missed {
         println!("  漏配 / missed  {n:>6}  {k}");
     }

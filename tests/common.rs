@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use xueji::models::{self, RunOptions};
 use xueji::pipeline::{self, IngestOptions, IngestOutcome, SqlFormat};
 use xueji::synth::{GenOptions, generate};
 
@@ -77,6 +78,20 @@ pub async fn ingest_in_buckets(
     let mut o = IngestOptions::new(wh.to_str().unwrap(), date(day), sources);
     (o.threads, o.memory_mb, o.change_buckets) = (threads, 1024, buckets);
     pipeline::ingest(&o).await.unwrap()
+}
+
+/// Every model over the latest night, 2 threads, a 1 GB pool.
+pub async fn run_models(wh: &Path) {
+    models::run(&RunOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: None,
+        only: vec![],
+        threads: 2,
+        memory_mb: 1024,
+        jobs: 2,
+    })
+    .await
+    .unwrap();
 }
 
 /// Query result as sorted CSV lines (header first).

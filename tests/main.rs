@@ -15,4 +15,5 @@ mod reports;
 mod s3;
 mod samples;
 mod serve;
+mod variants;
 mod warehouse;

@@ -9,22 +9,12 @@ use std::process::Command;
 
 use crate::common::*;
 use calamine::{Reader, Xlsx};
-use xueji::models::{self, RunOptions};
 use xueji::render::{self, Format, RenderOptions};
 
 async fn warehouse(dir: &Path) -> PathBuf {
     let wh = dir.join("wh");
     ingest(&wh, NIGHT1, sample_sources(), 2).await;
-    models::run(&RunOptions {
-        warehouse: wh.to_str().unwrap().into(),
-        date: None,
-        only: vec![],
-        threads: 2,
-        memory_mb: 1024,
-        jobs: 2,
-    })
-    .await
-    .unwrap();
+    run_models(&wh).await;
     wh
 }
 

@@ -16,24 +16,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
-use xueji::models::{self, RunOptions};
+use xueji::models;
 use xueji::serve::access::{Grant, Tokens, add_token, revoke_token};
 use xueji::serve::{LISTS, Limits, ServeOptions, Server, TlsFiles, start, start_with};
 
 const NIGHT2: &str = "2026-10-16";
-
-async fn run_models(wh: &Path) {
-    models::run(&RunOptions {
-        warehouse: wh.to_str().unwrap().into(),
-        date: None,
-        only: vec![],
-        threads: 2,
-        memory_mb: 1024,
-        jobs: 2,
-    })
-    .await
-    .unwrap();
-}
 
 fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Option<&str>) -> Grant {
     Grant {

@@ -33,6 +33,8 @@ pub use run::{DEFAULT_JOBS, ModelOutcome, RunOptions, RunOutcome, run};
 pub const SQL_FILES: &[(&str, &str)] = &[
     ("dedup_members.sql", include_str!("../../sql/dedup_members.sql")),
     ("dedup_groups.sql", include_str!("../../sql/dedup_groups.sql")),
+    ("dedup_pairs.sql", include_str!("../../sql/dedup_pairs.sql")),
+    ("dedup_model.sql", include_str!("../../sql/dedup_model.sql")),
     ("dedup_candidates.sql", include_str!("../../sql/dedup_candidates.sql")),
     ("dedup_clusters.sql", include_str!("../../sql/dedup_clusters.sql")),
     ("student_status.sql", include_str!("../../sql/student_status.sql")),
@@ -87,6 +89,14 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     (
         "dedup_groups.toml",
         include_str!("../../schemas/models/dedup_groups.toml"),
+    ),
+    (
+        "dedup_pairs.toml",
+        include_str!("../../schemas/models/dedup_pairs.toml"),
+    ),
+    (
+        "dedup_model.toml",
+        include_str!("../../schemas/models/dedup_model.toml"),
     ),
     (
         "dedup_candidates.toml",

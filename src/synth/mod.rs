@@ -12,6 +12,7 @@ pub(crate) mod names;
 mod nutrition;
 mod plant;
 mod pupil;
+mod variants;
 mod world;
 
 use std::collections::VecDeque;
@@ -32,7 +33,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-30.1";
+pub const GENERATOR_VERSION: &str = "2026-11-30.2";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -285,8 +286,12 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                     });
                     continue;
                 }
-                Some(Plant::Twin) => {
+                Some(Plant::Twin | Plant::TwinNoId) => {
                     let mut twin = pupil::twin_of(&p, next_person, &mut rng);
+                    if plant == Some(Plant::TwinNoId) {
+                        // Registered without an ID number, as a pupil without one is (其他, a J number).
+                        twin.id18 = None;
+                    }
                     if let Some(id) = twin.id18.as_mut() {
                         ids.claim(id);
                     }
@@ -410,7 +415,7 @@ fn fits(pd: &Pending, si: usize, school: &School, schools: &[School]) -> bool {
 fn second_registration(pd: &Pending, school: &School, year: i32, c: &StudentCols, rng: &mut ChaCha8Rng) -> Row {
     let mut rec = pupil::record(&pd.person, school, year, c, rng);
     match pd.plant {
-        Plant::Fuzzy(f) => plant::apply_fuzzy(f, &mut rec, &pd.person, school, c, rng),
+        Plant::Fuzzy(f) => variants::apply_fuzzy(f, &mut rec, &pd.person, school, c, rng),
         Plant::Dup(_, false) => rec[c.registration_no] = plant::l_number(school, pd.person.birth, rng),
         _ => {}
     }

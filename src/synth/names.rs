@@ -1,6 +1,7 @@
 //! Name pools for synthetic pupils: surnames weighted roughly like the national distribution,
-//! given-name characters grouped by pinyin so that homophone variants can be planted, and a
-//! simplified → traditional table for the characters the generator uses.
+//! given-name characters grouped by pinyin so that homophone variants can be planted, a
+//! simplified → traditional table for the characters the generator uses, and look-alike
+//! characters (形近字) for shape variants.
 
 use rand::Rng;
 
@@ -130,6 +131,10 @@ pub const GIVEN_GROUPS: &[&[&str]] = &[
     &["飞", "菲", "霏"],
     &["阳", "洋", "扬"],
     &["凯", "楷", "铠"],
+    // Characters with a common look-alike (玉/王, 晟/晨), so that shape variants meet real names.
+    &["玉", "钰", "煜"],
+    // Alone: 晟 is read shèng in names but chéng by the pinyin table, so it has no homophone here.
+    &["晟"],
 ];
 
 /// Simplified → traditional for characters above that differ.
@@ -198,6 +203,47 @@ pub const TRADITIONAL: &[(&str, &str)] = &[
     ("博", "博"),
     ("雯", "雯"),
 ];
+
+/// Look-alike characters (形近字) a clerk may misread or mistype: (written, taken for). Pairs that
+/// also sound alike (扬/杨, 博/搏, 峻/竣) are left out, as those are the homophone kind. Given-name
+/// characters first; the surnames are used when no given-name character has a look-alike.
+pub const SHAPE_SIMILAR: &[(&str, &str)] = &[
+    ("天", "夭"),
+    ("晨", "晟"),
+    ("晟", "晨"),
+    ("玉", "王"),
+    ("宇", "字"),
+    ("佳", "住"),
+    ("思", "恩"),
+    ("怡", "恰"),
+    ("冉", "再"),
+    ("瑞", "端"),
+    ("钧", "钩"),
+    ("鸣", "呜"),
+    ("泽", "译"),
+    ("亦", "赤"),
+    ("昊", "吴"),
+    ("明", "朋"),
+    ("诗", "待"),
+    ("华", "毕"),
+    ("子", "孑"),
+    ("紫", "柴"),
+    ("亚", "业"),
+    ("杭", "抗"),
+    ("昕", "听"),
+    ("王", "玉"),
+    ("田", "由"),
+    ("于", "干"),
+    ("余", "佘"),
+    ("金", "全"),
+    ("马", "乌"),
+    ("贾", "贯"),
+];
+
+/// The look-alike of a character, if it has one.
+pub fn shape_similar(c: &str) -> Option<&'static str> {
+    SHAPE_SIMILAR.iter().find(|(s, _)| *s == c).map(|(_, t)| *t)
+}
 
 pub fn traditional(c: &str) -> Option<&'static str> {
     TRADITIONAL.iter().find(|(s, t)| *s == c && s != t).map(|(_, t)| *t)

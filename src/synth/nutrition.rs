@@ -96,6 +96,8 @@ pub struct Writers {
     year: i32,
     as_of: NaiveDate,
     pub exams_written: u64,
+    /// Schools taking part so far: every tenth has left the programme.
+    taking_part: usize,
 }
 
 fn writer(o: &GenOptions, file: &str, headers: &[&str]) -> Result<csv::Writer<File>> {
@@ -155,6 +157,7 @@ impl Writers {
             year,
             as_of: o.as_of,
             exams_written: 0,
+            taking_part: 0,
         })
     }
 
@@ -172,7 +175,9 @@ impl Writers {
         if school.urban || !school.stages.iter().any(|s| *s < 3) {
             return Ok(());
         }
-        let left = rng.random_bool(0.1);
+        // Every tenth school taking part has left (the fourth first), so a small sample has one.
+        self.taking_part += 1;
+        let left = self.taking_part % 10 == 4;
         let pilot = if province_index == 0 {
             "国家试点"
         } else {
@@ -240,8 +245,10 @@ impl Writers {
             let days = 20i64;
             let over_pupils = rng.random_bool(0.25);
             let over_money = rng.random_bool(0.25);
+            // Over: more than twice the pupils on file, which the accepted planted records (not
+            // on file) cannot make up.
             let meals = if over_pupils {
-                (on_file + 5) * days
+                (on_file * 2 + 10) * days
             } else {
                 on_file * 7 / 10 * days
             };

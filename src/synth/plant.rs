@@ -4,6 +4,7 @@ use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 
 use super::pupil::{IdRegistry, Person, make_id};
+use super::variants::{name_variant, swap_day_month};
 use super::world::School;
 use crate::cols::StudentCols;
 use crate::idcard;
@@ -23,6 +24,8 @@ pub enum Plant {
     Fuzzy(Fuzzy),
     /// Different people who look alike.
     Twin,
+    /// Twins where one is registered without an ID number, so no two valid numbers tell them apart.
+    TwinNoId,
     Namesake,
 }
 
@@ -34,16 +37,44 @@ pub enum DupScope {
     OtherProvince,
 }
 
+/// How the second registration differs (made in variants.rs). The ID kinds keep name, gender
+/// and birth date; the others are registered without an ID number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fuzzy {
+    /// A sequence digit one up.
     IdTypo,
+    /// Two sequence digits swapped.
     IdTransposed,
     IdFullWidth,
     IdLegacy15,
+    /// One of the 17 digits wrong, anywhere.
+    IdDigit,
+    /// Two neighbouring digits swapped, anywhere in the 17.
+    IdAdjacent,
+    /// Only the check character wrong.
+    IdWrongCheck,
+    /// Two corruptions (wrong digits or swaps).
+    IdTwoEdits,
+    /// The same data without the ID number.
+    IdMissing,
     NameSpaces,
     NameFullWidthSpace,
     NameTraditional,
     NameHomophone,
+    /// A character replaced by a look-alike (形近字).
+    NameShape,
+    /// A given-name character replaced by one that sounds different.
+    NameOther,
+    /// A given-name character dropped.
+    NameDrop,
+    /// A given-name character added.
+    NameAdd,
+    BirthDay,
+    BirthMonth,
+    BirthYear,
+    /// Day and month swapped.
+    BirthSwap,
+    GenderWrong,
 }
 
 impl Plant {
@@ -55,6 +86,7 @@ impl Plant {
             Plant::Dup(s, noid) => format!("dup:{}{}", if noid { "noid_" } else { "id_" }, s.label()),
             Plant::Fuzzy(f) => format!("fuzzy:{f:?}"),
             Plant::Twin => "hard_negative:twin".into(),
+            Plant::TwinNoId => "hard_negative:twin_noid".into(),
             Plant::Namesake => "hard_negative:namesake".into(),
         }
     }
@@ -73,10 +105,23 @@ impl Plant {
                     "id_number"
                 },
             )),
-            Plant::Fuzzy(Fuzzy::IdTypo | Fuzzy::IdTransposed) => Some(("W_ID_CHECK", "id_number")),
+            // Every changed number fails its check character and keeps a real birth part, and a
+            // number that fails is not compared with 性别 or 出生日期: W_ID_CHECK alone.
+            Plant::Fuzzy(
+                Fuzzy::IdTypo
+                | Fuzzy::IdTransposed
+                | Fuzzy::IdDigit
+                | Fuzzy::IdAdjacent
+                | Fuzzy::IdWrongCheck
+                | Fuzzy::IdTwoEdits,
+            ) => Some(("W_ID_CHECK", "id_number")),
             Plant::Fuzzy(Fuzzy::IdFullWidth) => Some(("W_ID_NONSTANDARD", "id_number")),
             Plant::Fuzzy(Fuzzy::IdLegacy15) => Some(("W_ID_LEGACY15", "id_number")),
             Plant::Fuzzy(Fuzzy::NameSpaces | Fuzzy::NameFullWidthSpace) => Some(("W_NAME_SPACES", "name")),
+            // The other name, birth-date and gender kinds, IdMissing and the twin without an ID
+            // are registered without an ID number (其他, the parents' numbers given): nothing to
+            // compare the changed value with, and a birth date within a year of the true one
+            // keeps the age-for-grade check (W_AGE) quiet.
             _ => None,
         }
     }
@@ -93,61 +138,77 @@ impl DupScope {
     }
 }
 
-/// The round-robin list: each kind is planted in turn, so a small sample holds every kind.
+/// The round-robin list: each kind is planted in turn, so a small sample holds every kind. Each
+/// fuzzy kind is listed once, so each is planted at about the same rate.
 pub const PLANTS: &[Plant] = &[
     Plant::Format("R_REQUIRED", "name"),
     Plant::Dup(DupScope::SameSchool, false),
+    Plant::Fuzzy(Fuzzy::BirthDay),
     Plant::IdDefect("W_ID_CHECK"),
     Plant::Format("R_CODE", "ethnicity"),
     Plant::Fuzzy(Fuzzy::IdTypo),
     Plant::Format("R_FORBIDDEN_ID_TYPE", "id_type"),
+    Plant::Fuzzy(Fuzzy::IdDigit),
     Plant::Dup(DupScope::SameCounty, false),
     Plant::Format("R_DATE", "birth_date"),
     Plant::IdDefect("W_ID_DATE"),
     Plant::Format("R_MONTH", "enrol_month"),
+    Plant::Fuzzy(Fuzzy::NameShape),
     Plant::Fuzzy(Fuzzy::IdTransposed),
     Plant::Format("R_REGION_FORMAT", "hukou_region_code"),
     Plant::Dup(DupScope::OtherCounty, false),
     Plant::Format("R_REGION_UNKNOWN", "birthplace_code"),
+    Plant::Fuzzy(Fuzzy::GenderWrong),
     Plant::IdDefect("W_ID_REGION"),
     Plant::Format("R_NAME_CHARS", "name"),
     Plant::Twin,
     Plant::Format("R_PHONE", "phone"),
+    Plant::Fuzzy(Fuzzy::IdAdjacent),
     Plant::Fuzzy(Fuzzy::IdFullWidth),
     Plant::Format("R_PHONE_LENGTH", "m1_phone"),
     Plant::Dup(DupScope::OtherProvince, false),
     Plant::Format("R_POSTCODE", "postcode"),
+    Plant::Fuzzy(Fuzzy::BirthMonth),
     Plant::IdDefect("W_ID_GENDER"),
     Plant::Format("R_BOOL", "is_only_child"),
     Plant::Fuzzy(Fuzzy::IdLegacy15),
     Plant::Format("R_DISTANCE", "school_distance_km"),
+    Plant::Fuzzy(Fuzzy::NameOther),
     Plant::Dup(DupScope::SameCounty, true),
     Plant::Format("R_CLASS_FORMAT", "class_code"),
     Plant::IdDefect("W_ID_BIRTH"),
     Plant::Format("R_CLASS_YEAR", "class_code"),
+    Plant::Fuzzy(Fuzzy::IdWrongCheck),
     Plant::Namesake,
     Plant::Format("R_GRADE", "enrol_month"),
+    Plant::TwinNoId,
     Plant::Fuzzy(Fuzzy::NameSpaces),
     Plant::Format("R_ADMISSION_STAGE", "admission_mode"),
+    Plant::Fuzzy(Fuzzy::BirthYear),
     Plant::IdDefect("W_ID_LEGACY15"),
     Plant::Warning("W_STAGE_FIELD", "left_behind_type"),
     Plant::Fuzzy(Fuzzy::NameFullWidthSpace),
     Plant::Format("R_STAGE_REQUIRED", "left_behind_type"),
+    Plant::Fuzzy(Fuzzy::NameDrop),
     Plant::Dup(DupScope::OtherCounty, true),
     Plant::Format("R_ID_REQUIRED", "id_number"),
     Plant::IdDefect("W_ID_MALFORMED"),
     Plant::Format("R_GUARDIAN_ID", "m1_id_number"),
+    Plant::Fuzzy(Fuzzy::IdTwoEdits),
     Plant::Fuzzy(Fuzzy::NameTraditional),
     Plant::Format("R_MEMBER_ID", "m1_id_number"),
     Plant::Warning("W_AGE", "birth_date"),
     Plant::Format("R_MEMBER_INCOMPLETE", "m2_relation"),
+    Plant::Fuzzy(Fuzzy::BirthSwap),
     Plant::Fuzzy(Fuzzy::NameHomophone),
     Plant::Format("R_ID_PERIOD", "id_valid_period"),
     Plant::Twin,
     Plant::Format("R_EMAIL", "email"),
+    Plant::Fuzzy(Fuzzy::NameAdd),
     Plant::Format("R_REGISTRATION_NO", "registration_no"),
     Plant::Format("R_GOV_PLACE_PUBLIC", "gov_purchased_place"),
     Plant::Format("R_DATE_FUTURE", "birth_date"),
+    Plant::Fuzzy(Fuzzy::IdMissing),
     Plant::Format("R_MONTH_FUTURE", "enrol_month"),
     Plant::Format("R_CLASS_STAGE", "class_code"),
     Plant::Format("R_SCHOOL_UNKNOWN", "school_id"),
@@ -161,8 +222,17 @@ pub fn applicable(plant: Plant, p: &Person, school: &School) -> bool {
         Plant::Format("R_STAGE_REQUIRED" | "R_ADMISSION_STAGE", _) => p.stage < 3,
         Plant::Format("R_GOV_PLACE_PUBLIC", _) => school.public,
         Plant::Format("R_CLASS_STAGE", _) => school.stages.len() == 1,
-        // Only a name with a character that has a traditional form can be written traditionally.
-        Plant::Fuzzy(Fuzzy::NameTraditional) => p.id18.is_some() && name_variant(Fuzzy::NameTraditional, p) != p.name(),
+        // Only a name with a character that has a traditional form (a homophone, a look-alike)
+        // can be written so; otherwise the copy would be the name unchanged.
+        Plant::Fuzzy(f @ (Fuzzy::NameTraditional | Fuzzy::NameHomophone | Fuzzy::NameShape)) => {
+            p.id18.is_some() && name_variant(f, p) != p.name()
+        }
+        // Dropping a character must leave a given name: 2-character names (李浩) cannot.
+        Plant::Fuzzy(Fuzzy::NameDrop) => p.id18.is_some() && p.given.len() >= 2,
+        // Day and month can be swapped into another real date only when both are at most 12.
+        Plant::Fuzzy(Fuzzy::BirthSwap) => p.id18.is_some() && swap_day_month(p.birth).is_some(),
+        // One twin with an ID number and one without.
+        Plant::TwinNoId => p.id18.is_some(),
         Plant::Format("R_GUARDIAN_ID" | "R_ID_REQUIRED", _) | Plant::IdDefect(_) | Plant::Fuzzy(_) | Plant::Dup(..) => {
             p.id18.is_some()
         }
@@ -286,89 +356,6 @@ pub fn apply(
             r[c.id_number] = nid;
         }
         _ => {}
-    }
-}
-
-/// Apply a fuzzy variant to the second registration of a person.
-pub fn apply_fuzzy(f: Fuzzy, r: &mut [String], p: &Person, school: &School, c: &StudentCols, rng: &mut impl Rng) {
-    let id = p.id18.clone().unwrap_or_default();
-    let mut no_id = |r: &mut [String]| {
-        r[c.id_type] = "其他".into();
-        r[c.id_number].clear();
-        r[c.registration_no] = format!(
-            "J{}",
-            make_id(&school.county, p.birth, p.male, rng.random_range(0..500))
-        );
-    };
-    match f {
-        Fuzzy::IdTypo => {
-            let pos = rng.random_range(14..17);
-            let mut b = id.clone().into_bytes();
-            b[pos] = if b[pos] == b'9' { b'0' } else { b[pos] + 1 };
-            r[c.id_number] = String::from_utf8(b).expect("ascii");
-        }
-        Fuzzy::IdTransposed => {
-            let mut b = id.clone().into_bytes();
-            let pos = (14..16).find(|&i| b[i] != b[i + 1]).unwrap_or(12);
-            b.swap(pos, pos + 1);
-            r[c.id_number] = String::from_utf8(b).expect("ascii");
-        }
-        Fuzzy::IdFullWidth => {
-            r[c.id_number] = id
-                .chars()
-                .map(|ch| {
-                    if ch.is_ascii_digit() {
-                        char::from_u32(ch as u32 - '0' as u32 + '０' as u32).unwrap_or(ch)
-                    } else {
-                        ch
-                    }
-                })
-                .collect();
-        }
-        Fuzzy::IdLegacy15 => r[c.id_number] = format!("{}{}", &id[..6], &id[8..17]),
-        Fuzzy::NameSpaces | Fuzzy::NameFullWidthSpace | Fuzzy::NameTraditional | Fuzzy::NameHomophone => {
-            no_id(r);
-            r[c.name] = name_variant(f, p);
-            return;
-        }
-    }
-    if r[c.id_number] != id {
-        r[c.registration_no] = super::plant::l_number(school, p.birth, rng);
-    }
-}
-
-fn name_variant(f: Fuzzy, p: &Person) -> String {
-    use super::names::{GIVEN_GROUPS, traditional};
-    match f {
-        Fuzzy::NameSpaces => format!("{} {}", p.surname, super::names::render("", &p.given)),
-        Fuzzy::NameFullWidthSpace => format!("{}\u{3000}{}", p.surname, super::names::render("", &p.given)),
-        Fuzzy::NameTraditional => {
-            let mut s: String = p
-                .surname
-                .chars()
-                .map(|ch| traditional(&ch.to_string()).unwrap_or(&ch.to_string()).to_string())
-                .collect();
-            let mut changed = s != p.surname;
-            for &(g, m) in &p.given {
-                let ch = GIVEN_GROUPS[g][m];
-                match traditional(ch) {
-                    Some(t) if !changed => {
-                        s.push_str(t);
-                        changed = true;
-                    }
-                    _ => s.push_str(ch),
-                }
-            }
-            s
-        }
-        _ => {
-            // Homophone: swap one given-name character for another of its pinyin group.
-            let mut given = p.given.clone();
-            if let Some(slot) = given.iter_mut().find(|(g, _)| GIVEN_GROUPS[*g].len() > 1) {
-                slot.1 = (slot.1 + 1) % GIVEN_GROUPS[slot.0].len();
-            }
-            super::names::render(p.surname, &given)
-        }
     }
 }
 

@@ -18,18 +18,26 @@
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
 //! - `key_bucket(key, n)`: which of `n` buckets a key falls in (0 to n-1), from a hash of its
 //!   text; the commit compares a large night with the previous one bucket by bucket.
-//! - `name_normalise`, `name_pinyin`, `id_relation`, `connected_components`: see [`fuzzy`].
+//! - `name_normalise`, `name_pinyin`, `name_sound`: see [`fuzzy`].
+//! - `id_level`, `name_level`, `birth_level`: comparison levels, see [`compare`].
+//! - `fs_fit(...)`: Fellegi–Sunter weights learned by EM, see [`fellegi`].
+//! - `dedup_cluster(a, b, score, id_a, id_b)`: clusters without chaining, see [`cluster`].
 
+pub mod cluster;
+pub mod compare;
+pub mod fellegi;
 pub mod fuzzy;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Date32Array, Int64Array, StringArray};
-use arrow::datatypes::DataType;
+use arrow::array::{Array, ArrayRef, Date32Array, Int64Array, ListArray, StringArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field};
 use chrono::NaiveDate;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
 
 use crate::idcard;
 use crate::schema::catalog;
@@ -49,6 +57,17 @@ fn date_arg(a: &ArrayRef) -> Result<Date32Array> {
         .downcast_ref::<Date32Array>()
         .cloned()
         .ok_or_else(|| DataFusionError::Internal("cast to Date32".into()))
+}
+
+/// One list value holding `values`: the result (and state) of the list-returning aggregates.
+fn list_of(values: ArrayRef, field: Arc<Field>) -> ScalarValue {
+    let n = values.len();
+    ScalarValue::List(Arc::new(ListArray::new(
+        field,
+        OffsetBuffer::from_lengths([n]),
+        values,
+        None,
+    )))
 }
 
 fn map_str(args: &[ColumnarValue], f: impl Fn(&str) -> Option<String>) -> Result<ColumnarValue> {
@@ -285,6 +304,9 @@ pub fn register(ctx: &SessionContext, secret: u64) {
         }),
     ));
     fuzzy::register(ctx);
+    compare::register(ctx);
+    ctx.register_udaf(fellegi::fs_fit());
+    ctx.register_udaf(cluster::dedup_cluster());
     register_stable_id(ctx, secret);
 }
 
