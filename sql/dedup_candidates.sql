@@ -7,7 +7,7 @@
 -- (Fellegi–Sunter): the score is the prior log2 odds plus each field's weight log2(m/u) for its
 -- comparison level (a missing field adds nothing). Two registrations with the same common name
 -- are weaker evidence than with a rare one: the weight of an equal name is adjusted by the
--- name's frequency, log2(u / frequency), between −8 and +3. A pair is a match when its score is
+-- name's frequency, log2(u / frequency), between −8 and +3 (u: random pairs with one name). A pair is a match when its score is
 -- at least 5 (odds of 32 to 1) and it does not look like twins (same school, birth date
 -- and guardians, different given names, no repairable ID relation). Pairs with odds below 1 to
 -- 100 are left out unless they look alike (same name and birth date), so that a kind-2 group of
@@ -23,14 +23,14 @@ name_u AS (
 ),
 scored AS (
     SELECT p.record_key_a, p.record_key_b, p.rules, p.id_level, p.name_level, p.birth_level,
-           -- Twins are enrolled together: same school, birth date and guardians, different given
-           -- names of one length. Without ID evidence for one pupil (a repairable ID), such a
-           -- pair is two. A character dropped or added, or a shape-similar one, is a slip.
-           p.school_level = 'same_school' AND p.birth_level = 'same' AND p.guardian_level = 'same'
-             AND p.name_level IN ('one_char', 'different')
+           -- Twins are enrolled together: same school, birth date and guardians, given names
+           -- that differ other than by a slip (a character dropped or added, a look-alike).
+           -- Without ID evidence for one pupil (a repairable ID), such a pair is two.
+           COALESCE(p.school_level = 'same_school' AND p.birth_level = 'same' AND p.guardian_level = 'same'
+             AND p.name_level IN ('one_char', 'different'), false)
              AND COALESCE(p.id_level, '') NOT IN ('same15', 'check', 'one_edit', 'two_edits') AS twin_like,
            wi.weight AS w_id, wi.level_label AS l_id,
-           wn.weight + CASE WHEN p.name_level IN ('same', 'normalised') AND p.name_tf > 0 AND nu.u > 0
+           wn.weight + CASE WHEN p.name_level = 'same' AND p.name_tf > 0 AND nu.u > 0
                             THEN LEAST(3.0, GREATEST(-8.0, log2(nu.u / p.name_tf))) ELSE 0.0 END AS w_name,
            wn.level_label AS l_name,
            wb.weight AS w_birth, wb.level_label AS l_birth,
@@ -80,7 +80,7 @@ reason AS (
                CASE WHEN w_school > 0 THEN l_school || '(+' || CAST(ROUND(w_school, 1) AS VARCHAR) || ')' END) AS agreed,
            concat_ws('、',
                CASE WHEN twin_like THEN '疑似双胞胎（同校、同生日、同监护人，名字不同）' END,
-               CASE WHEN id_level IS NULL THEN '一方无证件号' END,
+               CASE WHEN id_level IS NULL THEN '至少一方无证件号' END,
                CASE WHEN w_id < 0 THEN l_id || '(' || CAST(ROUND(w_id, 1) AS VARCHAR) || ')' END,
                CASE WHEN w_name < 0 THEN l_name || '(' || CAST(ROUND(w_name, 1) AS VARCHAR) || ')' END,
                CASE WHEN w_birth < 0 THEN l_birth || '(' || CAST(ROUND(w_birth, 1) AS VARCHAR) || ')' END,

@@ -6,9 +6,9 @@
 -- Registrations that are one pupil, exact and fuzzy together: the graph whose edges are the
 -- matched candidate pairs (with their scores) and the official kind-1 groups (each member
 -- joined to its group's node), clustered by dedup_cluster: strongest edges first, a cluster
--- never holds two different valid ID numbers (twins stay apart even when a registration
--- without an ID matches both), and two clusters of two or more are joined only by a strong
--- edge or by two. Kind-2 groups enter only through their scored pairs, so a kind-2 group of
+-- never holds two different valid ID numbers (id_valid; twins with valid IDs
+-- stay apart even when a registration without an ID matches both), and two clusters of two or
+-- more are joined only by a strong edge or by two. Kind-2 groups enter only through their scored pairs, so a kind-2 group of
 -- two different children is not merged. A cluster is named by a keyed hash of its smallest
 -- record key.
 WITH linked AS (
@@ -17,13 +17,12 @@ WITH linked AS (
     SELECT record_key_b FROM dedup_candidates WHERE is_match
 ),
 valid_ids AS (
-    -- The ID number of a registration when it passes its check character: two of them in one
-    -- cluster are two people. (Kind-1 members share one number: their edges need none.)
+    -- The ID number of a registration when it passes its check character and its birth part is
+    -- a real date not after the snapshot: two of them in one cluster are two people.
     SELECT s.record_key, id_normalise(s.id_number) AS id
     FROM students s
     JOIN linked l ON l.record_key = s.record_key
-    WHERE s.id_number IS NOT NULL AND s.id_number <> '' AND LENGTH(id_normalise(s.id_number)) = 18
-      AND id_defect(s.id_number) IS NULL
+    WHERE id_valid(s.id_number, s.as_of_date)
 ),
 edges AS (
     SELECT c.record_key_a AS a, c.record_key_b AS b, c.score, va.id AS id_a, vb.id AS id_b

@@ -17,7 +17,7 @@ WITH fit AS (
 ),
 rules AS (
     SELECT rule, COUNT(*) AS pairs
-    FROM (SELECT unnest(string_to_array(rules, ',')) AS rule FROM dedup_pairs WHERE sample <> 'random')
+    FROM (SELECT unnest(string_to_array(rules, ',')) AS rule FROM dedup_pairs WHERE sample = 'blocked')
     GROUP BY rule
 )
 SELECT CASE WHEN f['field'] = 'prior' THEN '先验' ELSE '字段' END AS kind,

@@ -145,7 +145,7 @@ SELECT LEAST(a.record_key, b.record_key) AS record_key_a,
 FROM all_pairs p
 JOIN base a ON a.rid = p.rid_a
 JOIN base b ON b.rid = p.rid_b
-LEFT JOIN name_counts t ON t.name = LEAST(a.name, b.name)
+LEFT JOIN name_counts t ON t.name = a.name
 -- A blocked pair with one ID number is an anchor already.
 WHERE a.record_key <> b.record_key
   AND (p.sample <> 'blocked' OR a.idn IS NULL OR b.idn IS NULL OR a.idn <> b.idn)

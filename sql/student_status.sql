@@ -10,8 +10,9 @@
 -- past the last grade of the stage is 毕业, otherwise 在校. Only 在校 is in school: every list
 -- and statistic below starts from `in_school`.
 --
--- The derived attributes the marts share are computed here once: stage and grade (from 班号 and
--- 入学年月, counted from 1 September), the school's region and 城乡分类 (codes 1xx are 城区/镇区,
+-- The derived attributes the marts share are computed here once: stage and grade (from the
+-- cohort in the 班号, counted from 1 September: a pupil who repeated or skipped a year is in the
+-- class of another cohort than 入学年月 says; 入学年月 only without a 班号), the school's region and 城乡分类 (codes 1xx are 城区/镇区,
 -- 2xx 乡村), the household county (户口所在地), and:
 --   outside_county   户口不在学校所在县 (异地就读);
 --   migrant_derived  进城务工人员随迁子女 by the definition: 义务教育, 农业户口 (the record's
@@ -22,7 +23,8 @@ WITH s AS (
            s.left_behind_type, s.is_migrant_child, s.attendance_mode, s.receives_yibu, s.as_of_date,
            TRY_CAST(substr(s.class_code, 5, 1) AS BIGINT) AS stage,
            (CASE WHEN date_part('month', s.as_of_date) >= 9 THEN date_part('year', s.as_of_date) ELSE date_part('year', s.as_of_date) - 1 END)
-             - TRY_CAST(substr(s.enrol_month, 1, 4) AS BIGINT) + 1 AS grade,
+             - COALESCE(TRY_CAST(substr(s.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(s.enrol_month, 1, 4) AS BIGINT))
+             + 1 AS grade,
            substr(s.hukou_region_code, 1, 6) AS hukou_county_code
     FROM students s
 ),

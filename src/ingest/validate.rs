@@ -117,6 +117,10 @@ fn school_year(d: NaiveDate) -> i32 {
     if d.month() >= 9 { d.year() } else { d.year() - 1 }
 }
 
+/// How many years the cohort of a pupil's class (班号) may be from the year of 入学年月 (留级,
+/// 跳级, 休学 and back) before it is taken for a typing error.
+const MAX_COHORT_SHIFT: i32 = 3;
+
 impl Validator {
     pub fn new(
         cat: &'static Catalog,
@@ -456,24 +460,49 @@ impl Validator {
                 ));
             }
         }
-        // Entry year: class code against 入学年月, then the grade it implies.
+        // The grade comes from the cohort in the 班号: 入学年月 counts from the first grade of the
+        // stage whatever happened since (seed 000, 第三篇 12: "无论学生如何转学…小学从小学一年级
+        // 算起"), so a pupil who repeated or skipped a year, or came back from 休学, is in a class
+        // of another cohort. A few years apart is a warning; more is an error.
         if ok(c.enrol_month) {
             let entry: i32 = v[c.enrol_month][..4].parse().unwrap_or(0);
             if let Some(ce) = class_entry
                 && ce != entry
             {
-                out.push(self.err(c.class_code, v, "R_CLASS_YEAR", format!("班号前4位应为 {entry}")));
+                if (ce - entry).abs() > MAX_COHORT_SHIFT {
+                    out.push(self.err(
+                        c.class_code,
+                        v,
+                        "R_CLASS_YEAR",
+                        format!(
+                            "班号前4位应在 {} 至 {} 之间",
+                            entry - MAX_COHORT_SHIFT,
+                            entry + MAX_COHORT_SHIFT
+                        ),
+                    ));
+                } else {
+                    out.push(self.err(
+                        c.class_code,
+                        v,
+                        "W_CLASS_YEAR",
+                        format!("入学年月 {entry} 年；留级、跳级、休学复学的学生如此，其余请核对"),
+                    ));
+                }
             }
             if let Some(st) = stage {
-                let grade = school_year(self.snapshot) - entry + 1;
+                let (cohort, col) = match class_entry {
+                    Some(ce) if (ce - entry).abs() <= MAX_COHORT_SHIFT => (ce, c.class_code),
+                    _ => (entry, c.enrol_month),
+                };
+                let grade = school_year(self.snapshot) - cohort + 1;
                 let max = if st == 1 { 6 } else { 3 };
                 if !(1..=max).contains(&grade) {
                     out.push(self.err(
-                        c.enrol_month,
+                        col,
                         v,
                         "R_GRADE",
                         format!(
-                            "{}入学年月应在 {}09 至 {}09 之间",
+                            "{}班级的入学年份应在 {} 至 {} 之间",
                             ["", "小学", "初中", "高中"][st as usize],
                             school_year(self.snapshot) - max + 1,
                             school_year(self.snapshot)
@@ -1045,7 +1074,7 @@ mod tests {
             ("school_distance_km", "3.5公里", "R_DISTANCE"),
             ("school_distance_km", "3.55", "R_DISTANCE"),
             ("class_code", "三年级二班", "R_CLASS_FORMAT"),
-            ("class_code", "2023102", "R_CLASS_YEAR"),
+            ("class_code", "2020102", "R_CLASS_YEAR"),
             ("class_code", "2024302", "R_CLASS_STAGE"),
             ("admission_mode", "体育特招", "R_ADMISSION_STAGE"),
             ("left_behind_type", "", "R_STAGE_REQUIRED"),
@@ -1070,6 +1099,38 @@ mod tests {
                 .collect();
             assert_eq!(errors.len(), 1, "{col}={bad}: exactly one error expected, got {got:?}");
         }
+    }
+
+    /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — a pupil
+    /// who repeated a year (入学年月 202309, now in the 2024 cohort's class) or skipped one
+    /// (入学年月 202409, in the 2023 cohort's class) is accepted with a warning, in the class's
+    /// grade; a 班号 years away from 入学年月 is a typing error.
+    #[test]
+    fn repeated_and_skipped_years_are_accepted_in_the_class_grade() {
+        let t = &catalog().students;
+        let check = |class: &str, enrol: &str| {
+            let mut v = valid();
+            v[t.index_of("class_code").unwrap()] = class.into();
+            v[t.index_of("enrol_month").unwrap()] = enrol.into();
+            validator()
+                .check(&mut v)
+                .into_iter()
+                .map(|f| (f.rule.to_string(), t.columns[f.column].name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let warned = vec![("W_CLASS_YEAR".to_string(), "class_code".to_string())];
+        assert_eq!(check("2024101", "202309"), warned, "留级");
+        assert_eq!(check("2023101", "202409"), warned, "跳级");
+        assert_eq!(check("2024101", "202409"), vec![], "in step");
+        assert_eq!(check("2019101", "202409")[0].0, "R_CLASS_YEAR", "five years apart");
+        // The grade is the class's: the 2020 cohort is past 小学 in 2026 whatever 入学年月 says.
+        assert_eq!(
+            check("2020101", "202109"),
+            vec![
+                ("W_CLASS_YEAR".to_string(), "class_code".to_string()),
+                ("R_GRADE".to_string(), "class_code".to_string())
+            ]
+        );
     }
 
     #[test]

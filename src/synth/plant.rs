@@ -177,10 +177,10 @@ pub const PLANTS: &[Plant] = &[
     Plant::Dup(DupScope::SameCounty, true),
     Plant::Format("R_CLASS_FORMAT", "class_code"),
     Plant::IdDefect("W_ID_BIRTH"),
-    Plant::Format("R_CLASS_YEAR", "class_code"),
+    Plant::Warning("W_CLASS_YEAR", "class_code"),
     Plant::Fuzzy(Fuzzy::IdWrongCheck),
     Plant::Namesake,
-    Plant::Format("R_GRADE", "enrol_month"),
+    Plant::Format("R_GRADE", "class_code"),
     Plant::TwinNoId,
     Plant::Fuzzy(Fuzzy::NameSpaces),
     Plant::Format("R_ADMISSION_STAGE", "admission_mode"),
@@ -280,10 +280,6 @@ pub fn apply(
             "R_BOOL" => r[c.is_only_child] = "Y".into(),
             "R_DISTANCE" => r[c.school_distance_km] = format!("{}公里", r[c.school_distance_km]),
             "R_CLASS_FORMAT" => r[c.class_code] = "三年级二班".into(),
-            "R_CLASS_YEAR" => {
-                let y: i32 = r[c.class_code][..4].parse().unwrap_or(year);
-                r[c.class_code] = format!("{}{}", y - 1, &r[c.class_code][4..]);
-            }
             "R_GRADE" => {
                 let entry = year - 9;
                 r[c.class_code] = format!("{entry}{}", &r[c.class_code][4..]);
@@ -347,6 +343,12 @@ pub fn apply(
         }
         // seed 000: “是否留守儿童”选项由义务教育阶段学生填写,高中学生不用填写 — filled anyway.
         Plant::Warning("W_STAGE_FIELD", _) => r[c.left_behind_type] = "单亲留守儿童".into(),
+        // A pupil who repeated a year (留级): 入学年月 a year before the cohort of the class, whose
+        // grade the pupil is in.
+        Plant::Warning("W_CLASS_YEAR", _) => {
+            let y: i32 = r[c.enrol_month][..4].parse().unwrap_or(year);
+            r[c.enrol_month] = format!("{}{}", y - 1, &r[c.enrol_month][4..]);
+        }
         Plant::Warning("W_AGE", _) => {
             let birth = p.birth - chrono::Duration::days(365 * 5);
             r[c.birth_date] = birth.format("%Y%m%d").to_string();

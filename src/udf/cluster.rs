@@ -7,7 +7,8 @@
 //! - a cluster never holds two different valid ID numbers (`id_a`/`id_b`: the registration's ID
 //!   when it passes its check character, else NULL): an edge that would make one is left out;
 //! - two clusters of two or more registrations each are joined only by a strong edge
-//!   (score ≥ [`STRONG`]) or by a second edge between them: one weak link is not enough.
+//!   (score ≥ [`STRONG`]) or by a second edge between them: one weak link is not enough. A single
+//!   registration joins a cluster by one edge (it has no second registration to link by).
 //!
 //! Returns one `{node, root}` for every node, `root` being the smallest node of its cluster.
 
@@ -69,7 +70,7 @@ impl Edges {
     }
 
     /// Every node with the smallest node of its cluster, sorted by node.
-    pub fn resolve(&mut self) -> Vec<(String, String)> {
+    pub fn resolve(&self) -> Vec<(String, String)> {
         let mut names: Vec<&str> = self.edges.iter().flat_map(|e| [e.a.as_str(), e.b.as_str()]).collect();
         names.sort_unstable();
         names.dedup();
@@ -118,6 +119,19 @@ impl Edges {
             size[root] += size[child];
             let moved = std::mem::take(&mut ids[child]);
             ids[root].extend(moved);
+            // Weak links counted against the child now count against the root.
+            let stale: Vec<(usize, usize)> = weak
+                .keys()
+                .filter(|(x, y)| *x == child || *y == child)
+                .copied()
+                .collect();
+            for (x, y) in stale {
+                let n = weak.remove(&(x, y)).unwrap_or(0);
+                let other = if x == child { y } else { x };
+                if other != root {
+                    *weak.entry((root.min(other), root.max(other))).or_default() += n;
+                }
+            }
         }
         (0..names.len())
             .map(|i| (names[i].to_string(), names[find(&mut parent, i)].to_string()))
@@ -290,5 +304,19 @@ mod tests {
         two.push(("a2", "b2", 4.0, None, None));
         let c = clusters(&two);
         assert!(c.iter().all(|(_, r)| r == "a1"), "{c:?}");
+    }
+
+    /// A weak link counted before one cluster took a new root (a0 < m1 < x1) still counts: the
+    /// second weak edge joins the clusters.
+    #[test]
+    fn weak_links_count_across_a_change_of_root() {
+        let c = clusters(&[
+            ("m1", "m2", 20.0, None, None),
+            ("x1", "x2", 20.0, None, None),
+            ("m2", "x2", 6.0, None, None),
+            ("a0", "x1", 5.5, None, None),
+            ("m1", "x1", 5.0, None, None),
+        ]);
+        assert!(c.iter().all(|(_, r)| r == "a0"), "{c:?}");
     }
 }

@@ -3,9 +3,12 @@
 //! agreement to plain disagreement. The levels' weights are not set here: `fs_fit` learns them
 //! from the data (see [`super::fellegi`]).
 //!
+//! - `id_valid(id, as_of)`: an 18-character resident ID number that passes its check character
+//!   and carries a real birth date not after `as_of`;
 //! - `id_level(a, b)`: `same`, `same15`, `check` (all but the check character), `one_edit` (one
 //!   substitution or one swap of neighbours), `two_edits`, `valid_different` (both pass their
-//!   check character and differ: two people), `different`, or NULL when one is missing;
+//!   check character and differ: two people), `different`, or NULL when one is missing; the
+//!   typo levels only for two 18-character numbers one of which fails its check character;
 //! - `name_level(a, b)`: `same`, `normalised`, `pinyin` (homophone), `sound` (southern
 //!   confusions), `shape` (one character replaced by a shape-similar one, 形近字), `one_char`
 //!   (one character replaced by another), `extra_char` (one character dropped or added),
@@ -86,8 +89,19 @@ fn shape_similar(a: char, b: char) -> bool {
     SHAPE_GROUPS.iter().any(|g| g.contains(a) && g.contains(b))
 }
 
+/// An 18-character resident ID number (after normalising) that passes its check character and
+/// whose birth part is a real date, not after `as_of` when given.
+pub fn id_valid(raw: &str, as_of: Option<chrono::NaiveDate>) -> bool {
+    let s = idcard::normalise(raw).0;
+    valid18(&s) && as_of.is_none_or(|d| idcard::parse_yyyymmdd(&s[6..14]).is_some_and(|b| b <= d))
+}
+
+/// Passes the check character and carries a real birth date: a number that could be a pupil's.
 fn valid18(s: &str) -> bool {
-    s.len() == 18 && s.is_ascii() && idcard::check_char(&s[..17]).is_some_and(|c| s.ends_with(c))
+    s.len() == 18
+        && s.is_ascii()
+        && idcard::check_char(&s[..17]).is_some_and(|c| s.ends_with(c))
+        && idcard::parse_yyyymmdd(&s[6..14]).is_some_and(|b| b.year() >= 1900)
 }
 
 /// The comparison level of two ID numbers (see the module documentation); `None` if one is empty.
@@ -111,8 +125,10 @@ pub fn id_level(a: &str, b: &str) -> Option<&'static str> {
     if valid18(&a) && valid18(&b) {
         return Some("valid_different");
     }
+    // Typos are measured on resident ID numbers only, one of which fails its check character:
+    // passports and other numbers issued together may differ in one place and be two people.
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    if x.len() != y.len() {
+    if x.len() != 18 || y.len() != 18 || !a.is_ascii() || !b.is_ascii() {
         return Some("different");
     }
     let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
@@ -276,6 +292,23 @@ pub fn register(ctx: &SessionContext) {
         Arc::new(block_pairs),
     ));
     ctx.register_udf(utf8("id_level", id_level));
+    ctx.register_udf(create_udf(
+        "id_valid",
+        vec![DataType::Utf8, DataType::Date32],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (a, d) = (str_arg(&arrays[0])?, date_arg(&arrays[1])?);
+            let out: arrow::array::BooleanArray = (0..a.len())
+                .map(|i| {
+                    let as_of = d.is_valid(i).then(|| days_to_date(d.value(i))).flatten();
+                    Some(a.is_valid(i) && id_valid(a.value(i), as_of))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
     ctx.register_udf(utf8("name_level", name_level));
     ctx.register_udf(create_udf(
         "birth_level",
@@ -321,6 +354,11 @@ mod tests {
         // Twins: numbers one sequence apart, both valid.
         assert_eq!(id_level(id, "110105201503070048"), Some("valid_different"));
         assert_eq!(id_level(id, "440305201901010011"), Some("different"));
+        assert_eq!(
+            id_level("E12345678", "E12345679"),
+            Some("different"),
+            "passports issued together"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! the blocking rules that made the pair; `records`: how many registrations there are) of three
 //! samples:
 //! - `random`: random pairs, nearly all of two different pupils: u, how often two different
-//!   pupils show a level by chance, is their share (fixed, as in Splink);
+//!   pupils show a level by chance, is their share (with half a pair added to every level, so
+//!   that a level no random pair shows is rare, not impossible; fixed, as in Splink);
 //! - `anchor`: pairs sharing one ID number (official kind 1), one pupil registered twice: how a
 //!   pupil's other fields vary between registrations, the data's own evidence for m;
 //! - `blocked`: the candidate pairs. m (how often one pupil registered twice shows a level) is
@@ -17,7 +18,8 @@
 //!
 //! It returns one row per field and level with m, u, the weight log2(m/u), and the row
 //! `prior / odds`: the probability that two registrations taken at random are one pupil (the
-//! expected number of such pairs over all pairs, a fixed point of the blocked pairs' posteriors).
+//! anchors and the blocked pairs more likely one pupil than two, weighted by their posterior,
+//! over all pairs: a fixed point).
 //! The state is the count of each distinct pattern, a few thousand at most, so partitions merge
 //! cheaply and the fit is the same whatever the order of rows.
 
@@ -98,7 +100,6 @@ pub struct Fit {
     pub prior: f64,
     /// The expected number of pairs of registrations that are one pupil.
     pub expected: f64,
-    pub pairs: u64,
     pub levels: Vec<BTreeMap<String, (f64, f64, u64, u64)>>,
 }
 
@@ -196,7 +197,9 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
             _ => &mut seen,
         };
         for (f, l) in levels.iter().enumerate() {
-            if let Some(l) = l {
+            if let Some(l) = l
+                && !(*sample == 'A' && f == 0)
+            {
                 target[f][*l] += *c as f64;
             }
         }
@@ -224,7 +227,10 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
         m.iter_mut().for_each(|v| normalise(v));
         m
     };
-    // EM per blocking rule (u fixed); the expected matches of every session are pooled.
+    // EM per blocking rule (u fixed); the expected matches of every session are pooled, a pair
+    // met by several rules counting once in all (else the easy pairs, met by every rule, would
+    // outweigh the hard ones).
+    let sessions_of = |b: &Blocked| SESSIONS.iter().filter(|(r, _)| b.rules.iter().any(|x| x == r)).count() as f64;
     let mut pooled = prior.clone();
     for (rule, skip) in SESSIONS {
         let pairs: Vec<&Blocked> = blocked.iter().filter(|b| b.rules.iter().any(|r| r == rule)).collect();
@@ -232,6 +238,7 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
         if total == 0.0 {
             continue;
         }
+        let shares: Vec<f64> = pairs.iter().map(|b| 1.0 / sessions_of(b).max(1.0)).collect();
         let (mut m, mut lambda) = (start(&prior), 0.01_f64);
         let mut expected = zeros(0.0);
         for _ in 0..ITERATIONS {
@@ -239,7 +246,7 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
             expected = zeros(0.0);
             let mut matched = 0.0;
             let odds = (lambda / (1.0 - lambda)).log2();
-            for b in &pairs {
+            for (b, share) in pairs.iter().zip(&shares) {
                 let w = b.count * confident(posterior(odds, log_ratio(&b.levels, &m, &u, skip)));
                 matched += w;
                 for (f, l) in b.levels.iter().enumerate() {
@@ -247,7 +254,7 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
                         && !skip.contains(&f)
                     {
                         em[f][*l] += w;
-                        expected[f][*l] += w;
+                        expected[f][*l] += w * share;
                     }
                 }
             }
@@ -306,7 +313,6 @@ pub fn fit(counts: &BTreeMap<String, u64>, records: u64) -> Fit {
     Fit {
         prior: (expected / all_pairs.max(2.0)).clamp(1e-15, 0.5),
         expected,
-        pairs: blocked.iter().map(|b| b.count).sum::<f64>() as u64,
         levels,
     }
 }
