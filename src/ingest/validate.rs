@@ -561,11 +561,54 @@ impl Validator {
                 out.push(self.err(c.admission_mode, v, "R_ADMISSION_STAGE", names.join("、")));
             }
         }
+        self.field_rules(c, stage, v, bad, out);
         if ok(c.gov_purchased_place) && v[c.gov_purchased_place] == "是" && school.is_some_and(|s| s.public) {
             out.push(self.err(c.gov_purchased_place, v, "R_GOV_PLACE_PUBLIC", "否"));
         }
         self.id_rules(c, v, bad, out);
         self.member_rules(c, v, bad, out);
+    }
+
+    /// Rules the seeds state for single fields, each quoted where it is checked.
+    fn field_rules(&self, c: &StudentCols, stage: Option<u8>, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
+        let ok = |i: usize| !bad[i] && !v[i].is_empty();
+        // seed 000, 第三篇 14: "义务教育阶段没有“借读”的说法和概念,高中的学生来源分为:正常入学、借读、其他"
+        if matches!(stage, Some(1 | 2)) && ok(c.student_source) && v[c.student_source] == "借读" {
+            out.push(self.err(c.student_source, v, "R_SOURCE_STAGE", "正常入学、其他"));
+        }
+        // seed 000, 第三篇 26: "如果监护人不在该范围,则可以选择“其他”,然后在关系说明栏中,填写监护人关系"
+        for (rel, note) in [(c.m1_relation, c.m1_relation_note), (c.m2_relation, c.m2_relation_note)] {
+            if ok(rel) && v[rel] == "其他" && v[note].trim().is_empty() {
+                out.push(self.err(note, v, "W_RELATION_NOTE", "关系为“其他”时填写具体关系，如姑妈、舅舅"));
+            }
+        }
+        // seed 000, 第三篇: "行政区划代码为12位,前六位为省市县,后六位补六个0" — a code below the county is
+        // read at its county.
+        for i in [
+            c.hukou_region_code,
+            c.birthplace_code,
+            c.m1_hukou_region_code,
+            c.m2_hukou_region_code,
+        ] {
+            if ok(i) && v[i].len() == 12 && v[i].is_ascii() && &v[i][6..] != "000000" {
+                out.push(self.err(i, v, "W_REGION_TAIL", format!("{}000000", &v[i][..6])));
+            }
+        }
+        // seed 000, 第三篇 10: "外国学生的“户口性质”填写“非农业户口”,“户口所在地”填写学生所在学校的所在区域"
+        let foreign = ok(c.nationality) && !["中国", "中国大陆"].contains(&v[c.nationality].as_str());
+        if foreign && ok(c.hukou_type) && v[c.hukou_type] != "非农业户口" {
+            out.push(self.err(c.hukou_type, v, "W_FOREIGN_HUKOU", "非农业户口"));
+        }
+        // seed 004, 4: "“一补“是指“对寄宿生的补助”"; seed 000, 第三篇: "是否住校是判断是否寄宿生的依据"
+        if ok(c.receives_yibu) && v[c.receives_yibu] == "是" && ok(c.attendance_mode) && v[c.attendance_mode] == "走读"
+        {
+            out.push(self.err(
+                c.receives_yibu,
+                v,
+                "W_YIBU_NONBOARDER",
+                "一补只给住校生；走读生应为“否”",
+            ));
+        }
     }
 
     fn id_rules(&self, c: &StudentCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
@@ -1099,6 +1142,51 @@ mod tests {
                 .collect();
             assert_eq!(errors.len(), 1, "{col}={bad}: exactly one error expected, got {got:?}");
         }
+    }
+
+    /// The field rules of the seeds, one hand-made row each.
+    #[test]
+    fn field_rules_of_the_seeds() {
+        let t = &catalog().students;
+        let check = |set: &[(&str, &str)]| {
+            let mut v = valid();
+            for (col, val) in set {
+                v[t.index_of(col).unwrap()] = val.to_string();
+            }
+            validator()
+                .check(&mut v)
+                .into_iter()
+                .map(|f| (f.rule, t.columns[f.column].name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let one = |rule: &'static str, col: &str| vec![(rule, col.to_string())];
+        // seed 000, 第三篇 14: "义务教育阶段没有“借读”的说法和概念"
+        assert_eq!(
+            check(&[("student_source", "借读")]),
+            one("R_SOURCE_STAGE", "student_source")
+        );
+        // seed 000, 第三篇 26: "可以选择“其他”,然后在关系说明栏中,填写监护人关系"
+        assert_eq!(
+            check(&[("m1_relation", "其他"), ("m1_relation_note", "")]),
+            one("W_RELATION_NOTE", "m1_relation_note")
+        );
+        assert_eq!(check(&[("m1_relation", "其他"), ("m1_relation_note", "姑妈")]), vec![]);
+        // seed 000, 第三篇: "行政区划代码为12位,前六位为省市县,后六位补六个0"
+        assert_eq!(
+            check(&[("hukou_region_code", "110101001000")]),
+            one("W_REGION_TAIL", "hukou_region_code")
+        );
+        // seed 000, 第三篇 10: "外国学生的“户口性质”填写“非农业户口”"
+        assert_eq!(
+            check(&[("nationality", "美国"), ("hukou_type", "农业户口")]),
+            one("W_FOREIGN_HUKOU", "hukou_type")
+        );
+        // seed 004, 4: "“一补“是指“对寄宿生的补助”"
+        assert_eq!(
+            check(&[("attendance_mode", "走读"), ("receives_yibu", "是")]),
+            one("W_YIBU_NONBOARDER", "receives_yibu")
+        );
+        assert_eq!(check(&[("attendance_mode", "住校"), ("receives_yibu", "是")]), vec![]);
     }
 
     /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — a pupil
