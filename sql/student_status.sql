@@ -12,14 +12,16 @@
 --
 -- The derived attributes the marts share are computed here once: stage and grade (from the
 -- cohort in the 班号, counted from 1 September: a pupil who repeated or skipped a year is in the
--- class of another cohort than 入学年月 says; 入学年月 only without a 班号), the school's region and 城乡分类 (codes 1xx are 城区/镇区,
--- 2xx 乡村), the household county (户口所在地), and:
+-- class of another cohort than 入学年月 says; 入学年月 only without a 班号), the school's region
+-- and 城乡分类 (codes 1xx are 城区/镇区, 2xx 乡村), the household county (户口所在地), and:
 --   outside_county   户口不在学校所在县 (异地就读);
---   migrant_derived  进城务工人员随迁子女 by the definition: 义务教育, 农业户口 (the record's
+--   migrant_derived  进城务工人员随迁子女 by the definition: 义务教育, Chinese nationality (seed
+--                    000 第三篇 10: a foreign pupil's 户口 is the school's area), 农业户口 (the record's
 --                    only sign of a rural household registration), household in another county
 --                    or province, school in an urban or town area.
 WITH s AS (
     SELECT s.record_key, s.school_id, s.registration_no, s.class_code, s.gender, s.ethnicity, s.hukou_type,
+           s.nationality,
            s.left_behind_type, s.is_migrant_child, s.attendance_mode, s.receives_yibu, s.as_of_date,
            TRY_CAST(substr(s.class_code, 5, 1) AS BIGINT) AS stage,
            (CASE WHEN date_part('month', s.as_of_date) >= 9 THEN date_part('year', s.as_of_date) ELSE date_part('year', s.as_of_date) - 1 END)
@@ -79,7 +81,8 @@ SELECT st.record_key,
        CASE st.left_behind_type WHEN '单亲留守儿童' THEN 1 WHEN '双亲留守儿童' THEN 2 ELSE 0 END AS left_behind,
        COALESCE(st.is_migrant_child, false) AS migrant_reported,
        COALESCE(st.stage IN (1, 2) AND sc.urban_rural_code LIKE '1%' AND st.hukou_type = '农业户口'
-                AND st.hukou_county_code <> sc.county_code, false) AS migrant_derived,
+                AND st.hukou_county_code <> sc.county_code
+                AND COALESCE(st.nationality, '中国') IN ('中国', '中国大陆'), false) AS migrant_derived,
        st.attendance_mode = '住校' AS boarder,
        COALESCE(st.receives_yibu, false) AS yibu
 FROM st

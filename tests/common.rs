@@ -111,3 +111,31 @@ pub async fn dump(wh: &Path, sql: &str, as_of: Option<&str>) -> Vec<String> {
 
 /// Every column of the students view but the file it came from (which differs between formats).
 pub const STUDENTS_CONTENT: &str = "SELECT * EXCEPT (source_file, source_row) FROM students";
+
+/// The header and rows of a sample county file.
+pub fn county(code: &str) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(samples().join("students-csv").join(format!("{code}.csv"))).unwrap();
+    let h = r.headers().unwrap().clone();
+    (h, r.records().map(Result::unwrap).collect())
+}
+
+pub fn write_csv(path: &Path, header: &csv::StringRecord, rows: &[csv::StringRecord]) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(header).unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    path.to_path_buf()
+}
+
+/// The index of a header.
+pub fn col(h: &csv::StringRecord, name: &str) -> usize {
+    h.iter().position(|x| x == name).unwrap()
+}
+
+/// A row with one cell replaced.
+pub fn with(r: &csv::StringRecord, k: usize, v: &str) -> csv::StringRecord {
+    r.iter().enumerate().map(|(i, x)| if i == k { v } else { x }).collect()
+}

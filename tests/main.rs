@@ -6,6 +6,7 @@ mod common;
 
 mod dedup;
 mod docs;
+mod domain;
 mod file_errors;
 mod hostile;
 mod ingest_truth;

@@ -7,38 +7,12 @@ use std::process::Command;
 
 use crate::common::*;
 
-/// The header and rows of a sample county file.
-fn county(code: &str) -> (csv::StringRecord, Vec<csv::StringRecord>) {
-    let mut r = csv::Reader::from_path(samples().join("students-csv").join(format!("{code}.csv"))).unwrap();
-    let h = r.headers().unwrap().clone();
-    (h, r.records().map(Result::unwrap).collect())
-}
-
-fn write_csv(path: &Path, header: &csv::StringRecord, rows: &[csv::StringRecord]) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = csv::Writer::from_path(path).unwrap();
-    w.write_record(header).unwrap();
-    for r in rows {
-        w.write_record(r).unwrap();
-    }
-    w.flush().unwrap();
-    path.to_path_buf()
-}
-
 fn schools_csv() -> PathBuf {
     samples().join("schools.csv")
 }
 
 async fn count(wh: &Path, sql: &str) -> u64 {
     dump(wh, sql, None).await[1].parse().unwrap()
-}
-
-fn col(h: &csv::StringRecord, name: &str) -> usize {
-    h.iter().position(|x| x == name).unwrap()
-}
-
-fn with(r: &csv::StringRecord, k: usize, v: &str) -> csv::StringRecord {
-    r.iter().enumerate().map(|(i, x)| if i == k { v } else { x }).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -599,6 +599,27 @@ impl Validator {
         if foreign && ok(c.hukou_type) && v[c.hukou_type] != "非农业户口" {
             out.push(self.err(c.hukou_type, v, "W_FOREIGN_HUKOU", "非农业户口"));
         }
+        // reference/TEMPLATE_FIELDS.md §2.8: "视力残疾随班就读 ↔ 视力残疾; 听力残疾随班就读 ↔ 听力残疾;
+        // 智力残疾随班就读 ↔ 智力残疾; 其他残疾随班就读 ↔ 言语/肢体/精神/多重/其他残疾". Only this
+        // direction: a disabled pupil in a special school is 非随班就读.
+        if ok(c.inclusive_class) && ok(c.disability_type) {
+            let d = v[c.disability_type].as_str();
+            let fits = match v[c.inclusive_class].as_str() {
+                "视力残疾随班就读" => d == "视力残疾",
+                "听力残疾随班就读" => d == "听力残疾",
+                "智力残疾随班就读" => d == "智力残疾",
+                "其他残疾随班就读" => ["言语残疾", "肢体残疾", "精神残疾", "多重残疾", "其他残疾"].contains(&d),
+                _ => true,
+            };
+            if !fits {
+                out.push(self.err(
+                    c.disability_type,
+                    v,
+                    "W_INCLUSIVE_DISABILITY",
+                    format!("与随班就读“{}”相应的残疾类型", v[c.inclusive_class]),
+                ));
+            }
+        }
         // seed 004, 4: "“一补“是指“对寄宿生的补助”"; seed 000, 第三篇: "是否住校是判断是否寄宿生的依据"
         if ok(c.receives_yibu) && v[c.receives_yibu] == "是" && ok(c.attendance_mode) && v[c.attendance_mode] == "走读"
         {
@@ -1187,6 +1208,15 @@ mod tests {
             one("W_YIBU_NONBOARDER", "receives_yibu")
         );
         assert_eq!(check(&[("attendance_mode", "住校"), ("receives_yibu", "是")]), vec![]);
+        // reference/TEMPLATE_FIELDS.md §2.8: "视力残疾随班就读 ↔ 视力残疾"
+        assert_eq!(
+            check(&[("inclusive_class", "视力残疾随班就读"), ("disability_type", "无残疾")]),
+            one("W_INCLUSIVE_DISABILITY", "disability_type")
+        );
+        assert_eq!(
+            check(&[("inclusive_class", "其他残疾随班就读"), ("disability_type", "肢体残疾")]),
+            vec![]
+        );
     }
 
     /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — a pupil
