@@ -13,6 +13,7 @@
 -- Decisions (dedup_decisions: a school's latest application for a registration and kind, with
 -- the county's review and any arbitration) give each member its state:
 --   - kind 3 allows 变更 and 删除 only (a 佐证 is 处理方式不允许, whatever the county said);
+--   - a 删除 passes without review (seed 000 六: "系统自动审核通过"; the county only sees it);
 --   - N−1: when all members but one are changed or deleted with approval, the last one is
 --     attested automatically (自动佐证通过);
 --   - an approved 佐证 of kind 2 passes (all may pass); of kind 1 it passes when it is the only
@@ -68,7 +69,9 @@ filed AS (
 ),
 decided AS (
     SELECT m.*, d.decision_id, d.action, d.county_decision, d.arbiter_decision, fd.filed_on,
-           d.action IS NOT NULL AND NOT (m.kind = 3 AND d.action = '佐证') AND d.county_decision = '同意' AS approved
+           -- seed 000 六: "删除——学校管理员发起删除学籍申请,系统自动审核通过" — a 删除 needs no review.
+           d.action IS NOT NULL AND NOT (m.kind = 3 AND d.action = '佐证')
+             AND (d.action = '删除' OR d.county_decision = '同意') AS approved
     FROM members m
     LEFT JOIN latest_decision d
       ON d.school_id = m.school_id AND d.registration_no = m.registration_no
@@ -91,6 +94,7 @@ stated AS (
                      AND NOT (c.approved AND c.action IN ('变更', '删除')) THEN '自动佐证通过'
                 WHEN c.action IS NULL THEN '待处理'
                 WHEN c.kind = 3 AND c.action = '佐证' THEN '处理方式不允许'
+                WHEN c.action = '删除' THEN '已通过'
                 WHEN c.county_decision IS NULL THEN '待区县审核'
                 WHEN c.county_decision <> '同意' THEN '区县未通过'
                 WHEN c.action IN ('变更', '删除') THEN '已通过'
