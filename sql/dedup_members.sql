@@ -17,9 +17,10 @@
 --   - N−1: when all members but one are changed or deleted with approval, the last one is
 --     attested automatically (自动佐证通过);
 --   - an approved 佐证 of kind 2 passes (all may pass); of kind 1 it passes when it is the only
---     one; when two or more are approved (across counties, or twice in one county), the lowest
---     common superior arbitrates and only the one it approves passes (仲裁通过 / 仲裁未通过,
---     待上级仲裁 until it has decided);
+--     one; within one county only the first the county approves passes, and another 佐证 of
+--     the group, approved later or awaiting review, fails by itself (自动不通过, seed 002); when
+--     two or more are approved across counties, the lowest common superior arbitrates and only
+--     the one it approves passes (仲裁通过 / 仲裁未通过, 待上级仲裁 until it has decided);
 --   - a decision filed before a member of its group was first registered no longer covers the
 --     group: new data collides with a resolved record, which becomes a problem again (再次重复).
 WITH base AS (
@@ -51,15 +52,17 @@ grouped AS (
     WHERE id_defect IS NOT NULL
 ),
 members AS (
-    SELECT g.kind, g.group_key, b.*, f.registered_on,
+    SELECT g.kind, g.group_key, b.*, f.registered_on, sc0.county_code AS member_county,
            ROW_NUMBER() OVER (PARTITION BY g.kind, g.group_key ORDER BY f.registered_on, b.record_key) AS member_no
     FROM grouped g
     JOIN base b ON b.record_key = g.record_key
     LEFT JOIN first_seen f ON f.record_key = g.record_key
+    LEFT JOIN schools sc0 ON sc0.school_id = b.school_id
 ),
 latest_decision AS (
     SELECT * FROM (
-        SELECT d.decision_id, d.school_id, d.registration_no, d.problem_kind, d.action, d.county_decision, d.arbiter_decision,
+        SELECT d.decision_id, d.school_id, d.registration_no, d.problem_kind, d.action, d.county_decision, d.county_time,
+               d.arbiter_decision,
                ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no, d.problem_kind ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
         FROM dedup_decisions d)
     WHERE rn_ = 1
@@ -68,7 +71,7 @@ filed AS (
     SELECT decision_id, MIN(snapshot_date) AS filed_on FROM dedup_decisions_log GROUP BY decision_id
 ),
 decided AS (
-    SELECT m.*, d.decision_id, d.action, d.county_decision, d.arbiter_decision, fd.filed_on,
+    SELECT m.*, d.decision_id, d.action, d.county_decision, d.county_time, d.arbiter_decision, fd.filed_on,
            -- seed 000 六: "删除——学校管理员发起删除学籍申请,系统自动审核通过" — a 删除 needs no review.
            d.action IS NOT NULL AND NOT (m.kind = 3 AND d.action = '佐证')
              AND (d.action = '删除' OR d.county_decision = '同意') AS approved
@@ -83,7 +86,12 @@ counted AS (
            COUNT(*) OVER w AS n_members,
            SUM(CASE WHEN d.approved AND d.action IN ('变更', '删除') THEN 1 ELSE 0 END) OVER w AS n_removed,
            SUM(CASE WHEN d.approved AND d.action = '佐证' THEN 1 ELSE 0 END) OVER w AS n_attested,
-           MAX(d.registered_on) OVER w AS last_registered
+           MAX(d.registered_on) OVER w AS last_registered,
+           MIN(d.member_county) OVER w = MAX(d.member_county) OVER w AS one_county,
+           -- The approved 佐证 of a group in the order the county approved them.
+           ROW_NUMBER() OVER (PARTITION BY d.kind, d.group_key
+                              ORDER BY CASE WHEN d.approved AND d.action = '佐证' THEN 0 ELSE 1 END,
+                                       d.county_time, d.decision_id, d.record_key) AS attest_rank
     FROM decided d
     WINDOW w AS (PARTITION BY d.kind, d.group_key)
 ),
@@ -95,10 +103,15 @@ stated AS (
                 WHEN c.action IS NULL THEN '待处理'
                 WHEN c.kind = 3 AND c.action = '佐证' THEN '处理方式不允许'
                 WHEN c.action = '删除' THEN '已通过'
+                -- seed 002: in one county "只能通过一个,另外一个自动不通过": the 佐证 approved first
+                -- passes; one approved later, or one still awaiting review, fails by itself.
+                WHEN c.kind = 1 AND c.one_county AND c.action = '佐证'
+                     AND ((c.approved AND c.attest_rank > 1) OR (c.county_decision IS NULL AND c.n_attested >= 1))
+                     THEN '自动不通过'
                 WHEN c.county_decision IS NULL THEN '待区县审核'
                 WHEN c.county_decision <> '同意' THEN '区县未通过'
                 WHEN c.action IN ('变更', '删除') THEN '已通过'
-                WHEN c.kind = 2 OR c.n_attested <= 1 THEN '已通过'
+                WHEN c.kind = 2 OR c.n_attested <= 1 OR (c.kind = 1 AND c.one_county) THEN '已通过'
                 WHEN c.arbiter_decision = '同意' THEN '仲裁通过'
                 WHEN c.arbiter_decision = '不同意' THEN '仲裁未通过'
                 ELSE '待上级仲裁' END AS decision_state

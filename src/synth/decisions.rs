@@ -86,6 +86,20 @@ fn scenarios(kind: u8, cross: bool) -> &'static [Scenario] {
                 "处理中",
             ),
             ("pending", &[(1, "变更", "", "")], ["待处理", "待区县审核"], "处理中"),
+            // seed 002: within one county "只能通过一个,另外一个自动不通过" — the first approved passes.
+            (
+                "two_attests_one_county",
+                &[(0, "佐证", "同意", ""), (1, "佐证", "同意", "")],
+                ["已通过", "自动不通过"],
+                "处理中",
+            ),
+            // seed 002: an attest still awaiting review fails once another has passed.
+            (
+                "attest_and_pending",
+                &[(0, "佐证", "同意", ""), (1, "佐证", "", "")],
+                ["已通过", "自动不通过"],
+                "处理中",
+            ),
             // seed 000 六: "删除——学校管理员发起删除学籍申请,系统自动审核通过": no county review.
             (
                 "delete_unreviewed",
