@@ -325,6 +325,7 @@ pub async fn dedup_quality(warehouse: &str, truth_csv: &Path, xlsx: bool) -> Res
 
 /// The component of every (file, row) in the graph of blocked pairs and kind-1 groups.
 fn blocked_components(edges: &[Vec<String>]) -> HashMap<(String, String), usize> {
+    use crate::udf::cluster::find;
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     let mut parent: Vec<usize> = Vec::new();
     let mut id = |k: (String, String), parent: &mut Vec<usize>| {
@@ -333,13 +334,6 @@ fn blocked_components(edges: &[Vec<String>]) -> HashMap<(String, String), usize>
             parent.len() - 1
         })
     };
-    fn find(parent: &mut [usize], mut x: usize) -> usize {
-        while parent[x] != x {
-            parent[x] = parent[parent[x]];
-            x = parent[x];
-        }
-        x
-    }
     for e in edges {
         let a = id((e[0].clone(), e[1].clone()), &mut parent);
         let b = id((e[2].clone(), e[3].clone()), &mut parent);

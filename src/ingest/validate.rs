@@ -466,10 +466,12 @@ impl Validator {
         // of another cohort. A few years apart is a warning; more is an error.
         if ok(c.enrol_month) {
             let entry: i32 = v[c.enrol_month][..4].parse().unwrap_or(0);
+            // The class's cohort when it is close enough to 入学年月 to be the pupil's own.
+            let cohort = class_entry.filter(|ce| (ce - entry).abs() <= MAX_COHORT_SHIFT);
             if let Some(ce) = class_entry
                 && ce != entry
             {
-                if (ce - entry).abs() > MAX_COHORT_SHIFT {
+                if cohort.is_none() {
                     out.push(self.err(
                         c.class_code,
                         v,
@@ -490,9 +492,9 @@ impl Validator {
                 }
             }
             if let Some(st) = stage {
-                let (cohort, col) = match class_entry {
-                    Some(ce) if (ce - entry).abs() <= MAX_COHORT_SHIFT => (ce, c.class_code),
-                    _ => (entry, c.enrol_month),
+                let (cohort, col) = match cohort {
+                    Some(ce) => (ce, c.class_code),
+                    None => (entry, c.enrol_month),
                 };
                 let grade = school_year(self.snapshot) - cohort + 1;
                 let max = if st == 1 { 6 } else { 3 };
@@ -1067,15 +1069,22 @@ mod tests {
         Validator::new(catalog(), &catalog().students, snapshot(), Arc::new(schools))
     }
 
-    fn rules_after(col: &str, value: &str) -> Vec<(&'static str, String)> {
+    /// The findings (rule, column) of the valid row with these columns set.
+    fn findings(set: &[(&str, &str)]) -> Vec<(&'static str, String)> {
         let t = &catalog().students;
         let mut v = valid();
-        v[t.index_of(col).unwrap()] = value.to_string();
+        for (col, value) in set {
+            v[t.index_of(col).unwrap()] = value.to_string();
+        }
         validator()
             .check(&mut v)
             .into_iter()
             .map(|f| (f.rule, t.columns[f.column].name.clone()))
             .collect()
+    }
+
+    fn rules_after(col: &str, value: &str) -> Vec<(&'static str, String)> {
+        findings(&[(col, value)])
     }
 
     /// seed 000, 第三篇 8: “身份证件有效期如何填写? 答:可根据身份证件中的有效期填写,如XXXX年—XXXX年,
@@ -1168,18 +1177,7 @@ mod tests {
     /// The field rules of the seeds, one hand-made row each.
     #[test]
     fn field_rules_of_the_seeds() {
-        let t = &catalog().students;
-        let check = |set: &[(&str, &str)]| {
-            let mut v = valid();
-            for (col, val) in set {
-                v[t.index_of(col).unwrap()] = val.to_string();
-            }
-            validator()
-                .check(&mut v)
-                .into_iter()
-                .map(|f| (f.rule, t.columns[f.column].name.clone()))
-                .collect::<Vec<_>>()
-        };
+        let check = findings;
         let one = |rule: &'static str, col: &str| vec![(rule, col.to_string())];
         // seed 000, 第三篇 14: "义务教育阶段没有“借读”的说法和概念"
         assert_eq!(
@@ -1225,18 +1223,8 @@ mod tests {
     /// grade; a 班号 years away from 入学年月 is a typing error.
     #[test]
     fn repeated_and_skipped_years_are_accepted_in_the_class_grade() {
-        let t = &catalog().students;
-        let check = |class: &str, enrol: &str| {
-            let mut v = valid();
-            v[t.index_of("class_code").unwrap()] = class.into();
-            v[t.index_of("enrol_month").unwrap()] = enrol.into();
-            validator()
-                .check(&mut v)
-                .into_iter()
-                .map(|f| (f.rule.to_string(), t.columns[f.column].name.clone()))
-                .collect::<Vec<_>>()
-        };
-        let warned = vec![("W_CLASS_YEAR".to_string(), "class_code".to_string())];
+        let check = |class: &str, enrol: &str| findings(&[("class_code", class), ("enrol_month", enrol)]);
+        let warned = vec![("W_CLASS_YEAR", "class_code".to_string())];
         assert_eq!(check("2024101", "202309"), warned, "留级");
         assert_eq!(check("2023101", "202409"), warned, "跳级");
         assert_eq!(check("2024101", "202409"), vec![], "in step");
@@ -1245,8 +1233,8 @@ mod tests {
         assert_eq!(
             check("2020101", "202109"),
             vec![
-                ("W_CLASS_YEAR".to_string(), "class_code".to_string()),
-                ("R_GRADE".to_string(), "class_code".to_string())
+                ("W_CLASS_YEAR", "class_code".to_string()),
+                ("R_GRADE", "class_code".to_string())
             ]
         );
     }

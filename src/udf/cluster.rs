@@ -49,7 +49,8 @@ fn pair_fields() -> Fields {
     ])
 }
 
-fn find(parent: &mut [usize], mut x: usize) -> usize {
+/// The root of `x` in a union-find forest, halving the path on the way.
+pub fn find(parent: &mut [usize], mut x: usize) -> usize {
     while parent[x] != x {
         parent[x] = parent[parent[x]];
         x = parent[x];
