@@ -3,11 +3,14 @@
 -- schema: dedup_groups
 -- grain:  一个问题组 / one problem group
 --
--- Who decides: the lowest common superior of the members' schools (by 属地区县): all in one
--- county → that county; one city → the city; one province → the province; else 教育部.
+-- Who decides: the lowest common superior of the members' schools' 学籍主管教育行政部门 (a
+-- city-run school's is the city; the 属地 county where a school names none): all under one
+-- unit → that unit, at its level; else one city → the city; one province → the province; else
+-- 教育部 (seed 004: "两校在同一县域的,向县级教育行政部门反映;在同一地市两个县域的,向地市级教育行政部门
+-- 反映;在同一省份不同地市的,向省级教育行政部门反映;在不同省份的,向教育部反映").
 -- 先入者保有: the first registered member (member_no = 1) is named for police-made duplicates.
--- Status: 待处理 (no member handled), 处理中, 已解决 (every member resolved), 再次重复 (a
--- resolved member collides with new data).
+-- Status: 待处理 (no member handled), 转学在办 (a transfer between its two schools is under way),
+-- 处理中, 已解决 (every member resolved), 再次重复 (a resolved member collides with new data).
 --
 -- Memory: a night may hold a problem group for most of its registrations (one kind-3 group per
 -- invalid ID number). COUNT(DISTINCT …) and ordered string_agg keep an accumulator per group
@@ -19,6 +22,9 @@ WITH g AS (
     SELECT group_id, kind, kind_label,
            COUNT(*) AS member_count,
            MIN(county_code) AS any_county,
+           MIN(COALESCE(authority_code, county_code)) AS unit_min,
+           MAX(COALESCE(authority_code, county_code)) AS unit_max,
+           SUM(CASE WHEN decision_state = '转学在办' THEN 1 ELSE 0 END) AS moving_count,
            MIN(city_code) AS city_min, MAX(city_code) AS city_max,
            MIN(province_code) AS province_min, MAX(province_code) AS province_max,
            SUM(CASE WHEN is_resolved THEN 1 ELSE 0 END) AS resolved_count,
@@ -70,13 +76,15 @@ firsts AS (
 ),
 routed AS (
     SELECT l.*,
-           CASE WHEN l.county_count = 1 THEN '区县'
-                WHEN l.city_min = l.city_max THEN '地市'
-                WHEN l.province_min = l.province_max THEN '省级'
+           CASE WHEN l.unit_min = l.unit_max AND l.unit_min LIKE '%0000' THEN '省级'
+                WHEN l.unit_min = l.unit_max AND l.unit_min LIKE '%00' THEN '地市'
+                WHEN l.unit_min = l.unit_max THEN '区县'
+                WHEN SUBSTR(l.unit_min, 1, 4) = SUBSTR(l.unit_max, 1, 4) THEN '地市'
+                WHEN SUBSTR(l.unit_min, 1, 2) = SUBSTR(l.unit_max, 1, 2) THEN '省级'
                 ELSE '教育部' END AS responsible_level,
-           CASE WHEN l.county_count = 1 THEN l.any_county
-                WHEN l.city_min = l.city_max THEN SUBSTR(l.any_county, 1, 4) || '00'
-                WHEN l.province_min = l.province_max THEN SUBSTR(l.any_county, 1, 2) || '0000'
+           CASE WHEN l.unit_min = l.unit_max THEN l.unit_min
+                WHEN SUBSTR(l.unit_min, 1, 4) = SUBSTR(l.unit_max, 1, 4) THEN SUBSTR(l.unit_min, 1, 4) || '00'
+                WHEN SUBSTR(l.unit_min, 1, 2) = SUBSTR(l.unit_max, 1, 2) THEN SUBSTR(l.unit_min, 1, 2) || '0000'
                 ELSE '000000' END AS responsible_unit
     FROM listed l
 )
@@ -96,6 +104,7 @@ SELECT r.group_id,
        CAST(r.resolved_count AS BIGINT) AS resolved_count,
        CASE WHEN r.reopened_count > 0 THEN '再次重复'
             WHEN r.resolved_count = r.member_count THEN '已解决'
+            WHEN r.moving_count = r.member_count THEN '转学在办'
             WHEN r.untouched_count = r.member_count THEN '待处理'
             ELSE '处理中' END AS status
 FROM routed r

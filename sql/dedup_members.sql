@@ -1,5 +1,5 @@
 -- model:  dedup_members
--- inputs: students, students_log, schools, dedup_decisions, dedup_decisions_log
+-- inputs: students, students_log, schools, movements, dedup_decisions, dedup_decisions_log
 -- schema: dedup_members
 -- grain:  一个问题组中的一条学籍 / one registration in one problem group
 --
@@ -21,6 +21,12 @@
 --     the group, approved later or awaiting review, fails by itself (自动不通过, seed 002); when
 --     two or more are approved across counties, the lowest common superior arbitrates and only
 --     the one it approves passes (仲裁通过 / 仲裁未通过, 待上级仲裁 until it has decided);
+--   - a group of two registrations in two schools between which a transfer of one of them is
+--     under way (转学 or 批量转学, 待审核, or 审核通过 while the sending school still lists it) is
+--     a transfer, not a problem to handle: its untouched members are 转学在办;
+--   - 先入者保有 (seed 002: "若因公安户籍部门造成学生身份证号重复,按“先入者保有”原则,后入者按暂无
+--     身份号码处理"): when two or more members of a kind-1 group are attested as real pupils, the
+--     ID stays with the first registered and every later one is `handled_as_no_id`;
 --   - a decision filed before a member of its group was first registered no longer covers the
 --     group: new data collides with a resolved record, which becomes a problem again (再次重复).
 WITH base AS (
@@ -70,6 +76,12 @@ latest_decision AS (
 filed AS (
     SELECT decision_id, MIN(snapshot_date) AS filed_on FROM dedup_decisions_log GROUP BY decision_id
 ),
+in_transfer AS (
+    SELECT DISTINCT registration_no, from_school_id, to_school_id
+    FROM movements
+    WHERE movement_type IN ('转学', '批量转学') AND status IN ('待审核', '审核通过')
+      AND registration_no IS NOT NULL AND from_school_id IS NOT NULL AND to_school_id IS NOT NULL
+),
 decided AS (
     SELECT m.*, d.decision_id, d.action, d.county_decision, d.county_time, d.arbiter_decision, fd.filed_on,
            -- seed 000 六: "删除——学校管理员发起删除学籍申请,系统自动审核通过" — a 删除 needs no review.
@@ -88,6 +100,8 @@ counted AS (
            SUM(CASE WHEN d.approved AND d.action = '佐证' THEN 1 ELSE 0 END) OVER w AS n_attested,
            MAX(d.registered_on) OVER w AS last_registered,
            MIN(d.member_county) OVER w = MAX(d.member_county) OVER w AS one_county,
+           MIN(d.school_id) OVER w AS school_lo,
+           MAX(d.school_id) OVER w AS school_hi,
            -- The approved 佐证 of a group in the order the county approved them.
            ROW_NUMBER() OVER (PARTITION BY d.kind, d.group_key
                               ORDER BY CASE WHEN d.approved AND d.action = '佐证' THEN 0 ELSE 1 END,
@@ -95,11 +109,20 @@ counted AS (
     FROM decided d
     WINDOW w AS (PARTITION BY d.kind, d.group_key)
 ),
+moving AS (
+    -- Two-member groups in two schools with a transfer of one member between them under way.
+    SELECT DISTINCT c.kind, c.group_key
+    FROM counted c
+    JOIN in_transfer t ON t.registration_no = c.registration_no AND t.from_school_id = c.school_id
+    WHERE c.kind IN (1, 2) AND c.n_members = 2 AND c.school_lo <> c.school_hi
+      AND t.to_school_id IN (c.school_lo, c.school_hi) AND t.to_school_id <> c.school_id
+),
 stated AS (
-    SELECT c.*,
+    SELECT c.*, mv.group_key IS NOT NULL AS transfer_under_way,
            CASE WHEN c.approved AND c.filed_on < c.last_registered THEN '再次重复'
                 WHEN c.kind IN (1, 2) AND c.n_members >= 2 AND c.n_removed = c.n_members - 1
                      AND NOT (c.approved AND c.action IN ('变更', '删除')) THEN '自动佐证通过'
+                WHEN c.action IS NULL AND mv.group_key IS NOT NULL THEN '转学在办'
                 WHEN c.action IS NULL THEN '待处理'
                 WHEN c.kind = 3 AND c.action = '佐证' THEN '处理方式不允许'
                 WHEN c.action = '删除' THEN '已通过'
@@ -116,6 +139,7 @@ stated AS (
                 WHEN c.arbiter_decision = '不同意' THEN '仲裁未通过'
                 ELSE '待上级仲裁' END AS decision_state
     FROM counted c
+    LEFT JOIN moving mv ON mv.kind = c.kind AND mv.group_key = c.group_key
 )
 SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        CAST(m.kind AS BIGINT) AS kind,
@@ -140,6 +164,8 @@ SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        m.decision_id,
        m.action,
        m.decision_state,
-       m.decision_state IN ('已通过', '仲裁通过', '自动佐证通过') AS is_resolved
+       m.decision_state IN ('已通过', '仲裁通过', '自动佐证通过') AS is_resolved,
+       COALESCE(m.kind = 1 AND m.member_no > 1 AND m.n_attested >= 2, false) AS handled_as_no_id,
+       sc.authority_code
 FROM stated m
 LEFT JOIN schools sc ON sc.school_id = m.school_id

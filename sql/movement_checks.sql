@@ -1,5 +1,5 @@
 -- model:  movement_checks
--- inputs: movements, schools, students, regions, ref_calendar
+-- inputs: movements, schools, students, student_status, list_graduates, regions, ref_calendar
 -- schema: movement_checks
 -- grain:  一条学籍异动 / one movement application
 --
@@ -14,7 +14,17 @@
 --                     replaces the default rows);
 --   suspended_at_apply  the pupil's latest approved movement before the application is 休学,
 --                     so the transfer came before 复学 (a 休学 pupil must 复学 first);
---   registered        the registration is in the sending school's snapshot.
+--   registered        the registration is in the sending school's snapshot, or is one of its
+--                     graduates (list_graduates) that the school no longer lists;
+--   graduating_pause  applied for inside the graduating grades' pause of the pupil's graduation
+--                     year (ref_calendar graduating_pause: 毕业年级业务暂停, for 毕业、升级);
+--   outside_graduate_window  a transfer to another province applied for after the pupil's
+--                     graduation outside the windows for study in another province after
+--                     graduation (seed 003: "毕业后跨省留学新业务上线时间限于8月15日0:00至12月14日
+--                     24:00、3月1日0:00至5月31日24:00"; ref_calendar cross_province_after_graduation);
+--   open_at_graduation  still 待审核 while the pupil is in the graduating grade: 在办业务清理
+--                     before graduation.
+-- A window row for a year replaces the every-year (*) rows of that window.
 WITH m AS (
     SELECT m.*, f.county_code AS from_county_code, f.authority_code AS from_authority, f.school_name AS from_school_name,
            t.county_code AS to_county_code, t.authority_code AS to_authority, t.school_name AS to_school_name
@@ -26,21 +36,48 @@ years AS (
     SELECT DISTINCT CAST(date_part('year', apply_date) AS BIGINT) AS yr FROM movements WHERE apply_date IS NOT NULL
 ),
 cal AS (
-    SELECT year, "start" AS s_, "end" AS e_ FROM ref_calendar WHERE "window" = 'transfer_freeze'
+    SELECT "window" AS w_, CAST(year AS VARCHAR) AS y_, "start" AS s_, "end" AS e_ FROM ref_calendar
 ),
-freeze_periods AS (
-    SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = CAST(y.yr AS VARCHAR)
+own_year AS (
+    SELECT DISTINCT w_ AS ow_, y_ AS oy_ FROM cal WHERE y_ <> '*'
+),
+cal_years AS (
+    -- Every window's rows in every year an application falls in.
+    SELECT c.w_, y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.y_ = CAST(y.yr AS VARCHAR)
     UNION ALL
-    SELECT y.yr, c.s_, c.e_ FROM years y JOIN cal c ON c.year = '*'
-    WHERE y.yr NOT IN (SELECT TRY_CAST(year AS BIGINT) FROM cal WHERE year <> '*')
+    SELECT c.w_, y.yr, c.s_, c.e_
+    FROM years y
+    JOIN cal c ON c.y_ = '*'
+    LEFT JOIN own_year o ON o.ow_ = c.w_ AND o.oy_ = CAST(y.yr AS VARCHAR)
+    WHERE o.ow_ IS NULL
+),
+periods AS (
+    SELECT w_, yr, make_date(yr, CAST(substr(s_, 1, 2) AS BIGINT), CAST(substr(s_, 4, 2) AS BIGINT)) AS s_,
+           make_date(yr, CAST(substr(e_, 1, 2) AS BIGINT), CAST(substr(e_, 4, 2) AS BIGINT)) AS e_
+    FROM cal_years
+),
+in_window AS (
+    SELECT DISTINCT m.movement_id, p.w_
+    FROM movements m
+    JOIN periods p ON p.yr = CAST(date_part('year', m.apply_date) AS BIGINT)
+    WHERE m.apply_date >= p.s_ AND m.apply_date <= p.e_
 ),
 frozen AS (
-    SELECT DISTINCT m.movement_id
-    FROM movements m
-    JOIN freeze_periods f ON f.yr = CAST(date_part('year', m.apply_date) AS BIGINT)
-    WHERE m.movement_type = '转学'
-      AND m.apply_date >= make_date(f.yr, CAST(substr(f.s_, 1, 2) AS BIGINT), CAST(substr(f.s_, 4, 2) AS BIGINT))
-      AND m.apply_date <= make_date(f.yr, CAST(substr(f.e_, 1, 2) AS BIGINT), CAST(substr(f.e_, 4, 2) AS BIGINT))
+    SELECT w.movement_id FROM in_window w JOIN movements m ON m.movement_id = w.movement_id
+    WHERE w.w_ = 'transfer_freeze' AND m.movement_type = '转学'
+),
+pupil AS (
+    -- The pupil's graduation, from the sending school's registration.
+    SELECT registration_no, school_id, MIN(graduation_year) AS graduation_year, MIN(graduation_date) AS graduation_date,
+           bool_or(graduating) AS graduating
+    FROM (
+        SELECT registration_no, school_id, graduation_year, graduation_date, graduating FROM student_status
+        UNION ALL
+        SELECT registration_no, school_id, graduation_year, graduation_date, false FROM list_graduates
+        WHERE source = '学校已不再报送'
+    )
+    WHERE registration_no IS NOT NULL
+    GROUP BY registration_no, school_id
 ),
 before_apply AS (
     -- The latest approved movement of the pupil that took effect before each application.
@@ -55,7 +92,9 @@ before_apply AS (
     WHERE rn = 1
 ),
 registered AS (
-    SELECT DISTINCT registration_no, school_id FROM students
+    SELECT registration_no, school_id FROM students
+    UNION
+    SELECT registration_no, school_id FROM list_graduates WHERE source = '学校已不再报送'
 )
 SELECT m.movement_id,
        m.registration_no,
@@ -100,9 +139,16 @@ SELECT m.movement_id,
        m.as_of_date - m.apply_date AS days_since_apply,
        fz.movement_id IS NOT NULL AS in_freeze_window,
        COALESCE(m.movement_type = '转学' AND b.prev_type = '休学', false) AS suspended_at_apply,
-       r.registration_no IS NOT NULL AS registered
+       r.registration_no IS NOT NULL AS registered,
+       COALESCE(pz.movement_id IS NOT NULL AND CAST(date_part('year', m.apply_date) AS BIGINT) = pu.graduation_year, false) AS graduating_pause,
+       COALESCE(m.movement_type = '转学' AND substr(m.from_county_code, 1, 2) <> substr(m.to_county_code, 1, 2)
+                AND m.apply_date >= pu.graduation_date AND gw.movement_id IS NULL, false) AS outside_graduate_window,
+       COALESCE(m.status = '待审核' AND pu.graduating, false) AS open_at_graduation
 FROM m
 LEFT JOIN frozen fz ON fz.movement_id = m.movement_id
+LEFT JOIN pupil pu ON pu.registration_no = m.registration_no AND pu.school_id = m.from_school_id
+LEFT JOIN in_window pz ON pz.movement_id = m.movement_id AND pz.w_ = 'graduating_pause'
+LEFT JOIN in_window gw ON gw.movement_id = m.movement_id AND gw.w_ = 'cross_province_after_graduation'
 LEFT JOIN before_apply b ON b.movement_id = m.movement_id
 LEFT JOIN registered r ON r.registration_no = m.registration_no AND r.school_id = m.from_school_id
 LEFT JOIN regions fi ON fi.code6 = m.from_authority

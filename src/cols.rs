@@ -102,6 +102,7 @@ column_index!(SchoolCols {
     urban_rural,
     branch_of,
     address,
+    school_system,
 });
 
 column_index!(MovementCols {

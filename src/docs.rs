@@ -2,6 +2,8 @@
 //! model headers, so that what dashboards and SQL users read is what the binary does.
 //! `tests/docs.rs` fails when a committed page differs from what this makes.
 
+pub mod rules;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -14,6 +16,7 @@ use crate::schema::{Check, ColType, ColumnDef, Required, TableSchema, catalog};
 pub fn pages() -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
         ("marts.md", marts_page()?),
+        ("rules.md", rules::page()?),
         ("tables.md", tables_page()),
         ("openapi.json", crate::serve::openapi::document()?),
     ])

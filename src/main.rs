@@ -193,7 +193,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// 由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/）
+    /// 由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/rules.md、docs/man/、docs/completions/）
     /// / Generate the reference pages, man pages and shell completions.
     Docs {
         /// 输出目录 / output folder
@@ -293,6 +293,9 @@ enum Command {
         /// 无有效令牌的请求每秒最多记入审计日志的条数，其余只计数 / audit lines a second for requests without a valid token
         #[arg(long, default_value_t = 20)]
         audit_unauthenticated_per_second: u32,
+        /// 每个令牌每分钟最多几次全国学籍查询（/v1/lookup），超出返回 429 / lookups a token may make a minute
+        #[arg(long, default_value_t = 60)]
+        lookups_per_minute: u32,
     },
     /// 生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed).
     Token {
@@ -308,7 +311,7 @@ enum Command {
         /// 管辖范围：* 全国，2/4/6 位行政区划代码，或 10 位学校标识码 / jurisdiction
         #[arg(long)]
         jurisdiction: String,
-        /// 可读的清单（可重复；* 为全部）/ lists it may read (repeatable; * for all)
+        /// 可读的清单（可重复；* 为全部清单）；lookup 授权全国学籍查询（* 不含）/ lists it may read (repeatable; * for all); lookup grants the national lookup (* does not)
         #[arg(long = "list", required = true)]
         lists: Vec<String>,
         /// 可看完整的证件号、电话、住址 / may see ID numbers, phones and addresses in full
@@ -317,6 +320,38 @@ enum Command {
         /// 有效期至（含当天）/ last valid day
         #[arg(long)]
         expires: Option<NaiveDate>,
+    },
+    /// 全国学籍查询：按姓名和身份证件号，或姓名和全国学籍号，查学籍所在省份、学校、学段、状态、是否问题学籍与最新变动时间
+    /// （完全一致才算查到；姓名、证件号遮蔽显示）；退出码 0 查到，1 未查到，2 参数错误
+    /// / National registration lookup by name and ID number, or name and 学籍号 (exact, masked); exit 0 found, 1 not found, 2 bad arguments.
+    Lookup {
+        /// 仓库位置 / warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 按哪一天的学籍状态查询（这一天或之前最近一次模型运行；默认最近一次）/ status as of this date (the latest run on or before it; default the latest)
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// 学生姓名，须与学籍一致 / the pupil's name, exactly as registered
+        #[arg(long)]
+        name: String,
+        /// 身份证件号（末位 X 不分大小写）/ ID number (check character X in either case)
+        #[arg(
+            long,
+            required_unless_present = "registration_no",
+            conflicts_with = "registration_no"
+        )]
+        id_number: Option<String>,
+        /// 全国学籍号（19 位）/ the 19-character 学籍号
+        #[arg(long)]
+        registration_no: Option<String>,
+        /// 以 JSON 输出 / print JSON
+        #[arg(long)]
+        json: bool,
+        /// 线程数（默认：全部核）/ threads (default: all cores)
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        #[arg(long, default_value_t = 1024)]
+        memory_mb: usize,
     },
     /// 对仓库执行 SQL 查询 / Run SQL over the warehouse.
     Sql {
@@ -690,6 +725,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             reload_tokens_seconds,
             xlsx_builds,
             audit_unauthenticated_per_second,
+            lookups_per_minute,
         } => {
             let seconds = |flag: &str, v: f64| {
                 std::time::Duration::try_from_secs_f64(v)
@@ -722,6 +758,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 xlsx_builds,
                 unauthenticated_lines_per_second: audit_unauthenticated_per_second,
+                lookups_per_minute,
             };
             xueji::serve::serve(&o, &limits).await?;
             Ok(ExitCode::SUCCESS)
@@ -751,6 +788,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 tokens.display()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Lookup {
+            warehouse,
+            as_of,
+            name,
+            id_number,
+            registration_no,
+            json,
+            threads,
+            memory_mb,
+        } => {
+            lookup(
+                &warehouse,
+                as_of,
+                &name,
+                id_number,
+                registration_no,
+                json,
+                threads,
+                memory_mb,
+            )
+            .await
         }
         Command::Sql {
             warehouse,
@@ -855,6 +914,70 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `xueji lookup`: 0 found, 1 not found, 2 a query or date that cannot be looked up.
+#[allow(clippy::too_many_arguments)]
+async fn lookup(
+    warehouse: &str,
+    as_of: Option<NaiveDate>,
+    name: &str,
+    id_number: Option<String>,
+    registration_no: Option<String>,
+    json: bool,
+    threads: usize,
+    memory_mb: usize,
+) -> Result<ExitCode> {
+    use xueji::models::lookup as lk;
+    let q = match lk::Query::parse(Some(name), id_number.as_deref(), registration_no.as_deref()) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("错误：{} / {}", e.zh, e.en);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (ctx, source) = lk::open(warehouse, threads, memory_mb).await?;
+    let Some(source) = source else {
+        eprintln!(
+            "错误：仓库 {warehouse} 中还没有学籍状态（student_status）：请先运行 xueji ingest 与 xueji run / no registration status yet"
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let Some(date) = source.date(as_of) else {
+        let first = source.dates.first().map(|d| d.to_string()).unwrap_or_default();
+        eprintln!(
+            "错误：{} 及以前没有学籍状态；最早的是 {first} / no status on or before that date",
+            as_of.map(|d| d.to_string()).unwrap_or_default()
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let found = lk::lookup(&ctx, date, &q).await?;
+    if json {
+        let body = serde_json::json!({
+            "snapshot_date": date.to_string(),
+            "masked": true,
+            "query": q.masked(),
+            "found": found.len(),
+            "registrations": found,
+        });
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else if found.is_empty() {
+        println!(
+            "全国学籍查询（截至 {date}）：未查到学籍；姓名与身份证件号（或全国学籍号）须与学籍完全一致 / not found"
+        );
+    } else {
+        println!(
+            "全国学籍查询（截至 {date}）：查到 {} 条学籍；姓名、学籍号、证件号已遮蔽 / {} found, masked",
+            found.len(),
+            found.len()
+        );
+        pipeline::print_batches(&[lk::table(&found)?], SqlFormat::Table, &mut std::io::stdout().lock())?;
+    }
+    Ok(if found.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_run(out: &xueji::models::RunOutcome) {

@@ -75,15 +75,22 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
     if !reg.tables.iter().any(|t| t == "schools") {
         return Ok(HashMap::new());
     }
-    let batches = ctx
-        .sql("SELECT school_id, school_kind, ownership, county_code FROM schools")
-        .await?
-        .collect()
-        .await?;
+    // `SELECT *`: a warehouse written before a column (学制) was added has no such column yet.
+    let batches = ctx.sql("SELECT * FROM schools").await?.collect().await?;
     let mut out = HashMap::new();
     for b in batches {
-        let s = |i: usize| warehouse::strings(b.column(i));
-        let (id, kind, own, county) = (s(0)?, s(1)?, s(2)?, s(3)?);
+        let s = |name: &str| -> Result<Option<arrow::array::StringArray>> {
+            match b.schema().index_of(name) {
+                Ok(i) => Ok(Some(warehouse::strings(b.column(i))?)),
+                Err(_) => Ok(None),
+            }
+        };
+        let (Some(id), Some(kind), Some(own), Some(county)) =
+            (s("school_id")?, s("school_kind")?, s("ownership")?, s("county_code")?)
+        else {
+            anyhow::bail!("bug: the schools view lacks a required column");
+        };
+        let system = s("school_system")?;
         for i in 0..b.num_rows() {
             if id.is_valid(i) {
                 out.insert(
@@ -92,6 +99,7 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
                         stages: stages_of_kind(kind.value(i)),
                         public: own.value(i) == "公办",
                         county: county.value(i).to_string(),
+                        five_four: system.as_ref().is_some_and(|a| a.is_valid(i) && a.value(i) == "五四制"),
                     },
                 );
             }
@@ -357,6 +365,7 @@ pub fn generated_sources(dir: &Path, students: &str) -> Vec<PathBuf> {
         "movements",
         "nutrition_schools",
         "nutrition_terms",
+        "nutrition_duty",
         "exams",
         "meal_ledger",
     ]

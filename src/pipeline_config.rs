@@ -128,7 +128,7 @@ mod tests {
     fn the_demo_pipeline_parses() {
         let c = PipelineConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/demo.toml")).unwrap();
         assert_eq!(c.date, Some(NaiveDate::from_ymd_opt(2026, 10, 15).unwrap()));
-        assert_eq!(c.sources.len(), 8);
+        assert_eq!(c.sources.len(), 10);
         let (_, run) = c.into_job(None).unwrap();
         assert!(run.is_some_and(|r| r.only.is_empty()), "the demo runs every model");
         let none: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['.']\nmodels = []").unwrap();

@@ -32,8 +32,10 @@ pub fn sample_sources() -> Vec<PathBuf> {
         "schools",
         "movements",
         "dedup_decisions",
+        "key_change_requests",
         "nutrition_schools",
         "nutrition_terms",
+        "nutrition_duty",
         "exams",
         "meal_ledger",
     ]

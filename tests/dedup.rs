@@ -33,13 +33,25 @@ async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcom
     models::run(&o).await.unwrap()
 }
 
-/// One truth row: (person, county, plant), keyed by (csv file, csv row).
+/// One truth row: (person, the school's 主管教育行政部门, plant), keyed by (csv file, csv row).
 fn truth() -> BTreeMap<(String, u64), (String, String, String)> {
+    // Each school's 学籍主管教育行政部门 (a city-run school's is the city).
+    let mut s = csv::Reader::from_path(samples().join("schools.csv")).unwrap();
+    let sh = s.headers().unwrap().clone();
+    let (sid, auth) = (col(&sh, "学校标识码"), col(&sh, "主管教育行政部门代码"));
+    let authority: BTreeMap<String, String> = s
+        .records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[sid].to_string(), x[auth].to_string())
+        })
+        .collect();
     let mut r = csv::Reader::from_path(samples().join("truth/records.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     let i = |n: &str| h.iter().position(|x| x == n).unwrap();
-    let (person, county, file, row, plant) = (
+    let (person, school, county, file, row, plant) = (
         i("person_id"),
+        i("school_id"),
         i("county_code"),
         i("csv_file"),
         i("csv_row"),
@@ -50,18 +62,31 @@ fn truth() -> BTreeMap<(String, u64), (String, String, String)> {
             let x = x.unwrap();
             (
                 (x[file].to_string(), x[row].parse().unwrap()),
-                (x[person].to_string(), x[county].to_string(), x[plant].to_string()),
+                (
+                    x[person].to_string(),
+                    // A planted unknown school is refused; its county stands in.
+                    authority.get(&x[school]).unwrap_or(&x[county].to_string()).clone(),
+                    x[plant].to_string(),
+                ),
             )
         })
         .collect()
 }
 
-/// The level and unit that must decide for schools in these counties.
-fn lowest_common_superior(counties: &BTreeSet<String>) -> (&'static str, String) {
-    let same = |n: usize| counties.iter().map(|c| &c[..n]).collect::<BTreeSet<_>>().len() == 1;
-    let any = counties.iter().next().unwrap();
+/// The level and unit that must decide for schools under these 主管教育行政部门 (seed 004:
+/// "两校在同一县域的,向县级教育行政部门反映;在同一地市两个县域的,向地市级教育行政部门反映").
+fn lowest_common_superior(units: &BTreeSet<String>) -> (&'static str, String) {
+    let same = |n: usize| units.iter().map(|c| &c[..n]).collect::<BTreeSet<_>>().len() == 1;
+    let any = units.iter().next().unwrap();
     if same(6) {
-        ("区县", any.clone())
+        let level = if any.ends_with("0000") {
+            "省级"
+        } else if any.ends_with("00") {
+            "地市"
+        } else {
+            "区县"
+        };
+        (level, any.clone())
     } else if same(4) {
         ("地市", format!("{}00", &any[..4]))
     } else if same(2) {
@@ -161,7 +186,7 @@ async fn the_official_kinds_reproduce_the_ground_truth_exactly() {
     assert_eq!(got_kind(2), kind2, "kind 2: 姓名性别出生日期重复");
     assert_eq!(got_kind(3), kind3, "kind 3: 身份证件号错误");
 
-    // Arbitration: the lowest common superior of the members' counties, by the truth's counties.
+    // Arbitration: the lowest common superior of the members' schools' 主管教育行政部门.
     let routed = dump(
         &wh,
         "SELECT group_id, responsible_level, responsible_unit, member_count, status FROM dedup_groups",
@@ -176,12 +201,12 @@ async fn the_official_kinds_reproduce_the_ground_truth_exactly() {
             .find(|((_, g), _)| g == f[0])
             .map(|((k, _), m)| (*k, m))
             .unwrap();
-        let counties: BTreeSet<String> = members.iter().map(|k| t[k].1.clone()).collect();
-        let (level, unit) = lowest_common_superior(&counties);
+        let units: BTreeSet<String> = members.iter().map(|k| t[k].1.clone()).collect();
+        let (level, unit) = lowest_common_superior(&units);
         assert_eq!(
             (f[1], f[2]),
             (level, unit.as_str()),
-            "group {} (kind {kind}) in counties {counties:?}",
+            "group {} (kind {kind}) under {units:?}",
             f[0]
         );
         assert_eq!(f[3].parse::<usize>().unwrap(), members.len());

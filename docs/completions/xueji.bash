@@ -37,6 +37,9 @@ _xueji() {
             xueji,ingest)
                 cmd="xueji__subcmd__ingest"
                 ;;
+            xueji,lookup)
+                cmd="xueji__subcmd__lookup"
+                ;;
             xueji,nightly)
                 cmd="xueji__subcmd__nightly"
                 ;;
@@ -118,6 +121,9 @@ _xueji() {
             xueji__subcmd__help,ingest)
                 cmd="xueji__subcmd__help__subcmd__ingest"
                 ;;
+            xueji__subcmd__help,lookup)
+                cmd="xueji__subcmd__help__subcmd__lookup"
+                ;;
             xueji__subcmd__help,nightly)
                 cmd="xueji__subcmd__help__subcmd__nightly"
                 ;;
@@ -161,7 +167,7 @@ _xueji() {
 
     case "${cmd}" in
         xueji)
-            opts="-q -h -V --quiet --help --version demo nightly gen ingest run check docs bench render serve token sql help"
+            opts="-q -h -V --quiet --help --version demo nightly gen ingest run check docs bench render serve token lookup sql help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -609,7 +615,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__help)
-            opts="demo nightly gen ingest run check docs bench render serve token sql help"
+            opts="demo nightly gen ingest run check docs bench render serve token lookup sql help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -804,6 +810,20 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__help__subcmd__lookup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__help__subcmd__nightly)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -934,6 +954,48 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__lookup)
+            opts="-q -h --warehouse --as-of --name --id-number --registration-no --json --threads --memory-mb --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --warehouse)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as-of)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id-number)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registration-no)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__nightly)
             opts="-q -h --pipeline --date --json --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1045,7 +1107,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__serve)
-            opts="-q -h --warehouse --listen --tokens --audit --refresh-seconds --threads --memory-mb --tls-cert --tls-key --allow-plain-http --max-connections --header-timeout-seconds --idle-timeout-seconds --reload-tokens-seconds --xlsx-builds --audit-unauthenticated-per-second --quiet --help"
+            opts="-q -h --warehouse --listen --tokens --audit --refresh-seconds --threads --memory-mb --tls-cert --tls-key --allow-plain-http --max-connections --header-timeout-seconds --idle-timeout-seconds --reload-tokens-seconds --xlsx-builds --audit-unauthenticated-per-second --lookups-per-minute --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1108,6 +1170,10 @@ _xueji() {
                     return 0
                     ;;
                 --audit-unauthenticated-per-second)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lookups-per-minute)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -33,11 +33,12 @@ complete -c xueji -n "__fish_xueji_needs_command" -f -a "gen" -d '生成合成�
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "ingest" -d '导入一晚的数据 / Ingest one night\'s sources into the warehouse'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "run" -d '运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "check" -d '检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model\'s header, inputs and result schema'
-complete -c xueji -n "__fish_xueji_needs_command" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/rules.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "bench" -d '性能测试，打印结果 / Benchmarks that print their figures'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "render" -d '生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因； 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号） / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "serve" -d '名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志 / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "token" -d '生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed)'
+complete -c xueji -n "__fish_xueji_needs_command" -f -a "lookup" -d '全国学籍查询：按姓名和身份证件号，或姓名和全国学籍号，查学籍所在省份、学校、学段、状态、是否问题学籍与最新变动时间 （完全一致才算查到；姓名、证件号遮蔽显示）；退出码 0 查到，1 未查到，2 参数错误 / National registration lookup by name and ID number, or name and 学籍号 (exact, masked); exit 0 found, 1 not found, 2 bad arguments'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "sql" -d '对仓库执行 SQL 查询 / Run SQL over the warehouse'
 complete -c xueji -n "__fish_xueji_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c xueji -n "__fish_xueji_using_subcommand demo" -l pipeline -d '作业文件 / job file' -r -F
@@ -174,6 +175,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand serve" -l idle-timeout-secon
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -l reload-tokens-seconds -d '每隔多少秒检查令牌文件是否改动（0：只在收到 SIGHUP 时重读）/ seconds between looks at the token file (0: only on SIGHUP)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -l xlsx-builds -d '同时生成的 Excel 文件数 / XLSX workbooks built at once' -r
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -l audit-unauthenticated-per-second -d '无有效令牌的请求每秒最多记入审计日志的条数，其余只计数 / audit lines a second for requests without a valid token' -r
+complete -c xueji -n "__fish_xueji_using_subcommand serve" -l lookups-per-minute -d '每个令牌每分钟最多几次全国学籍查询（/v1/lookup），超出返回 429 / lookups a token may make a minute' -r
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -l allow-plain-http -d '允许在非本机地址上用明文 HTTP（前面另有 HTTPS 代理时）/ allow plain HTTP on a non-loopback address'
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand serve" -s h -l help -d 'Print help'
@@ -181,11 +183,21 @@ complete -c xueji -n "__fish_xueji_using_subcommand token" -l tokens -d '令牌�
 complete -c xueji -n "__fish_xueji_using_subcommand token" -l id -d '编号（写入审计日志）/ short id, written to the audit log' -r
 complete -c xueji -n "__fish_xueji_using_subcommand token" -l name -d '持有单位 / holder, e.g. 黟县学生资助管理中心' -r
 complete -c xueji -n "__fish_xueji_using_subcommand token" -l jurisdiction -d '管辖范围：* 全国，2/4/6 位行政区划代码，或 10 位学校标识码 / jurisdiction' -r
-complete -c xueji -n "__fish_xueji_using_subcommand token" -l list -d '可读的清单（可重复；* 为全部）/ lists it may read (repeatable; * for all)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand token" -l list -d '可读的清单（可重复；* 为全部清单）；lookup 授权全国学籍查询（* 不含）/ lists it may read (repeatable; * for all); lookup grants the national lookup (* does not)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand token" -l expires -d '有效期至（含当天）/ last valid day' -r
 complete -c xueji -n "__fish_xueji_using_subcommand token" -l unmask -d '可看完整的证件号、电话、住址 / may see ID numbers, phones and addresses in full'
 complete -c xueji -n "__fish_xueji_using_subcommand token" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand token" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l warehouse -d '仓库位置 / warehouse location' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l as-of -d '按哪一天的学籍状态查询（这一天或之前最近一次模型运行；默认最近一次）/ status as of this date (the latest run on or before it; default the latest)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l name -d '学生姓名，须与学籍一致 / the pupil\'s name, exactly as registered' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l id-number -d '身份证件号（末位 X 不分大小写）/ ID number (check character X in either case)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l registration-no -d '全国学籍号（19 位）/ the 19-character 学籍号' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l memory-mb -r
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -l json -d '以 JSON 输出 / print JSON'
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand lookup" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -l warehouse -r
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -l format -d '输出格式 / output format' -r -f -a "table\t''
 csv\t''
@@ -195,19 +207,20 @@ complete -c xueji -n "__fish_xueji_using_subcommand sql" -l threads -d '线程�
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -l memory-mb -r
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s h -l help -d 'Print help'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "demo" -d '演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "nightly" -d '按作业文件运行一晚的导入 / Run one night of a job file (pipelines/*.toml)'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "gen" -d '生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "ingest" -d '导入一晚的数据 / Ingest one night\'s sources into the warehouse'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "run" -d '运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "check" -d '检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model\'s header, inputs and result schema'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "bench" -d '性能测试，打印结果 / Benchmarks that print their figures'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "render" -d '生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因； 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号） / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "serve" -d '名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志 / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "token" -d '生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed)'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "sql" -d '对仓库执行 SQL 查询 / Run SQL over the warehouse'
-complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token sql help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "demo" -d '演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "nightly" -d '按作业文件运行一晚的导入 / Run one night of a job file (pipelines/*.toml)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "gen" -d '生成合成学籍数据（含标准答案）/ Generate synthetic data with ground truth'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "ingest" -d '导入一晚的数据 / Ingest one night\'s sources into the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "run" -d '运行 sql/ 中的模型（问题学籍等），结果写入仓库 / Run the SQL models (sql/) into the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "check" -d '检查模型：文件头、实际读取的表、结果列与结构文件 / Check every model\'s header, inputs and result schema'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "docs" -d '由结构文件与命令行定义生成参考文档（docs/marts.md、docs/tables.md、docs/rules.md、docs/man/、docs/completions/） / Generate the reference pages, man pages and shell completions'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "bench" -d '性能测试，打印结果 / Benchmarks that print their figures'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "render" -d '生成可打印报表（HTML、PDF、XLSX：花名册、问题学籍清单、留守儿童与随迁子女统计、资助与营养改善计划名单、转学待办、导入失败原因； 按需出具学籍卡片、学生基本信息表、学籍证明：--report card|info_sheet|certificate --unit 学校标识码|学籍号|身份证件号） / Render printable reports (HTML, PDF, XLSX) from the marts; reports/reports.toml lists them'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "serve" -d '名单与统计的 HTTP 接口：令牌限定管辖范围和清单，默认遮蔽证件号、电话、住址，每个请求记入审计日志 / Serve lists and statistics over HTTP: tokens scoped to a jurisdiction, masked, audited'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "token" -d '生成一个访问令牌并把它的散列写入令牌文件；令牌只显示这一次 / Add an access token (printed once, stored hashed)'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "lookup" -d '全国学籍查询：按姓名和身份证件号，或姓名和全国学籍号，查学籍所在省份、学校、学段、状态、是否问题学籍与最新变动时间 （完全一致才算查到；姓名、证件号遮蔽显示）；退出码 0 查到，1 未查到，2 参数错误 / National registration lookup by name and ID number, or name and 学籍号 (exact, masked); exit 0 found, 1 not found, 2 bad arguments'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "sql" -d '对仓库执行 SQL 查询 / Run SQL over the warehouse'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'

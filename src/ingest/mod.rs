@@ -481,6 +481,7 @@ impl Worker {
                         stages: stages_of_kind(&values[c.school_kind]),
                         public,
                         county: values[c.county_code].clone(),
+                        five_four: values[c.school_system] == "五四制",
                     },
                 );
             }

@@ -27,6 +27,19 @@ pub struct SchoolInfo {
     pub public: bool,
     /// 属地区县 (6 digits): a transfer's flow comes from the two schools' counties.
     pub county: String,
+    /// 学制 五四制: primary school has five grades and junior school four.
+    pub five_four: bool,
+}
+
+/// Grades of a stage (1 小学, 2 初中, 3 高中) under the school's 学制.
+pub fn grades_of_stage(stage: u8, five_four: bool) -> i32 {
+    match (stage, five_four) {
+        (1, false) => 6,
+        (1, true) => 5,
+        (2, false) => 3,
+        (2, true) => 4,
+        _ => 3,
+    }
 }
 
 pub struct Validator {
@@ -497,25 +510,29 @@ impl Validator {
                     None => (entry, c.enrol_month),
                 };
                 let grade = school_year(self.snapshot) - cohort + 1;
-                let max = if st == 1 { 6 } else { 3 };
-                if !(1..=max).contains(&grade) {
+                let five_four = school.is_some_and(|s| s.five_four);
+                let max = grades_of_stage(st, five_four);
+                // A cohort past the last grade has graduated (毕业): a school may still list its
+                // graduates, who are kept as such (the status model says 毕业); only a cohort
+                // that has not started yet is impossible.
+                if grade < 1 {
                     out.push(self.err(
                         col,
                         v,
                         "R_GRADE",
                         format!(
-                            "{}班级的入学年份应在 {} 至 {} 之间",
+                            "{}班级的入学年份不应晚于 {}",
                             ["", "小学", "初中", "高中"][st as usize],
-                            school_year(self.snapshot) - max + 1,
                             school_year(self.snapshot)
                         ),
                     ));
-                } else if ok(c.birth_date) {
+                } else if grade <= max && ok(c.birth_date) {
                     // Age at 1 September against the usual age of the grade: only a warning.
                     let birth = idcard::parse_yyyymmdd(&v[c.birth_date]).expect("checked");
                     let sep1 = NaiveDate::from_ymd_opt(school_year(self.snapshot), 9, 1).expect("date");
                     let age = sep1.years_since(birth).unwrap_or(0) as i32;
-                    let usual = [0, 6, 12, 15][st as usize] + grade - 1;
+                    let first = [0, 6, 6 + grades_of_stage(1, five_four), 15][st as usize];
+                    let usual = first + grade - 1;
                     if (age - usual).abs() > 2 {
                         out.push(self.err(
                             c.birth_date,
@@ -1064,6 +1081,7 @@ mod tests {
                 stages: vec![1],
                 public: true,
                 county: "110101".into(),
+                five_four: false,
             },
         );
         Validator::new(catalog(), &catalog().students, snapshot(), Arc::new(schools))
@@ -1229,9 +1247,10 @@ mod tests {
         assert_eq!(check("2023101", "202409"), warned, "跳级");
         assert_eq!(check("2024101", "202409"), vec![], "in step");
         assert_eq!(check("2019101", "202409")[0].0, "R_CLASS_YEAR", "five years apart");
-        // The grade is the class's: the 2020 cohort is past 小学 in 2026 whatever 入学年月 says.
+        // The grade is the class's: a class of a cohort that starts next year is refused
+        // whatever 入学年月 says.
         assert_eq!(
-            check("2020101", "202109"),
+            check("2027101", "202609"),
             vec![
                 ("W_CLASS_YEAR", "class_code".to_string()),
                 ("R_GRADE", "class_code".to_string())
@@ -1239,14 +1258,55 @@ mod tests {
         );
     }
 
+    /// Seed 004 (学籍管理中的特殊问题): "学生学籍已经处于毕业状态…处于毕业状态者,由县级学籍管理部门在网上做毕业驳回"
+    /// — a graduate's registration stays, in the 毕业 state. A school that still lists last
+    /// summer's graduates (the 2020 primary cohort in 2026, the 2023 junior cohort) is not refused:
+    /// the status model makes them 毕业. Under 五四学制 (seed 004: "针对实行五四学制的省市") 初中
+    /// has four grades and 小学 five, so the 2023 junior cohort is in grade 4, and the usual age of
+    /// 初中一年级 is 11.
+    #[test]
+    fn graduates_are_accepted_and_five_four_schools_have_a_fourth_junior_grade() {
+        let check = |class: &str, enrol: &str| findings(&[("class_code", class), ("enrol_month", enrol)]);
+        assert_eq!(check("2020101", "202009"), vec![], "primary graduate of 2026");
+        assert_eq!(check("2021101", "202109"), vec![], "primary grade 6");
+        let t = &catalog().students;
+        let under = |five_four: bool, class: &str, enrol: &str, birth: &str| {
+            let mut schools = HashMap::new();
+            schools.insert(
+                "2110101001".to_string(),
+                SchoolInfo {
+                    stages: vec![1, 2],
+                    public: true,
+                    county: "110101".into(),
+                    five_four,
+                },
+            );
+            let mut v = valid();
+            v[t.index_of("class_code").unwrap()] = class.into();
+            v[t.index_of("enrol_month").unwrap()] = enrol.into();
+            v[t.index_of("birth_date").unwrap()] = birth.into();
+            v[t.index_of("id_number").unwrap()] = id(&format!("110101{birth}123"));
+            let vd = Validator::new(catalog(), t, snapshot(), Arc::new(schools));
+            vd.check(&mut v).into_iter().map(|f| f.rule).collect::<Vec<_>>()
+        };
+        // 初中一年级 at 11 (born 2015-03): usual under 五四制, two years young under 六三制.
+        assert_eq!(under(true, "2026201", "202609", "20150301"), Vec::<&str>::new());
+        assert_eq!(under(false, "2026201", "202609", "20150301"), Vec::<&str>::new());
+        assert_eq!(under(false, "2026201", "202609", "20140301"), Vec::<&str>::new());
+        assert_eq!(under(true, "2026201", "202609", "20120301"), vec!["W_AGE"]);
+        // 初中四年级 (2023 cohort) is in school under 五四制 and a graduate under 六三制: both kept.
+        assert_eq!(under(true, "2023201", "202309", "20120301"), Vec::<&str>::new());
+        assert_eq!(under(false, "2023201", "202309", "20120301"), Vec::<&str>::new());
+    }
+
     #[test]
     fn grade_out_of_range_and_senior_fields() {
         let t = &catalog().students;
         let mut v = valid();
-        v[t.index_of("class_code").unwrap()] = "2017102".into();
-        v[t.index_of("enrol_month").unwrap()] = "201709".into();
+        v[t.index_of("class_code").unwrap()] = "2027102".into();
+        v[t.index_of("enrol_month").unwrap()] = "202609".into();
         let got: Vec<_> = validator().check(&mut v).into_iter().map(|f| f.rule).collect();
-        assert_eq!(got, vec!["R_GRADE"]);
+        assert_eq!(got, vec!["W_CLASS_YEAR", "R_GRADE"]);
 
         // A 高中 pupil must leave 留守 / 随迁 / 一补 empty or 否.
         let mut schools = HashMap::new();
@@ -1256,6 +1316,7 @@ mod tests {
                 stages: vec![3],
                 public: true,
                 county: "110101".into(),
+                five_four: false,
             },
         );
         let senior = Validator::new(catalog(), t, snapshot(), Arc::new(schools));
@@ -1397,6 +1458,7 @@ mod tests {
                 stages: vec![1],
                 public: true,
                 county: "110101".into(),
+                five_four: false,
             },
         );
         schools.insert(
@@ -1405,6 +1467,7 @@ mod tests {
                 stages: vec![1],
                 public: true,
                 county: "110102".into(),
+                five_four: false,
             },
         );
         // Another province (安徽 黟县).
@@ -1414,6 +1477,7 @@ mod tests {
                 stages: vec![1],
                 public: true,
                 county: "341023".into(),
+                five_four: false,
             },
         );
         let t = &catalog().movements;

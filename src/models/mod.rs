@@ -14,6 +14,7 @@
 //! result columns with its schema file.
 
 mod check;
+pub mod lookup;
 mod materialize;
 mod run;
 
@@ -39,6 +40,7 @@ pub const SQL_FILES: &[(&str, &str)] = &[
     ("dedup_clusters.sql", include_str!("../../sql/dedup_clusters.sql")),
     ("student_status.sql", include_str!("../../sql/student_status.sql")),
     ("school_regions.sql", include_str!("../../sql/school_regions.sql")),
+    ("list_graduates.sql", include_str!("../../sql/list_graduates.sql")),
     ("movement_checks.sql", include_str!("../../sql/movement_checks.sql")),
     ("list_roster.sql", include_str!("../../sql/list_roster.sql")),
     ("stats_left_behind.sql", include_str!("../../sql/stats_left_behind.sql")),
@@ -61,10 +63,15 @@ pub const SQL_FILES: &[(&str, &str)] = &[
         "list_movement_violations.sql",
         include_str!("../../sql/list_movement_violations.sql"),
     ),
+    ("list_key_changes.sql", include_str!("../../sql/list_key_changes.sql")),
     ("stats_school_form.sql", include_str!("../../sql/stats_school_form.sql")),
     (
         "list_nutrition_beneficiaries.sql",
         include_str!("../../sql/list_nutrition_beneficiaries.sql"),
+    ),
+    (
+        "list_nutrition_schools.sql",
+        include_str!("../../sql/list_nutrition_schools.sql"),
     ),
     (
         "stats_nutrition_subsidy.sql",
@@ -77,6 +84,18 @@ pub const SQL_FILES: &[(&str, &str)] = &[
     (
         "list_meal_ledger_anomalies.sql",
         include_str!("../../sql/list_meal_ledger_anomalies.sql"),
+    ),
+    (
+        "list_registration_numbers.sql",
+        include_str!("../../sql/list_registration_numbers.sql"),
+    ),
+    (
+        "stats_registration_numbers.sql",
+        include_str!("../../sql/stats_registration_numbers.sql"),
+    ),
+    (
+        "list_disability_info_missing.sql",
+        include_str!("../../sql/list_disability_info_missing.sql"),
     ),
 ];
 
@@ -113,6 +132,10 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     (
         "school_regions.toml",
         include_str!("../../schemas/models/school_regions.toml"),
+    ),
+    (
+        "list_graduates.toml",
+        include_str!("../../schemas/models/list_graduates.toml"),
     ),
     (
         "movement_checks.toml",
@@ -152,12 +175,20 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../schemas/models/list_movement_violations.toml"),
     ),
     (
+        "list_key_changes.toml",
+        include_str!("../../schemas/models/list_key_changes.toml"),
+    ),
+    (
         "stats_school_form.toml",
         include_str!("../../schemas/models/stats_school_form.toml"),
     ),
     (
         "list_nutrition_beneficiaries.toml",
         include_str!("../../schemas/models/list_nutrition_beneficiaries.toml"),
+    ),
+    (
+        "list_nutrition_schools.toml",
+        include_str!("../../schemas/models/list_nutrition_schools.toml"),
     ),
     (
         "stats_nutrition_subsidy.toml",
@@ -170,6 +201,18 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
     (
         "list_meal_ledger_anomalies.toml",
         include_str!("../../schemas/models/list_meal_ledger_anomalies.toml"),
+    ),
+    (
+        "list_registration_numbers.toml",
+        include_str!("../../schemas/models/list_registration_numbers.toml"),
+    ),
+    (
+        "stats_registration_numbers.toml",
+        include_str!("../../schemas/models/stats_registration_numbers.toml"),
+    ),
+    (
+        "list_disability_info_missing.toml",
+        include_str!("../../schemas/models/list_disability_info_missing.toml"),
     ),
 ];
 

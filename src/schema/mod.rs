@@ -248,6 +248,18 @@ impl CodeList {
 pub struct Rule {
     pub severity: Severity,
     pub message: String,
+    /// The seed lines the rule follows, `<file number> <place>：<text>` (docs/rules.md).
+    #[serde(default)]
+    pub seed: Vec<String>,
+    /// Where the rule comes from when no seed line says it.
+    #[serde(default)]
+    pub basis: String,
+    /// The files that emit it, `path` or `path#function`.
+    #[serde(default)]
+    pub code: Vec<String>,
+    /// The tests that prove it (paths as in schemas/domain_rules.toml).
+    #[serde(default)]
+    pub tests: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -284,8 +296,10 @@ pub struct Catalog {
     pub schools: TableSchema,
     pub movements: TableSchema,
     pub dedup_decisions: TableSchema,
+    pub key_change_requests: TableSchema,
     pub nutrition_schools: TableSchema,
     pub nutrition_terms: TableSchema,
+    pub nutrition_duty: TableSchema,
     pub exams: TableSchema,
     pub meal_ledger: TableSchema,
     pub codelists: HashMap<String, CodeList>,
@@ -308,14 +322,16 @@ impl Catalog {
     }
 
     /// The input tables, in the order ingest tries them when recognising a file.
-    pub fn input_tables(&self) -> [&TableSchema; 8] {
+    pub fn input_tables(&self) -> [&TableSchema; 10] {
         [
             &self.students,
             &self.movements,
             &self.dedup_decisions,
+            &self.key_change_requests,
             &self.exams,
             &self.meal_ledger,
             &self.nutrition_terms,
+            &self.nutrition_duty,
             &self.nutrition_schools,
             &self.schools,
         ]
@@ -330,8 +346,10 @@ const STUDENTS_TOML: &str = include_str!("../../schemas/students.toml");
 const SCHOOLS_TOML: &str = include_str!("../../schemas/schools.toml");
 const MOVEMENTS_TOML: &str = include_str!("../../schemas/movements.toml");
 const DECISIONS_TOML: &str = include_str!("../../schemas/dedup_decisions.toml");
+const KEY_CHANGES_TOML: &str = include_str!("../../schemas/key_change_requests.toml");
 const NUTRITION_SCHOOLS_TOML: &str = include_str!("../../schemas/nutrition_schools.toml");
 const NUTRITION_TERMS_TOML: &str = include_str!("../../schemas/nutrition_terms.toml");
+const NUTRITION_DUTY_TOML: &str = include_str!("../../schemas/nutrition_duty.toml");
 const EXAMS_TOML: &str = include_str!("../../schemas/exams.toml");
 const MEAL_LEDGER_TOML: &str = include_str!("../../schemas/meal_ledger.toml");
 const CODELISTS_TOML: &str = include_str!("../../schemas/codelists.toml");
@@ -374,8 +392,10 @@ fn load() -> Result<Catalog, String> {
         schools: parse("schools.toml", SCHOOLS_TOML)?,
         movements: parse("movements.toml", MOVEMENTS_TOML)?,
         dedup_decisions: parse("dedup_decisions.toml", DECISIONS_TOML)?,
+        key_change_requests: parse("key_change_requests.toml", KEY_CHANGES_TOML)?,
         nutrition_schools: parse("nutrition_schools.toml", NUTRITION_SCHOOLS_TOML)?,
         nutrition_terms: parse("nutrition_terms.toml", NUTRITION_TERMS_TOML)?,
+        nutrition_duty: parse("nutrition_duty.toml", NUTRITION_DUTY_TOML)?,
         exams: parse("exams.toml", EXAMS_TOML)?,
         meal_ledger: parse("meal_ledger.toml", MEAL_LEDGER_TOML)?,
         codelists: lists.lists,

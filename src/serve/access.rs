@@ -1,7 +1,8 @@
 //! Who may read what: the token file of `xueji serve`. A token is stored only as its SHA-256;
 //! each is bound to one jurisdiction (a province, city or county code, or a 学校标识码) and a set
 //! of lists, and may see unmasked ID numbers, birth dates, phones and addresses only when its
-//! grant says so.
+//! grant says so. `lookup` among its lists lets it use 全国学籍查询 (`/v1/lookup`); `*` does not
+//! include it, since a lookup reaches beyond the jurisdiction (serve/lookup.rs).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::LISTS;
+
+/// The grant of 全国学籍查询 (`/v1/lookup`), named among a token's lists.
+pub const LOOKUP: &str = "lookup";
 
 /// The token file: `[[tokens]]` entries.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -85,6 +89,11 @@ impl Grant {
 
     pub fn may_read(&self, list: &str) -> bool {
         self.lists.iter().any(|l| l == "*" || l == list)
+    }
+
+    /// Whether it may use 全国学籍查询: only when granted by name, never through `*`.
+    pub fn may_lookup(&self) -> bool {
+        self.lists.iter().any(|l| l == LOOKUP)
     }
 }
 
@@ -165,8 +174,8 @@ fn check(g: &Grant) -> Result<()> {
     ensure!(!g.lists.is_empty(), "没有授权任何清单（lists）");
     for l in &g.lists {
         ensure!(
-            l == "*" || LISTS.iter().any(|s| s.name == l),
-            "没有名为 {l} 的清单；可用：{}",
+            l == "*" || l == LOOKUP || LISTS.iter().any(|s| s.name == l),
+            "没有名为 {l} 的清单；可用：{}，以及 {LOOKUP}（全国学籍查询）",
             LISTS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
         );
     }

@@ -67,6 +67,10 @@ pub struct Entry<'a> {
     pub complete: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// 全国学籍查询: what was looked up (masked), the date read, how many registrations were
+    /// found and how many lay inside the jurisdiction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<serde_json::Value>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -220,27 +224,78 @@ fn secret_name(name: &str) -> bool {
     .any(|s| n.contains(s))
 }
 
+/// How the log shows the value of a parameter that names a pupil (`/v1/lookup`'s): masked as
+/// lists that leave the school mask it.
+fn personal(name: &str) -> Option<fn(&str) -> String> {
+    match name {
+        "id_number" | "registration_no" => Some(crate::udf::mask_id),
+        "name" => Some(crate::udf::mask_name),
+        _ => None,
+    }
+}
+
 /// A raw query string as the log keeps it: the value of every parameter named like a secret
-/// (`access_token`, `api_key`, `secret`, …) blanked, the rest as sent.
+/// (`access_token`, `api_key`, `secret`, …) blanked, a pupil's name, ID number and 学籍号 masked,
+/// the rest as sent.
 pub fn redact_query(q: &str) -> String {
     if q.is_empty() {
         return String::new();
     }
     q.split('&')
         .map(|part| {
-            let raw = part.split_once('=').map_or(part, |(k, _)| k);
+            let (raw, value) = part.split_once('=').unwrap_or((part, ""));
             let name = url::form_urlencoded::parse(raw.as_bytes())
                 .next()
                 .map(|(k, _)| k.into_owned())
                 .unwrap_or_default();
             if secret_name(&name) {
                 format!("{raw}=[redacted]")
+            } else if let Some(mask) = personal(&name) {
+                // Decoded whole (everything after the first `=`), masked, encoded again.
+                let decoded = url::form_urlencoded::parse(format!("v={value}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let masked: String = url::form_urlencoded::byte_serialize(mask(&decoded).as_bytes()).collect();
+                format!("{raw}={masked}")
             } else {
                 part.to_string()
             }
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// `s` with every run of 15 or more digits (a resident ID number, the digits of a 学籍号), and a
+/// check character `x` or `X` ending it, cut to its first 6 digits and `*`: an ID number put in
+/// any parameter or path never reaches the log whole. Nothing the API takes is that long (a
+/// 学校标识码 has 10 digits, an offset at most 10).
+pub fn redact_ids(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if run < 15 {
+            i += run;
+            continue;
+        }
+        let mut end = i + run;
+        if end < b.len() && (b[end] == b'x' || b[end] == b'X') {
+            end += 1;
+        }
+        // ASCII digits are whole characters, so these are character boundaries.
+        out.push_str(&s[copied..i + 6]);
+        out.extend(std::iter::repeat_n('*', end - i - 6));
+        i = end;
+        copied = end;
+    }
+    out.push_str(&s[copied..]);
+    out
 }
 
 /// `s` with every token of ours in it (`xj_` and at least 16 hex digits, the underscore perhaps
@@ -274,12 +329,12 @@ pub fn redact_tokens(s: &str) -> String {
     out
 }
 
-/// The path and the query of a request as its audit line shows them: secrets blanked, then cut
-/// to [`MAX_FIELD`] bytes each.
+/// The path and the query of a request as its audit line shows them: secrets blanked, ID numbers
+/// masked, then cut to [`MAX_FIELD`] bytes each.
 pub fn clean_target(path: &str, query: &str) -> (String, String) {
     (
-        bounded(&redact_tokens(path), MAX_FIELD),
-        bounded(&redact_tokens(&redact_query(query)), MAX_FIELD),
+        bounded(&redact_ids(&redact_tokens(path)), MAX_FIELD),
+        bounded(&redact_ids(&redact_tokens(&redact_query(query))), MAX_FIELD),
     )
 }
 
@@ -381,6 +436,25 @@ mod tests {
             "{cut}"
         );
         assert_eq!(bounded("/v1/lists", MAX_FIELD), "/v1/lists");
+    }
+
+    #[test]
+    fn a_pupil_looked_up_is_masked_in_the_log() {
+        assert_eq!(
+            redact_query("name=%E5%BC%A0%E5%AD%90%E6%B6%B5&id_number=34102320151021075x&date=2026-10-15"),
+            "name=%E5%BC%A0*%E6%B6%B5&id_number=341023************&date=2026-10-15"
+        );
+        assert_eq!(
+            redact_query("registration_no=G341023201510210759"),
+            "registration_no=G341023************"
+        );
+        assert_eq!(
+            redact_ids("/v1/lookup/341023201510210759?q=x34102320151021075X&school=2341023001"),
+            "/v1/lookup/341023************?q=x341023************&school=2341023001"
+        );
+        assert_eq!(redact_ids("学341023150101123"), "学341023*********", "15-digit legacy");
+        let (_, q) = clean_target("/v1/lookup", "idno=341023201510210759&limit=5");
+        assert_eq!(q, "idno=341023************&limit=5", "whatever the parameter is called");
     }
 
     #[test]

@@ -25,6 +25,7 @@
 
 pub mod access;
 pub mod audit;
+mod lookup;
 mod net;
 pub mod openapi;
 mod output;
@@ -136,16 +137,27 @@ struct Snapshot {
     version: Option<i64>,
     /// Each school's county (its latest), for requests that name a school.
     counties: std::collections::HashMap<String, String>,
+    /// What 全国学籍查询 reads, registered in `ctx`; None before `student_status` has run.
+    lookup: Option<crate::models::lookup::Source>,
 }
 
 impl Snapshot {
     async fn load(wh: &Warehouse, version: Option<i64>, threads: usize, memory_mb: usize) -> Result<Self> {
         let ctx = warehouse::session(threads, memory_mb)?;
         let mut runs = wh.model_runs(&ctx).await?;
+        let every_run = runs.clone();
         runs.retain(|m, _| m == SCHOOL_REGIONS || LISTS.iter().any(|l| l.name == m));
         for (m, run) in &runs {
             warehouse::register_model(wh, &ctx, m, run.version, None).await?;
         }
+        // Lookups that cannot be read leave the lists served.
+        let lookup = match crate::models::lookup::register(wh, &ctx, &every_run).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("警告：全国学籍查询暂不可用 / lookups unavailable: {e:#}");
+                None
+            }
+        };
         let mut counties = std::collections::HashMap::new();
         if runs.contains_key(SCHOOL_REGIONS) {
             let b = ctx
@@ -168,6 +180,7 @@ impl Snapshot {
             runs,
             version,
             counties,
+            lookup,
         })
     }
 
@@ -203,6 +216,8 @@ pub struct Limits {
     pub xlsx_builds: usize,
     /// Audit lines a second for requests without a valid token; the rest are counted.
     pub unauthenticated_lines_per_second: u32,
+    /// 全国学籍查询 a token may make a minute (`/v1/lookup`); more get 429.
+    pub lookups_per_minute: u32,
 }
 
 /// `--tls-cert` and `--tls-key`.
@@ -223,6 +238,7 @@ impl Default for Limits {
             reload_tokens: Some(Duration::from_secs(5)),
             xlsx_builds: 1,
             unauthenticated_lines_per_second: 20,
+            lookups_per_minute: 60,
         }
     }
 }
@@ -253,6 +269,8 @@ struct App {
     /// Turns to build an XLSX workbook.
     xlsx: Arc<Semaphore>,
     xlsx_builds: usize,
+    /// Each token's 全国学籍查询 of the last minute.
+    lookups: lookup::Limiter,
 }
 
 impl App {
@@ -490,6 +508,7 @@ pub async fn start_with(o: &ServeOptions, limits: &Limits) -> Result<Server> {
         limits.max_connections > 0 && limits.xlsx_builds > 0,
         "--max-connections 与 --xlsx-builds 应大于 0"
     );
+    anyhow::ensure!(limits.lookups_per_minute > 0, "--lookups-per-minute 应大于 0");
     let tls = match &limits.tls {
         Some(t) => Some(net::tls_acceptor(&t.cert, &t.key)?),
         None => None,
@@ -523,6 +542,7 @@ pub async fn start_with(o: &ServeOptions, limits: &Limits) -> Result<Server> {
         next_request: AtomicU64::new(1),
         xlsx: Arc::new(Semaphore::new(limits.xlsx_builds)),
         xlsx_builds: limits.xlsx_builds,
+        lookups: lookup::Limiter::new(limits.lookups_per_minute),
     });
     let max_connections = net::fit_connection_cap(limits.max_connections);
     let listener = tokio::net::TcpListener::bind(o.listen)
@@ -577,6 +597,7 @@ pub async fn start_with(o: &ServeOptions, limits: &Limits) -> Result<Server> {
         .route("/v1/lists", axum::routing::get(catalog))
         .route("/v1/lists/{list}", axum::routing::get(rows))
         .route("/v1/lists/{list}/changes", axum::routing::get(changes))
+        .route("/v1/lookup", axum::routing::get(lookup::get).post(lookup::post))
         .fallback(not_found)
         .with_state(app.clone());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -749,6 +770,8 @@ struct Note {
     data: bool,
     /// A streamed list's.
     progress: Option<Arc<Progress>>,
+    /// A lookup's query (masked) and outcome.
+    lookup: Option<serde_json::Value>,
 }
 
 /// How far a streamed list got.
@@ -778,6 +801,7 @@ impl Ctx {
             masked: note.masked,
             rows: note.rows,
             error: note.error.map(str::to_string),
+            lookup: note.lookup.clone(),
             ..Default::default()
         }
     }
@@ -878,6 +902,10 @@ impl ApiError {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        let wait = self.extra.as_ref().and_then(|x| x.get("retry_after_seconds")?.as_u64());
+        if let Some(secs) = wait {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         r
     }
 }
@@ -903,12 +931,13 @@ enum Reply {
     },
 }
 
-/// What the audit line says about a list request.
+/// What the audit line says about a list request (or a lookup).
 #[derive(Default)]
 struct Served {
     list: Option<String>,
     date: Option<NaiveDate>,
     masked: Option<bool>,
+    lookup: Option<serde_json::Value>,
 }
 
 /// A request being answered by a handler.
@@ -948,6 +977,7 @@ impl Request {
         note.list = self.served.list.clone();
         note.date = self.served.date;
         note.masked = self.served.masked;
+        note.lookup = self.served.lookup.clone();
         match outcome {
             Err(e) => {
                 note.error = Some(e.code);
@@ -1545,7 +1575,7 @@ async fn catalog(State(app): State<Arc<App>>, Extension(ctx): Extension<Arc<Ctx>
                 .collect();
             lists.push(serde_json::json!({ "name": l.name, "label": s.table.label, "grain": s.table.grain, "kind": if l.pupils { "pupils" } else { "statistics" }, "dates": dates, "columns": cols }));
         }
-        let body = serde_json::json!({ "token": grant.id, "holder": grant.name, "jurisdiction": grant.jurisdiction, "unmasked": grant.unmask, "run": snap.seq(), "lists": lists });
+        let body = serde_json::json!({ "token": grant.id, "holder": grant.name, "jurisdiction": grant.jurisdiction, "unmasked": grant.unmask, "lookup": grant.may_lookup(), "run": snap.seq(), "lists": lists });
         Ok(Reply::Full { body: serde_json::to_vec_pretty(&body).map_err(unavailable)?, content_type: "application/json", headers: vec![], rows: None })
     }
     .await;

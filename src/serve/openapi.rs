@@ -133,7 +133,7 @@ pub fn document() -> Result<String> {
         "info": {
             "title": "xueji serve：学籍数据接口 / registration data API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、出生日期、电话、住址默认遮蔽；每个请求都记入审计日志。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, birth dates, phones and addresses are masked unless granted; every request is audited."
+            "description": "资助、营养改善计划实名制系统和数据看板按令牌拉取名单与统计。令牌绑定管辖范围（省、地市、区县或学校）和可读清单；请求只能看到管辖范围内的行；证件号、出生日期、电话、住址默认遮蔽；每个请求都记入审计日志。全国学籍查询（/v1/lookup，须单独授权 lookup）按种子文档对范围外的学籍也显示所在省份与状态，不显示学校。\n\nSubsidy systems and dashboards pull lists and statistics with a token bound to a jurisdiction and a set of lists; rows outside the jurisdiction are never returned; ID numbers, birth dates, phones and addresses are masked unless granted; every request is audited. The national lookup (/v1/lookup, granted as lookup) shows the province and status of a registration outside the jurisdiction too, never its school."
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "Authorization: Bearer <令牌>（Bearer 不分大小写），令牌由 xueji token 生成 / made by xueji token; the scheme in any case" } },
@@ -159,10 +159,87 @@ pub fn document() -> Result<String> {
                 "summary": "两次快照之间新进入和已离开名单的学生（仅学生名单）/ pupils who entered or left a list between two nights",
                 "parameters": list_parameters(true),
                 "responses": merge(json!({ "200": rows_response(true) }), error_responses())
-            } }
+            } },
+            "/v1/lookup": lookup_path()
         }
     });
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
+}
+
+/// `/v1/lookup`: 全国学籍查询, by query parameters (GET) or a JSON body (POST).
+fn lookup_path() -> Value {
+    let text = |d: &str| json!({ "type": "string", "description": d });
+    let (name, id, no, date) = (
+        "学生姓名，须与学籍完全一致（前后空格与姓名中的空格不计）/ the pupil's name, exactly as registered",
+        "身份证件号，须完全一致（末位校验码 X 不分大小写）；与 registration_no 二选一 / the ID number, exact (X in either case); or registration_no",
+        "全国学籍号（19 位：G、J 或 L 加 18 位），须完全一致；与 id_number 二选一 / the 19-character 学籍号, exact; or id_number",
+        "按这一天或之前最近一次模型运行的学籍状态查询；默认最近一次 / the registration status of the latest run on or before this date; default the latest",
+    );
+    let registration = json!({
+        "type": "object",
+        "properties": {
+            "name": text("姓名（遮蔽，如 张*涵）/ name, masked"),
+            "registration_no": text("全国学籍号（遮蔽）/ 学籍号, masked"),
+            "id_number": text("身份证件号（遮蔽，只留前 6 位）/ ID number, masked"),
+            "province_code": { "type": ["string", "null"] },
+            "province_name": { "type": ["string", "null"], "description": "所在省份 / province" },
+            "county_code": { "type": ["string", "null"], "description": "学校属地区县（管辖范围外为 null）/ the school's county; null outside the jurisdiction" },
+            "school_id": { "type": ["string", "null"], "description": "学校标识码（管辖范围外为 null）/ null outside the jurisdiction" },
+            "school_name": { "type": ["string", "null"], "description": "学校名称（管辖范围外为 null）/ null outside the jurisdiction" },
+            "stage": { "type": ["string", "null"], "description": "就读学段：小学、初中、高中 / stage" },
+            "grade": { "type": ["string", "null"], "description": "年级（管辖范围外为 null）/ grade; null outside the jurisdiction" },
+            "status": { "type": ["string", "null"], "description": "就读状态：在校、休学、转出、毕业等 / status" },
+            "problem": { "type": "boolean", "description": "是否问题学籍（未解决的查重问题）/ an unresolved problem registration" },
+            "problem_kinds": { "type": "array", "items": { "type": "string" }, "description": "问题类别与处理状态 / kinds and states" },
+            "changed_on": { "type": "string", "format": "date", "description": "学籍记录最近一次变化的导入日期 / the night the record last changed" },
+            "status_since": { "type": ["string", "null"], "format": "date", "description": "决定状态的异动日期 / the date of the movement that decided the status" },
+            "latest_change": { "type": "string", "format": "date", "description": "最新学籍变动时间 / the latest change" },
+            "in_jurisdiction": { "type": "boolean", "description": "是否在令牌管辖范围内；范围外只显示省份、学段、状态、是否问题学籍与变动时间 / inside the token's jurisdiction; outside it only province, stage, status, problem and date are shown" }
+        }
+    });
+    let ok = json!({
+        "description": "查询结果（未查到时 found 为 0）/ the registrations found (found = 0 when none)",
+        "headers": { "X-Xueji-Snapshot-Date": { "description": "查询所用的快照日期 / the snapshot date read", "schema": { "type": "string", "format": "date" } } },
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "properties": {
+                "snapshot_date": { "type": "string", "format": "date" }, "masked": { "type": "boolean" },
+                "query": { "type": "object", "description": "查询条件（遮蔽）/ the query, masked" },
+                "found": { "type": "integer" }, "message": { "type": "string" },
+                "registrations": { "type": "array", "items": registration }
+            }
+        } } }
+    });
+    let mut errors = error_responses();
+    errors["403"] = json!({ "description": "令牌未授权 lookup（* 不含全国学籍查询）/ the token is not granted lookup (* does not include it)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    errors["404"] = json!({ "description": "学籍状态还没有运行过，或所给日期及以前没有 / no registration status yet, or none on or before the date", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    errors["429"] = json!({ "description": "查询过于频繁（每个令牌每分钟的上限见 --lookups-per-minute）；见 Retry-After / too many lookups a minute; see Retry-After", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let responses = merge(json!({ "200": ok }), errors);
+    let about = "全国学籍查询（种子文档 001 第16章）：输入姓名和身份证件号，或姓名和全国学籍号，查询学籍所在省份、学段、状态、是否问题学籍与最新学籍变动时间；管辖范围内的学籍另有学校与年级。完全一致才算查到，不做模糊或部分匹配；姓名、证件号、学籍号总是遮蔽；每次查询记入审计日志（证件号遮蔽），每个令牌每分钟有上限。证件号不宜出现在地址中：请优先用 POST。\n\nNational registration lookup by name and ID number, or name and 学籍号: province, stage, status, problem flag and latest change for every registration found, school and grade too inside the token's jurisdiction. Exact matches only; the identity is always masked; every call is audited with the ID number masked; rate-limited per token. Prefer POST, which keeps the ID number out of URLs.";
+    json!({
+        "get": {
+            "summary": "全国学籍查询（地址参数）/ national registration lookup (query parameters)",
+            "description": about,
+            "parameters": [
+                param("name", true, json!({ "type": "string" }), name),
+                param("id_number", false, json!({ "type": "string" }), id),
+                param("registration_no", false, json!({ "type": "string", "pattern": "^[GJLgjl][0-9]{17}[0-9Xx]$" }), no),
+                param("date", false, json!({ "type": "string", "format": "date" }), date)
+            ],
+            "responses": responses.clone()
+        },
+        "post": {
+            "summary": "全国学籍查询（JSON 请求体，证件号不进地址）/ national registration lookup (JSON body, no ID number in the URL)",
+            "description": about,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": false,
+                "properties": { "name": text(name), "id_number": text(id), "registration_no": text(no), "date": { "type": "string", "format": "date", "description": date } }
+            } } } },
+            "responses": responses
+        }
+    })
 }
 
 fn merge(mut a: Value, b: Value) -> Value {

@@ -7,6 +7,7 @@
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
 mod decisions;
+mod key_changes;
 mod movements;
 pub(crate) mod names;
 mod nutrition;
@@ -33,7 +34,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-30.2";
+pub const GENERATOR_VERSION: &str = "2026-11-30.3";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -168,6 +169,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     // The nutrition files draw from their own stream, so they do not move the registrations.
     let mut nutrition_rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x6e75_7472_6974_696f);
     let mut nutrition = nutrition::Writers::open(o, year, &provinces)?;
+    // So do the 关键数据变更申请: about every other school offers one clean pupil, up to a few.
+    let mut key_rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x6b65_795f_6368_616e);
+    let mut key_candidates: Vec<key_changes::Candidate> = Vec::new();
     let headers: Vec<&str> = cat.students.columns.iter().map(|c| c.header.as_str()).collect();
     let mut truth = csv::Writer::from_path(o.out.join("truth/records.csv"))?;
     let mut header = vec![
@@ -249,6 +253,8 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             let mut rec = pupil::record(&p, school, year, &c, &mut rng);
             if let Some(pl) = plant {
                 plant::apply(pl, &mut rec, &p, school, year, o.as_of, &c, &mut rng, &mut ids);
+            } else {
+                pupil::reissue_id(&mut rec, &p, &c, &mut ids);
             }
             if rng.random_bool(0.03) {
                 mv_sample.push((rec[c.registration_no].clone(), rec[c.name].clone(), si, stage, p.id));
@@ -377,6 +383,28 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
             .collect();
         let province_index = provinces.iter().position(|p| *p == school.province).unwrap_or(0);
         nutrition.school(school, province_index, &pupils, &mut nutrition_rng)?;
+        if key_candidates.len() < key_changes::MAX_REQUESTS && key_rng.random_bool(0.5) {
+            let clean: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.plant.is_none() && !grouped_persons.contains(&r.person))
+                .filter(|r| {
+                    let f = &r.fields;
+                    f[c.registration_no].starts_with('G')
+                        && f[c.id_type] == "居民身份证"
+                        && f[c.id_number].len() == 18
+                        && crate::udf::id_check(&f[c.id_number], None, None, o.as_of).is_none()
+                })
+                .collect();
+            if !clean.is_empty() {
+                let f = &clean[key_rng.random_range(0..clean.len())].fields;
+                key_candidates.push(key_changes::Candidate {
+                    school_id: f[c.school_id].clone(),
+                    registration_no: f[c.registration_no].clone(),
+                    name: f[c.name].clone(),
+                    id_number: f[c.id_number].clone(),
+                });
+            }
+        }
         for r in rows.iter().filter(|r| grouped_persons.contains(&r.person)) {
             group_members.push(decisions::Member {
                 person: r.person,
@@ -394,6 +422,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     truth.flush()?;
     sum.movements = movements::write(o, &world.schools, &mv_sample, year, &mut rng)?;
     sum.decisions = decisions::write(o, &group_members, year, &mut rng)?;
+    key_changes::write(o, &key_candidates, &mut ids, &mut key_rng)?;
     sum.exams = nutrition.exams_written;
     nutrition.finish()?;
     Ok(sum)
@@ -594,6 +623,7 @@ fn write_schools(path: &Path, schools: &[School]) -> Result<()> {
             .unwrap_or_default();
         r[c.branch_of] = s.branch_of.clone().unwrap_or_default();
         r[c.address] = format!("{}{}", s.province_name, s.county_name);
+        r[c.school_system] = if s.five_four { "五四制" } else { "六三制" }.into();
         w.write_record(&r)?;
     }
     w.flush()?;

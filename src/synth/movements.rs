@@ -8,7 +8,7 @@ use rand::Rng;
 use super::GenOptions;
 use super::world::School;
 use crate::cols::MovementCols;
-use crate::ingest::validate::movement_chain;
+use crate::ingest::validate::{movement_chain, movement_chains};
 use crate::schema::catalog;
 
 const OTHER_TYPES: &[(&str, u32)] = &[
@@ -102,7 +102,14 @@ pub fn write(
                 apply = NaiveDate::from_ymd_opt(year, 7, 15).expect("date")
                     + chrono::Duration::days(rng.random_range(0..31));
             }
-            ("转学", flow, movement_chain(flow).to_vec())
+            // Every other cross-province transfer follows the four parties of seed 000 第二篇
+            // (no 教育部 step), the rest the routed chain of 第一篇.
+            let chain = if flow == 3 && k % 2 == 1 {
+                movement_chains(3)[1]
+            } else {
+                movement_chain(flow)
+            };
+            ("转学", flow, chain.to_vec())
         } else {
             let total: u32 = OTHER_TYPES.iter().map(|x| x.1).sum();
             let mut x = rng.random_range(0..total);

@@ -1,14 +1,17 @@
 //! Synthetic 营养改善计划 inputs: the beneficiary schools, the subsidy standard by term and
-//! province, physical examinations with a planted screening category each, and the monthly meal
-//! ledger with planted over-claims — each with its truth under `truth/`.
+//! province, the 责任体系 (a 责任人 per county and per school, with planted gaps), physical
+//! examinations with a planted screening category each, and the monthly meal ledger with planted
+//! over-claims — each with its truth under `truth/` (the gaps are read from the files themselves).
 
 use std::fs::File;
 
 use anyhow::Result;
 use chrono::{Datelike, NaiveDate};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::GenOptions;
+use super::names;
 use super::world::School;
 use crate::schema::catalog;
 
@@ -89,6 +92,12 @@ pub struct Pupil<'a> {
 
 pub struct Writers {
     schools: csv::Writer<File>,
+    duty: csv::Writer<File>,
+    /// The 责任体系 draws from its own stream, so that it does not move the exams and the ledger.
+    duty_rng: ChaCha8Rng,
+    /// The county of the last 责任体系 county row, and how many counties have taken part so far.
+    duty_county: Option<String>,
+    duty_counties: usize,
     exams: csv::Writer<File>,
     ledger: csv::Writer<File>,
     truth_exams: csv::Writer<File>,
@@ -142,6 +151,10 @@ impl Writers {
         terms.flush()?;
         Ok(Writers {
             schools: writer(o, "nutrition_schools.csv", &headers(&cat.nutrition_schools))?,
+            duty: writer(o, "nutrition_duty.csv", &headers(&cat.nutrition_duty))?,
+            duty_rng: ChaCha8Rng::seed_from_u64(o.seed ^ 0x6475_7479),
+            duty_county: None,
+            duty_counties: 0,
             exams: writer(o, "exams.csv", &headers(&cat.exams))?,
             ledger: writer(o, "meal_ledger.csv", &headers(&cat.meal_ledger))?,
             truth_exams: writer(
@@ -193,6 +206,19 @@ impl Writers {
         };
         self.schools
             .write_record([school.id.as_str(), pilot, mode, "20210901", &end, ""])?;
+        // The 责任体系: the county's row with its first school taking part. Every fifth county (the
+        // fourth first) and every fifth school (the third first, never one that left) have not
+        // named a 责任人, so that a small sample shows both gaps.
+        if self.duty_county.as_deref() != Some(school.county.as_str()) {
+            self.duty_county = Some(school.county.clone());
+            self.duty_counties += 1;
+            if self.duty_counties % 5 != 4 {
+                self.duty_row(&school.county, "", ["教育局局长", "教育局副局长"])?;
+            }
+        }
+        if self.taking_part % 5 != 3 {
+            self.duty_row(&school.county, &school.id, ["校长", "副校长"])?;
+        }
         if left {
             return Ok(());
         }
@@ -269,8 +295,20 @@ impl Writers {
         Ok(())
     }
 
+    /// One row of the 责任体系: a synthetic name, one of two posts and a mobile number.
+    fn duty_row(&mut self, county: &str, school_id: &str, posts: [&str; 2]) -> Result<()> {
+        let r = &mut self.duty_rng;
+        let surname = names::surname(r);
+        let name = names::render(surname, &names::given(r));
+        let post = posts[r.random_range(0..2)];
+        let phone = format!("139{:08}", r.random_range(0..100_000_000u32));
+        self.duty.write_record([county, school_id, &name, post, &phone])?;
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<()> {
         self.schools.flush()?;
+        self.duty.flush()?;
         self.exams.flush()?;
         self.ledger.flush()?;
         self.truth_exams.flush()?;

@@ -281,9 +281,10 @@ pub fn apply(
             "R_DISTANCE" => r[c.school_distance_km] = format!("{}公里", r[c.school_distance_km]),
             "R_CLASS_FORMAT" => r[c.class_code] = "三年级二班".into(),
             "R_GRADE" => {
-                let entry = year - 9;
-                r[c.class_code] = format!("{entry}{}", &r[c.class_code][4..]);
-                r[c.enrol_month] = format!("{entry}09");
+                // A class of next year's cohort (a graduate's past class is legitimate). The
+                // cohort is a year from 入学年月: a 班号 warning too, not a typing error.
+                r[c.class_code] = format!("{}{}", year + 1, &r[c.class_code][4..]);
+                r[c.enrol_month] = format!("{year}09");
             }
             "R_ADMISSION_STAGE" => r[c.admission_mode] = "体育特招".into(),
             "R_STAGE_REQUIRED" => r[c.left_behind_type].clear(),

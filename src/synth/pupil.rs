@@ -92,11 +92,11 @@ pub fn phone(rng: &mut impl Rng) -> String {
 }
 
 /// Birth date for a pupil of `grade` in `stage` in the school year starting in September of `year`.
-pub fn birth_for(stage: u8, grade: u32, year: i32, rng: &mut impl Rng) -> NaiveDate {
-    // 小学一年级 at 6 (born Sep Y-7 .. Aug Y-6); 初一 at 12; 高一 at 15.
+pub fn birth_for(stage: u8, grade: u32, year: i32, five_four: bool, rng: &mut impl Rng) -> NaiveDate {
+    // 小学一年级 at 6 (born Sep Y-7 .. Aug Y-6); 初一 at 12 (11 under 五四制); 高一 at 15.
     let base_age = match stage {
         1 => 6,
-        2 => 12,
+        2 => 6 + grades_of(1, five_four) as i32,
         _ => 15,
     } + grade as i32
         - 1;
@@ -104,8 +104,9 @@ pub fn birth_for(stage: u8, grade: u32, year: i32, rng: &mut impl Rng) -> NaiveD
     start + chrono::Duration::days(rng.random_range(0..365))
 }
 
-pub fn grades_of(stage: u8) -> u32 {
-    if stage == 1 { 6 } else { 3 }
+/// Grades of a stage under the school's 学制.
+pub fn grades_of(stage: u8, five_four: bool) -> u32 {
+    crate::ingest::validate::grades_of_stage(stage, five_four) as u32
 }
 
 /// Generate a new person attending `school` in `stage`.
@@ -117,8 +118,8 @@ pub fn new_person(
     other_rural_county: &str,
     rng: &mut impl Rng,
 ) -> Person {
-    let grade = rng.random_range(1..=grades_of(stage));
-    let birth = birth_for(stage, grade, year, rng);
+    let grade = rng.random_range(1..=grades_of(stage, school.five_four));
+    let birth = birth_for(stage, grade, year, school.five_four, rng);
     let male = rng.random_bool(0.515);
     let compulsory = stage < 3;
     // 进城务工人员随迁子女: rural household elsewhere, attending an urban or town school.
@@ -327,6 +328,11 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
     r[c.student_source] = "正常入学".into();
     r[c.disability_type] = "无残疾".into();
     r[c.inclusive_class] = "非随班就读".into();
+    if let Some((kind, class)) = disability(p.id) {
+        r[c.health_status] = "残疾".into();
+        r[c.disability_type] = kind.into();
+        r[c.inclusive_class] = class.into();
+    }
     r[c.gov_purchased_place] = "否".into();
     r[c.blood_type] = ["A型", "B型", "O型", "AB型", "未知血型"][rng.random_range(0..5)].into();
     for (k, (name, male, id, phone)) in p.parents.iter().enumerate() {
@@ -372,6 +378,49 @@ pub fn record(p: &Person, school: &School, year: i32, c: &StudentCols, rng: &mut
         String::new()
     };
     r
+}
+
+/// The 残疾类型 and 随班就读 of a disabled pupil's record (健康状况 残疾), or `None` for most pupils.
+/// About 1 in 150 is disabled, attending an ordinary school (随班就读 of the matching kind,
+/// reference/TEMPLATE_FIELDS.md §2.8); one in four of them has 随班就读 or 残疾类型 left blank, for
+/// list_disability_info_missing. Picked by the person number, not drawn, so that every other value
+/// of the data stays as it was.
+fn disability(person: u64) -> Option<(&'static str, &'static str)> {
+    const KINDS: [(&str, &str); 6] = [
+        ("视力残疾", "视力残疾随班就读"),
+        ("听力残疾", "听力残疾随班就读"),
+        ("智力残疾", "智力残疾随班就读"),
+        ("肢体残疾", "其他残疾随班就读"),
+        ("言语残疾", "其他残疾随班就读"),
+        ("多重残疾", "其他残疾随班就读"),
+    ];
+    if person % 150 != 75 {
+        return None;
+    }
+    let n = person / 150;
+    let (kind, class) = KINDS[(n % 6) as usize];
+    Some(match n % 8 {
+        1 => (kind, ""),
+        5 => ("", class),
+        _ => (kind, class),
+    })
+}
+
+/// Seed 003: "以“G”为前缀的正式学生学号为“G+身份证号”,但在学生证号变更等特殊情况下,两者可能会有所不同"
+/// — about 1 pupil in 400 whose ID number was reissued under another sequence number after the G
+/// number was given: the record states the new number, the 学籍号 keeps the old one
+/// (list_registration_numbers lists them). Picked by the person number, not drawn.
+pub fn reissue_id(r: &mut [String], p: &Person, c: &StudentCols, ids: &mut IdRegistry) {
+    let Some(old) = p.id18.as_deref() else {
+        return;
+    };
+    if p.id % 400 != 200 || r[c.id_number] != old {
+        return;
+    }
+    let seq: u32 = old[14..17].parse().unwrap_or(0);
+    let mut new = make_id(&old[..6], p.birth, p.male, (seq / 2 + 250) % 500);
+    ids.claim(&mut new);
+    r[c.id_number] = new;
 }
 
 /// A namesake: another child with the same name, gender and birth date, born to other parents

@@ -397,7 +397,7 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2026, 10, 15).unwrap();
         for seed in 0..300 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let birth = super::super::pupil::birth_for(1, 1 + (seed % 6) as u32, 2026, &mut rng);
+            let birth = super::super::pupil::birth_for(1, 1 + (seed % 6) as u32, 2026, false, &mut rng);
             let id = make_id("110101", birth, seed % 2 == 0, (seed % 500) as u32);
             for f in [
                 Fuzzy::IdDigit,
@@ -426,7 +426,7 @@ mod tests {
     fn birth_variants_are_real_dates_near_the_true_one() {
         for seed in 0..300 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let birth = super::super::pupil::birth_for(2, 1, 2026, &mut rng);
+            let birth = super::super::pupil::birth_for(2, 1, 2026, false, &mut rng);
             for f in [Fuzzy::BirthDay, Fuzzy::BirthMonth, Fuzzy::BirthYear] {
                 let v = birth_variant(f, birth, &mut rng);
                 assert_ne!(v, birth, "{f:?}");

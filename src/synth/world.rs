@@ -19,6 +19,8 @@ pub struct School {
     pub urban: bool,
     pub urban_rural: &'static str,
     pub branch_of: Option<String>,
+    /// 学制 五四制 (the last county of a province with three or more runs it).
+    pub five_four: bool,
     /// Branch campuses continue the class numbering after the main campus.
     pub class_offset: u32,
     pub pupils: u64,
@@ -58,7 +60,8 @@ pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size:
         let nc = np.div_ceil(pupils_per_county).clamp(2, counties.len() as u64) as usize;
         counties.truncate(nc);
         counties.sort_by(|a, b| a.code.cmp(&b.code));
-        for (c, &ncp) in counties.iter().zip(&split(np, nc as u64)) {
+        for (ci, (c, &ncp)) in counties.iter().zip(&split(np, nc as u64)).enumerate() {
+            let five_four = nc >= 3 && ci + 1 == nc;
             let ns = ncp.div_ceil(school_size).clamp(2, 999);
             let mut weights = Vec::new();
             let mut county_schools = Vec::new();
@@ -101,6 +104,7 @@ pub fn build(pupils: u64, provinces: usize, pupils_per_county: u64, school_size:
                     urban,
                     urban_rural,
                     branch_of: None,
+                    five_four: five_four && !stages.contains(&3),
                     class_offset: 0,
                     pupils: 0,
                 });

@@ -251,7 +251,7 @@ impl Default for DeletionGuard {
 #[derive(Debug, Clone, Serialize)]
 pub struct HeldDeletion {
     pub school_id: String,
-    /// Registrations that tonight's files no longer hold.
+    /// Registrations that tonight's files no longer hold (graduates apart).
     pub deletions: u64,
     /// Registrations the school had before tonight.
     pub previous: u64,
@@ -301,6 +301,9 @@ async fn register_gone(
     {
         let list = candidates.keys().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
         let d = date.format("%Y-%m-%d").to_string();
+        if t.table.name == "students" {
+            graduates_aside(ctx, t, &d, failed, &list, guard.min_rows, &mut candidates).await?;
+        }
         let counts = ctx
             .sql(&format!(
                 "WITH {ctes} SELECT p.\"{scope_col}\", COUNT(*) FROM prev p WHERE p.\"{scope_col}\" IN ({list}) GROUP BY 1",
@@ -315,7 +318,9 @@ async fn register_gone(
                 b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
             );
             for i in 0..b.num_rows() {
-                let deletions = candidates[school.value(i)];
+                let Some(&deletions) = candidates.get(school.value(i)) else {
+                    continue;
+                };
                 let previous = n.value(i) as u64;
                 if deletions as f64 > guard.max_share * previous as f64 {
                     held.push(HeldDeletion {
@@ -341,6 +346,49 @@ async fn register_gone(
     .await?;
     ctx.deregister_table("gone_all")?;
     Ok(held)
+}
+
+/// Takes tonight's graduates out of the candidates' deletion counts: a school that stops listing
+/// a class after the class's graduation (7月1日 of its last year under 六三制) is not losing
+/// registrations by mistake, and a junior school's graduates alone are a third of it. Schools
+/// left with fewer than `min_rows` other deletions are no longer candidates.
+async fn graduates_aside(
+    ctx: &SessionContext,
+    t: &TableSchema,
+    d: &str,
+    failed: &[String],
+    list: &str,
+    min_rows: u64,
+    candidates: &mut BTreeMap<String, u64>,
+) -> Result<()> {
+    let graduated = format!(
+        "COALESCE(make_date(
+             COALESCE(TRY_CAST(substr(p.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(p.enrol_month, 1, 4) AS BIGINT))
+               + CASE substr(p.class_code, 5, 1) WHEN '1' THEN 6 ELSE 3 END, 7, 1) <= DATE '{d}', false)"
+    );
+    let others = ctx
+        .sql(&format!(
+            "WITH {ctes} SELECT g.school_, COUNT(*) FROM gone_all g JOIN prev p ON p.record_key = g.record_key
+             WHERE g.school_ IN ({list}) AND NOT {graduated} GROUP BY 1",
+            ctes = change_ctes(t, d, failed, None)
+        ))
+        .await?
+        .collect()
+        .await?;
+    let mut kept = BTreeMap::new();
+    for b in &others {
+        let (school, n) = (
+            super::strings(b.column(0))?,
+            b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
+        );
+        for i in 0..b.num_rows() {
+            if n.value(i) as u64 >= min_rows.max(1) {
+                kept.insert(school.value(i).to_string(), n.value(i) as u64);
+            }
+        }
+    }
+    *candidates = kept;
+    Ok(())
 }
 
 /// The change-log rows of one history table within `bucket`: the whole staged rows that

@@ -41,7 +41,7 @@ pub use views::{
 };
 
 /// The tables of a night, in commit order; `_nights` comes last.
-pub const HISTORY_TABLES: [&str; 8] = [
+pub const HISTORY_TABLES: [&str; 10] = [
     "schools",
     "students",
     "movements",
@@ -50,8 +50,10 @@ pub const HISTORY_TABLES: [&str; 8] = [
     "nutrition_terms",
     "exams",
     "meal_ledger",
+    "nutrition_duty",
+    "key_change_requests",
 ];
-pub const NIGHT_TABLES: [&str; 10] = [
+pub const NIGHT_TABLES: [&str; 12] = [
     "schools",
     "students",
     "movements",
@@ -60,6 +62,8 @@ pub const NIGHT_TABLES: [&str; 10] = [
     "nutrition_terms",
     "exams",
     "meal_ledger",
+    "nutrition_duty",
+    "key_change_requests",
     "rejects",
     "import_files",
 ];
