@@ -55,12 +55,19 @@ dropped_d AS (
     LEFT JOIN pause pa ON pa.year = '*'
 ),
 left_before AS (
-    -- Approved movements that took the pupil out of the school.
-    SELECT registration_no, from_school_id, MIN(effective_date) AS left_on
-    FROM movements
-    WHERE status = '审核通过' AND effective_date IS NOT NULL
+    -- The pupil's latest approved movement out of the school before its graduation: a leaving
+    -- one (not 复学 after 休学, say) means it did not graduate here.
+    SELECT registration_no, from_school_id, movement_type
+    FROM (
+        SELECT m.registration_no, m.from_school_id, m.movement_type,
+               ROW_NUMBER() OVER (PARTITION BY m.registration_no, m.from_school_id
+                                  ORDER BY m.effective_date DESC, m.movement_id DESC) AS rn
+        FROM movements m
+        JOIN dropped_d d ON d.registration_no = m.registration_no AND d.school_id = m.from_school_id
+        WHERE m.status = '审核通过' AND m.effective_date IS NOT NULL AND m.effective_date < d.graduation_date
+    )
+    WHERE rn = 1
       AND movement_type IN ('转学', '批量转学', '休学', '死亡', '失踪', '出国', '其他离校', '退学', '开除')
-    GROUP BY registration_no, from_school_id
 ),
 graduates AS (
     SELECT record_key, school_id, registration_no, name, gender, stage, class_code, graduation_year, graduation_date,
@@ -72,7 +79,7 @@ graduates AS (
     FROM dropped_d d
     LEFT JOIN left_before lb ON lb.registration_no = d.registration_no AND lb.from_school_id = d.school_id
     WHERE d.graduation_date <= d.dropped_on
-      AND (lb.left_on IS NULL OR lb.left_on >= d.graduation_date)
+      AND lb.registration_no IS NULL
 )
 SELECT substr(sc.county_code, 1, 2) AS province_code,
        substr(sc.county_code, 1, 4) AS city_code,

@@ -22,8 +22,8 @@
 --                     graduation outside the windows for study in another province after
 --                     graduation (seed 003: "毕业后跨省留学新业务上线时间限于8月15日0:00至12月14日
 --                     24:00、3月1日0:00至5月31日24:00"; ref_calendar cross_province_after_graduation);
---   open_at_graduation  still 待审核 while the pupil is in the graduating grade: 在办业务清理
---                     before graduation.
+--   open_at_graduation  still 待审核 while the pupil is in the graduating grade, or applied for
+--                     before a graduation that has since passed: 在办业务清理.
 -- A window row for a year replaces the every-year (*) rows of that window.
 WITH m AS (
     SELECT m.*, f.county_code AS from_county_code, f.authority_code AS from_authority, f.school_name AS from_school_name,
@@ -143,7 +143,8 @@ SELECT m.movement_id,
        COALESCE(pz.movement_id IS NOT NULL AND CAST(date_part('year', m.apply_date) AS BIGINT) = pu.graduation_year, false) AS graduating_pause,
        COALESCE(m.movement_type = '转学' AND substr(m.from_county_code, 1, 2) <> substr(m.to_county_code, 1, 2)
                 AND m.apply_date >= pu.graduation_date AND gw.movement_id IS NULL, false) AS outside_graduate_window,
-       COALESCE(m.status = '待审核' AND pu.graduating, false) AS open_at_graduation
+       COALESCE(m.status = '待审核' AND (pu.graduating OR (m.apply_date < pu.graduation_date AND pu.graduation_date <= m.as_of_date)),
+                false) AS open_at_graduation
 FROM m
 LEFT JOIN frozen fz ON fz.movement_id = m.movement_id
 LEFT JOIN pupil pu ON pu.registration_no = m.registration_no AND pu.school_id = m.from_school_id

@@ -19,15 +19,13 @@ fn schools_with_system(path: &Path, five_four: &[&str]) -> std::path::PathBuf {
         .records()
         .map(|x| {
             let x = x.unwrap();
-            with(
-                &x,
-                k,
-                if five_four.contains(&&x[0]) {
-                    "五四制"
-                } else {
-                    "六三制"
-                },
-            )
+            // The primary school writes an accepted spelling (alias) of 五四制.
+            let v = match &x[0] {
+                id if !five_four.contains(&id) => "六三制",
+                PRIMARY => "五四学制",
+                _ => "五四制",
+            };
+            with(&x, k, v)
         })
         .collect();
     write_csv(path, &h, &rows)

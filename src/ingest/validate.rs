@@ -212,6 +212,14 @@ impl Validator {
             if let Some(f) = self.field(i, &v[i]) {
                 bad[i] = true;
                 out.push(f);
+            } else if col.check == Check::Code
+                && let Some(list) = self.lists[i]
+                && let [k] = list.lookup(&v[i])
+                && list.values[*k].name != v[i]
+            {
+                // An accepted spelling (alias) is stored as the list's own name, which the
+                // models compare with (五四学制 → 五四制).
+                v[i] = list.values[*k].name.clone();
             }
         }
         if let Some(c) = &self.sc {
