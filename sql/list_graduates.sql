@@ -1,5 +1,5 @@
 -- model:  list_graduates
--- inputs: student_status, students, students_log, schools, movements, ref_calendar
+-- inputs: student_status, students, students_log, schools, movements
 -- schema: list_graduates
 -- grain:  一名毕业生 / one graduate registration
 --
@@ -15,9 +15,6 @@
 -- not a graduate.
 WITH as_of AS (
     SELECT MAX(as_of_date) AS d FROM students
-),
-pause AS (
-    SELECT CAST(year AS VARCHAR) AS year, start FROM ref_calendar WHERE "window" = 'graduating_pause'
 ),
 reported AS (
     SELECT st.record_key, st.school_id, st.registration_no, s.name, st.gender, st.stage, st.class_code,
@@ -37,49 +34,32 @@ dropped AS (
     ) l
     WHERE l.rn = 1 AND l.change = 'delete'
 ),
-dropped_g AS (
+dropped_d AS (
     SELECT d.*, TRY_CAST(substr(d.class_code, 5, 1) AS BIGINT) AS stage,
-           COALESCE(TRY_CAST(substr(d.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(d.enrol_month, 1, 4) AS BIGINT))
-             + CASE WHEN substr(d.class_code, 5, 1) = '1' AND sc.school_system = '五四制' THEN 5
-                    WHEN substr(d.class_code, 5, 1) = '1' THEN 6
-                    WHEN substr(d.class_code, 5, 1) = '2' AND sc.school_system = '五四制' THEN 4
-                    ELSE 3 END AS graduation_year
+           graduation_date(d.class_code, d.enrol_month, sc.school_system) AS graduation_date
     FROM dropped d
     LEFT JOIN schools sc ON sc.school_id = d.school_id
 ),
-dropped_d AS (
-    SELECT d.*,
-           CAST(CAST(d.graduation_year AS VARCHAR) || '-' || COALESCE(py.start, pa.start, '07-01') AS DATE) AS graduation_date
-    FROM dropped_g d
-    LEFT JOIN pause py ON py.year = CAST(d.graduation_year AS VARCHAR)
-    LEFT JOIN pause pa ON pa.year = '*'
-),
-left_before AS (
-    -- The pupil's latest approved movement out of the school before its graduation: a leaving
-    -- one (not 复学 after 休学, say) means it did not graduate here.
-    SELECT registration_no, from_school_id, movement_type
-    FROM (
-        SELECT m.registration_no, m.from_school_id, m.movement_type,
-               ROW_NUMBER() OVER (PARTITION BY m.registration_no, m.from_school_id
-                                  ORDER BY m.effective_date DESC, m.movement_id DESC) AS rn
-        FROM movements m
-        JOIN dropped_d d ON d.registration_no = m.registration_no AND d.school_id = m.from_school_id
-        WHERE m.status = '审核通过' AND m.effective_date IS NOT NULL AND m.effective_date < d.graduation_date
-    )
-    WHERE rn = 1
-      AND movement_type IN ('转学', '批量转学', '休学', '死亡', '失踪', '出国', '其他离校', '退学', '开除')
+dropped_m AS (
+    -- With the pupil's latest approved movement out of the school before its graduation: a
+    -- leaving one (not 复学 after 休学, say) means it did not graduate here.
+    SELECT d.*, m.movement_type AS left_by,
+           ROW_NUMBER() OVER (PARTITION BY d.record_key ORDER BY m.effective_date DESC NULLS LAST, m.movement_id DESC NULLS LAST) AS rn_
+    FROM dropped_d d
+    LEFT JOIN movements m
+      ON m.registration_no = d.registration_no AND m.from_school_id = d.school_id AND m.status = '审核通过'
+     AND m.effective_date IS NOT NULL AND m.effective_date < d.graduation_date
 ),
 graduates AS (
     SELECT record_key, school_id, registration_no, name, gender, stage, class_code, graduation_year, graduation_date,
            still_reported, last_seen
     FROM reported
     UNION ALL
-    SELECT d.record_key, d.school_id, d.registration_no, d.name, d.gender, d.stage, d.class_code, d.graduation_year,
-           d.graduation_date, false, d.dropped_on
-    FROM dropped_d d
-    LEFT JOIN left_before lb ON lb.registration_no = d.registration_no AND lb.from_school_id = d.school_id
-    WHERE d.graduation_date <= d.dropped_on
-      AND lb.registration_no IS NULL
+    SELECT record_key, school_id, registration_no, name, gender, stage, class_code,
+           CAST(date_part('year', graduation_date) AS BIGINT), graduation_date, false, dropped_on
+    FROM dropped_m
+    WHERE rn_ = 1 AND graduation_date <= dropped_on
+      AND (left_by IS NULL OR left_by NOT IN ('转学', '批量转学', '休学', '死亡', '失踪', '出国', '其他离校', '退学', '开除'))
 )
 SELECT substr(sc.county_code, 1, 2) AS province_code,
        substr(sc.county_code, 1, 4) AS city_code,

@@ -1,5 +1,5 @@
 -- model:  student_status
--- inputs: students, schools, movements, codelists, ref_calendar
+-- inputs: students, schools, movements, codelists
 -- schema: student_status
 -- grain:  一条学籍 / one registration as of the snapshot date
 --
@@ -13,8 +13,8 @@
 -- Graduation (毕业): a stage has 6 grades of 小学 and 3 of 初中 under 六三制, 5 and 4 under 五四制
 -- (the school's 学制; seed 004: "针对实行五四学制的省市"), 3 of 高中. A class graduates in the
 -- summer of its last grade, on the day the graduating grades' business pauses for 毕业、升级
--- (`ref_calendar` graduating_pause, 7月1日 unless a year says otherwise; seed 003: "为办理毕业、
--- 毕业、升级,学籍系统将于每年7月15日0:00至8月14日24:00暂停开通转学业务").
+-- (`graduation_date()`: calendar.csv's graduating_pause, 7月1日 unless a year says otherwise;
+-- seed 003: "为办理毕业、毕业、升级,学籍系统将于每年7月15日0:00至8月14日24:00暂停开通转学业务").
 --
 -- The derived attributes the marts share are computed here once: stage and grade (from the
 -- cohort in the 班号, counted from 1 September: a pupil who repeated or skipped a year is in the
@@ -25,37 +25,20 @@
 --                    000 第三篇 10: a foreign pupil's 户口 is the school's area), 农业户口 (the record's
 --                    only sign of a rural household registration), household in another county
 --                    or province, school in an urban or town area.
-WITH pause AS (
-    -- The graduating pause's first day per year: a year's own row, else the every-year one.
-    SELECT CAST(year AS VARCHAR) AS year, start FROM ref_calendar WHERE "window" = 'graduating_pause'
-),
-s AS (
-    SELECT s.record_key, s.school_id, s.registration_no, s.class_code, s.gender, s.ethnicity, s.hukou_type,
+WITH s AS (
+    SELECT s.record_key, s.school_id, s.registration_no, s.class_code, s.enrol_month, s.gender, s.ethnicity, s.hukou_type,
            s.nationality,
            s.left_behind_type, s.is_migrant_child, s.attendance_mode, s.receives_yibu, s.as_of_date,
            TRY_CAST(substr(s.class_code, 5, 1) AS BIGINT) AS stage,
            (CASE WHEN date_part('month', s.as_of_date) >= 9 THEN date_part('year', s.as_of_date) ELSE date_part('year', s.as_of_date) - 1 END)
              - COALESCE(TRY_CAST(substr(s.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(s.enrol_month, 1, 4) AS BIGINT))
              + 1 AS grade,
-           COALESCE(TRY_CAST(substr(s.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(s.enrol_month, 1, 4) AS BIGINT)) AS cohort,
            substr(s.hukou_region_code, 1, 6) AS hukou_county_code
     FROM students s
 ),
-g AS (
-    SELECT s.*, s.cohort + s.last_grade AS graduation_year
-    FROM (
-        SELECT s.*,
-               CASE WHEN s.stage = 1 AND sc.school_system = '五四制' THEN 5 WHEN s.stage = 1 THEN 6
-                    WHEN s.stage = 2 AND sc.school_system = '五四制' THEN 4 ELSE 3 END AS last_grade
-        FROM s LEFT JOIN schools sc ON sc.school_id = s.school_id
-    ) s
-),
 gd AS (
-    SELECT g.*,
-           CAST(CAST(g.graduation_year AS VARCHAR) || '-' || COALESCE(py.start, pa.start, '07-01') AS DATE) AS graduation_date
-    FROM g
-    LEFT JOIN pause py ON py.year = CAST(g.graduation_year AS VARCHAR)
-    LEFT JOIN pause pa ON pa.year = '*'
+    SELECT s.*, graduation_date(s.class_code, s.enrol_month, sc.school_system) AS graduation_date
+    FROM s LEFT JOIN schools sc ON sc.school_id = s.school_id
 ),
 last_move AS (
     SELECT registration_no, from_school_id, movement_id, movement_type, effective_date
@@ -95,9 +78,12 @@ SELECT st.record_key,
             WHEN st.status = '在校' AND st.movement_type IS NULL THEN NULL
             ELSE st.effective_date END AS status_since,
        st.movement_id AS status_movement_id,
-       st.graduation_year,
+       CAST(date_part('year', st.graduation_date) AS BIGINT) AS graduation_year,
        st.graduation_date,
-       COALESCE(st.status = '在校' AND st.grade >= st.last_grade, false) AS graduating,
+       -- In the last grade: the class graduates by the end of this school year.
+       COALESCE(st.status = '在校' AND date_part('year', st.graduation_date)
+                <= (CASE WHEN date_part('month', st.as_of_date) >= 9 THEN date_part('year', st.as_of_date) ELSE date_part('year', st.as_of_date) - 1 END) + 1,
+                false) AS graduating,
        st.status = '在校' AS in_school,
        COALESCE(st.stage IN (1, 2), false) AS compulsory,
        substr(sc.county_code, 1, 2) AS province_code,

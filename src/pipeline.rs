@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
-use crate::ingest::validate::{SchoolInfo, stages_of_kind};
+use crate::ingest::validate::SchoolInfo;
 use crate::ingest::{self, FileReport, StageMetrics};
 use crate::warehouse::commit::{CommitOptions, DeletionGuard};
 use crate::warehouse::{self, NightCommit, Warehouse};
@@ -93,14 +93,10 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
         let system = s("school_system")?;
         for i in 0..b.num_rows() {
             if id.is_valid(i) {
+                let sys = system.as_ref().filter(|a| a.is_valid(i)).map_or("", |a| a.value(i));
                 out.insert(
                     id.value(i).to_string(),
-                    SchoolInfo {
-                        stages: stages_of_kind(kind.value(i)),
-                        public: own.value(i) == "公办",
-                        county: county.value(i).to_string(),
-                        five_four: system.as_ref().is_some_and(|a| a.is_valid(i) && a.value(i) == "五四制"),
-                    },
+                    SchoolInfo::new(kind.value(i), own.value(i), county.value(i), sys),
                 );
             }
         }

@@ -141,3 +141,41 @@ pub fn col(h: &csv::StringRecord, name: &str) -> usize {
 pub fn with(r: &csv::StringRecord, k: usize, v: &str) -> csv::StringRecord {
     r.iter().enumerate().map(|(i, x)| if i == k { v } else { x }).collect()
 }
+
+/// The header of input table `table`'s files, as the schema (and the generator) write it.
+pub fn header_of(table: &str) -> csv::StringRecord {
+    let t = xueji::schema::catalog().table(table).unwrap();
+    t.columns.iter().map(|c| c.header.as_str()).collect()
+}
+
+/// A row of input table `table` from (column name or header, value) pairs; other cells empty.
+pub fn row_of(table: &str, cells: &[(&str, &str)]) -> csv::StringRecord {
+    let t = xueji::schema::catalog().table(table).unwrap();
+    t.columns
+        .iter()
+        .map(|c| {
+            cells
+                .iter()
+                .find(|(k, _)| *k == c.name || *k == c.header)
+                .map_or("", |(_, v)| *v)
+        })
+        .collect()
+}
+
+/// A file of input table `table` holding `rows` (see [`row_of`]).
+pub fn file_of(path: &Path, table: &str, rows: &[Vec<(&str, &str)>]) -> PathBuf {
+    let rows: Vec<csv::StringRecord> = rows.iter().map(|r| row_of(table, r)).collect();
+    write_csv(path, &header_of(table), &rows)
+}
+
+/// One registration's value in `table`'s `column`, by 学籍号: the registration must be there once.
+pub async fn column_of(wh: &Path, table: &str, column: &str, regno: &str) -> String {
+    let rows = dump(
+        wh,
+        &format!("SELECT {column} FROM {table} WHERE registration_no = '{regno}'"),
+        None,
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{regno} in {table}: {rows:?}");
+    rows[1].clone()
+}

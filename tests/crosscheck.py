@@ -62,6 +62,21 @@ def reference(con):
     for name, file in [("ref_calendar", "calendar.csv"), ("ref_yibu_standard", "yibu_standard.csv"),
                        ("ref_ws_t_456", "ws_t_456_2014.csv"), ("ref_ws_t_586", "ws_t_586_2018.csv")]:
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{rd / file}', header=true)")
+    # xueji's graduation_date(): the class's cohort plus its stage's grades under the school's
+    # 学制, on the first day of that summer's graduating_pause (a year's own row, else '*').
+    con.execute("""CREATE MACRO graduation_date(cc, em, sys) AS (
+        SELECT make_date(y, CAST(substr(st, 1, 2) AS INTEGER), CAST(substr(st, 4, 2) AS INTEGER))
+        FROM (SELECT COALESCE(TRY_CAST(substr(cc, 1, 4) AS INTEGER), TRY_CAST(substr(em, 1, 4) AS INTEGER))
+                     + CASE WHEN substr(cc, 5, 1) = '1' AND sys = '五四制' THEN 5
+                            WHEN substr(cc, 5, 1) = '1' THEN 6
+                            WHEN substr(cc, 5, 1) = '2' AND sys = '五四制' THEN 4
+                            ELSE 3 END AS y) g,
+             LATERAL (SELECT COALESCE(
+                 (SELECT min(CAST("start" AS VARCHAR)) FROM ref_calendar
+                  WHERE "window" = 'graduating_pause' AND CAST(year AS VARCHAR) = CAST(g.y AS VARCHAR)),
+                 (SELECT min(CAST("start" AS VARCHAR)) FROM ref_calendar
+                  WHERE "window" = 'graduating_pause' AND CAST(year AS VARCHAR) = '*'),
+                 '07-01') AS st) p)""")
     lists = tomllib.loads((ROOT / "schemas" / "codelists.toml").read_text(encoding="utf-8"))["lists"]
     rows = [(l, v.get("code", ""), v["name"]) for l, d in lists.items() for v in d["values"]]
     con.execute("CREATE TABLE codelists (list VARCHAR, code VARCHAR, name VARCHAR)")

@@ -3,18 +3,6 @@
 
 use crate::common::*;
 
-/// One pupil's value in a `student_status` column, by 学籍号.
-async fn status_of(wh: &std::path::Path, regno: &str, column: &str) -> String {
-    let rows = dump(
-        wh,
-        &format!("SELECT {column} FROM student_status WHERE registration_no = '{regno}'"),
-        None,
-    )
-    .await;
-    assert_eq!(rows.len(), 2, "{regno}: {rows:?}");
-    rows[1].clone()
-}
-
 /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — a pupil who
 /// repeated a year keeps 入学年月 and sits in a class of the next cohort: accepted with a warning,
 /// counted in the class's grade.
@@ -36,8 +24,11 @@ async fn a_pupil_who_repeated_a_year_counts_in_the_class_grade_and_a_foreign_pup
     )
     .await;
     let (repeater, foreigner) = (migrants[1].clone(), migrants[2].clone());
-    let grade = status_of(&wh, &repeater, "grade").await;
-    assert_eq!(status_of(&wh, &foreigner, "migrant_derived").await, "true");
+    let grade = column_of(&wh, "student_status", "grade", &repeater).await;
+    assert_eq!(
+        column_of(&wh, "student_status", "migrant_derived", &foreigner).await,
+        "true"
+    );
 
     let changed: Vec<csv::StringRecord> = rows
         .iter()
@@ -58,9 +49,16 @@ async fn a_pupil_who_repeated_a_year_counts_in_the_class_grade_and_a_foreign_pup
     // The sample's planted format errors are turned away again; nobody else.
     assert_eq!(out.metrics.rejected, first.metrics.rejected, "nobody more turned away");
     run_models(&wh).await;
-    assert_eq!(status_of(&wh, &repeater, "grade").await, grade, "the class's grade");
-    assert_eq!(status_of(&wh, &repeater, "status").await, "在校");
-    assert_eq!(status_of(&wh, &foreigner, "migrant_derived").await, "false");
+    assert_eq!(
+        column_of(&wh, "student_status", "grade", &repeater).await,
+        grade,
+        "the class's grade"
+    );
+    assert_eq!(column_of(&wh, "student_status", "status", &repeater).await, "在校");
+    assert_eq!(
+        column_of(&wh, "student_status", "migrant_derived", &foreigner).await,
+        "false"
+    );
     let warned = dump(
         &wh,
         "SELECT rule_code FROM rejects WHERE snapshot_date = DATE '2026-10-16' AND severity = '警告'",

@@ -43,17 +43,6 @@ fn regnos(h: &csv::StringRecord, rows: &[csv::StringRecord], school: &str, cohor
     v
 }
 
-async fn column_of(wh: &Path, table: &str, column: &str, regno: &str) -> String {
-    let rows = dump(
-        wh,
-        &format!("SELECT {column} FROM {table} WHERE registration_no = '{regno}'"),
-        None,
-    )
-    .await;
-    assert_eq!(rows.len(), 2, "{regno} in {table}: {rows:?}");
-    rows[1].clone()
-}
-
 /// Seed 004 (学籍管理中的特殊问题): "学生学籍已经处于毕业状态…处于毕业状态者,由县级学籍管理部门在网上做毕业驳回"
 /// — a graduate's registration stays, as 毕业. Seed 004 (常见问题解答目录): "针对实行五四学制的省市" — under
 /// 五四学制 初中 has four grades and 小学 five. The school's 学制 decides: the same pupils of the
@@ -141,18 +130,6 @@ async fn the_school_system_decides_who_has_graduated() {
     assert_eq!(on_roster[1], "5");
 }
 
-/// The movements file's header, and one movement row from (header, value) pairs.
-fn movement_row(h: &csv::StringRecord, cells: &[(&str, &str)]) -> csv::StringRecord {
-    h.iter()
-        .map(|name| cells.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| *v))
-        .collect()
-}
-
-fn movements_header() -> csv::StringRecord {
-    let mut r = csv::Reader::from_path(samples().join("movements.csv")).unwrap();
-    r.headers().unwrap().clone()
-}
-
 /// A school that stops listing its graduates after graduation keeps them (seed 004: a graduate's
 /// registration stays, "处于毕业状态"), and their going is not a mass deletion held for
 /// confirmation; a pupil dropped before the graduation date has left, not graduated.
@@ -186,9 +163,8 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
     // 2027-06-20, before graduation: one graduating pupil leaves without a movement, another
     // has a 休学 still awaiting the bureau.
     let (left, pending) = (&graduating[0], &graduating[1]);
-    let mh = movements_header();
-    let m3 = movement_row(
-        &mh,
+    let m3 = row_of(
+        "movements",
         &[
             ("异动编号", "YD202700000003"),
             ("学籍号", pending),
@@ -209,7 +185,11 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
         &h,
         &without(std::slice::from_ref(left)),
     );
-    let mv2 = write_csv(&tmp.path().join("n2/movements.csv"), &mh, std::slice::from_ref(&m3));
+    let mv2 = write_csv(
+        &tmp.path().join("n2/movements.csv"),
+        &header_of("movements"),
+        std::slice::from_ref(&m3),
+    );
     ingest(&wh, "2027-06-20", vec![schools.clone(), n2, mv2], 2).await;
     run_models(&wh).await;
     let v7 = dump(
@@ -223,8 +203,8 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
     // 2027-09-10: the school no longer lists its 2027 graduates; two of them apply to schools in
     // another province (湖北 420103), on 7月20日 and on 8月20日.
     let transfer = |id: &str, who: &str, applied: &str, step: &str| {
-        movement_row(
-            &mh,
+        row_of(
+            "movements",
             &[
                 ("异动编号", id),
                 ("学籍号", who),
@@ -249,7 +229,7 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
         transfer("YD202700000002", g2, "20270820", "20270821"),
     ];
     let n3 = write_csv(&tmp.path().join("n3/341023.csv"), &h, &without(&graduating));
-    let mv3 = write_csv(&tmp.path().join("n3/movements.csv"), &mh, &moves);
+    let mv3 = write_csv(&tmp.path().join("n3/movements.csv"), &header_of("movements"), &moves);
     let out = ingest(&wh, "2027-09-10", vec![schools, n3, mv3], 2).await;
     assert!(
         out.commit.held_deletions.is_empty(),

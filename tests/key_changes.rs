@@ -19,26 +19,6 @@ fn schools_csv() -> PathBuf {
     samples().join("schools.csv")
 }
 
-/// The header of a request file, from the schema.
-fn request_header() -> csv::StringRecord {
-    xueji::schema::catalog()
-        .key_change_requests
-        .columns
-        .iter()
-        .map(|c| c.header.as_str())
-        .collect()
-}
-
-/// A row of a request file, given by column name; the others empty.
-fn request(values: &[(&str, &str)]) -> csv::StringRecord {
-    xueji::schema::catalog()
-        .key_change_requests
-        .columns
-        .iter()
-        .map(|c| values.iter().find(|(k, _)| *k == c.name).map_or("", |(_, v)| *v))
-        .collect()
-}
-
 fn lines(rows: Vec<String>) -> Vec<Vec<String>> {
     rows.into_iter()
         .skip(1)
@@ -141,20 +121,23 @@ async fn a_name_change_with_an_approved_request_is_approved_and_an_id_change_wit
     let night2 = write_csv(&tmp.path().join("b/341023.csv"), &h, &rows2);
     let requests = write_csv(
         &tmp.path().join("b/key_change_requests.csv"),
-        &request_header(),
-        &[request(&[
-            ("request_id", "GJ2026000101"),
-            ("school_id", p[0].as_str()),
-            ("registration_no", p[1].as_str()),
-            ("field", "姓名"),
-            ("old_value", p[2].as_str()),
-            ("new_value", renamed.as_str()),
-            ("reason", "户口簿姓名已变更"),
-            ("apply_date", "20261008"),
-            ("status", "审核通过"),
-            ("review_unit", "主管教育局"),
-            ("review_date", "20261012"),
-        ])],
+        &header_of("key_change_requests"),
+        &[row_of(
+            "key_change_requests",
+            &[
+                ("request_id", "GJ2026000101"),
+                ("school_id", p[0].as_str()),
+                ("registration_no", p[1].as_str()),
+                ("field", "姓名"),
+                ("old_value", p[2].as_str()),
+                ("new_value", renamed.as_str()),
+                ("reason", "户口簿姓名已变更"),
+                ("apply_date", "20261008"),
+                ("status", "审核通过"),
+                ("review_unit", "主管教育局"),
+                ("review_date", "20261012"),
+            ],
+        )],
     );
     ingest(&wh, NIGHT2, vec![schools_csv(), night2.clone(), requests], 2).await;
     assert_eq!(
@@ -290,17 +273,20 @@ async fn the_key_change_list_and_its_report_never_show_a_full_id_number() {
     let night2 = write_csv(&tmp.path().join("b/341023.csv"), &h, &rows2);
     let requests = write_csv(
         &tmp.path().join("b/key_change_requests.csv"),
-        &request_header(),
-        &[request(&[
-            ("request_id", "GJ2026000102"),
-            ("school_id", q[0].as_str()),
-            ("registration_no", q[1].as_str()),
-            ("field", "身份证件号"),
-            ("old_value", q[3].as_str()),
-            ("new_value", new_q.as_str()),
-            ("apply_date", "20261014"),
-            ("status", "待审核"),
-        ])],
+        &header_of("key_change_requests"),
+        &[row_of(
+            "key_change_requests",
+            &[
+                ("request_id", "GJ2026000102"),
+                ("school_id", q[0].as_str()),
+                ("registration_no", q[1].as_str()),
+                ("field", "身份证件号"),
+                ("old_value", q[3].as_str()),
+                ("new_value", new_q.as_str()),
+                ("apply_date", "20261014"),
+                ("status", "待审核"),
+            ],
+        )],
     );
     ingest(&wh, NIGHT2, vec![schools_csv(), night2, requests], 2).await;
     run_models(&wh).await;

@@ -270,15 +270,7 @@ async fn lookup_on_the_command_line() {
 
 /// A token's grant; `unmask` too, which a lookup ignores: its answer is always masked.
 fn grant(id: &str, jurisdiction: &str, lists: &[&str]) -> Grant {
-    Grant {
-        id: id.into(),
-        name: format!("测试单位 {id}"),
-        sha256: String::new(),
-        jurisdiction: jurisdiction.into(),
-        lists: lists.iter().map(|s| s.to_string()).collect(),
-        unmask: true,
-        expires: None,
-    }
+    crate::serve::grant(id, jurisdiction, lists, true, None)
 }
 
 async fn server(wh: &Path, dir: &Path, tokens: &Path, audit: &str, limits: Limits) -> Server {

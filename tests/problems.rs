@@ -6,21 +6,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-/// Writes `rows` of `header` (header names → values) as a CSV next to the sample's header.
-fn table_file(path: &Path, sample: &str, rows: &[Vec<(&str, &str)>]) -> PathBuf {
-    let mut r = csv::Reader::from_path(samples().join(sample)).unwrap();
-    let h = r.headers().unwrap().clone();
-    let records: Vec<csv::StringRecord> = rows
-        .iter()
-        .map(|cells| {
-            h.iter()
-                .map(|name| cells.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| *v))
-                .collect()
-        })
-        .collect();
-    write_csv(path, &h, &records)
-}
-
 /// The county file with a copy of the first accepted-looking row of `from` registered again at
 /// `to` under another 学籍号 (the same ID number: a kind-1 group of two). Returns the file, the
 /// copied pupil's 学籍号 at `from` and the new one.
@@ -85,9 +70,9 @@ async fn a_transfer_under_way_between_the_two_schools_is_not_a_problem_to_handle
     assert_eq!(before.len(), 2, "{before:?}");
     assert!(before[1].starts_with("待处理,待处理,"), "{before:?}");
 
-    let moves = table_file(
+    let moves = file_of(
         &tmp.path().join("m/movements.csv"),
-        "movements.csv",
+        "movements",
         &[vec![
             ("异动编号", "YD202600900001"),
             ("学籍号", &from_regno),
@@ -158,9 +143,9 @@ async fn the_later_of_two_attested_pupils_is_handled_as_without_an_id_number() {
         attest("WT202600900001", "2341023001", &first_regno),
         attest("WT202600900002", "2341023004", &second_regno),
     );
-    let decisions = table_file(
+    let decisions = file_of(
         &tmp.path().join("d/dedup_decisions.csv"),
-        "dedup_decisions.csv",
+        "dedup_decisions",
         &[
             a.iter().map(|(k, v)| (*k, v.as_str())).collect(),
             b.iter().map(|(k, v)| (*k, v.as_str())).collect(),

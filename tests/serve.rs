@@ -22,7 +22,8 @@ use xueji::serve::{LISTS, Limits, ServeOptions, Server, TlsFiles, start, start_w
 
 const NIGHT2: &str = "2026-10-16";
 
-fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Option<&str>) -> Grant {
+/// A token's grant, named after its id.
+pub(crate) fn grant(id: &str, jurisdiction: &str, lists: &[&str], unmask: bool, expires: Option<&str>) -> Grant {
     Grant {
         id: id.into(),
         name: format!("测试单位 {id}"),

@@ -26,7 +26,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::cols::{SchoolCols, StudentCols};
 use crate::schema::{Catalog, Severity, TableSchema, catalog};
 use stage::{FindingRow, FindingSink, RowSink};
-use validate::{SchoolInfo, Validator, stages_of_kind};
+use validate::{SchoolInfo, Validator};
 
 /// What happened to one source file.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -474,15 +474,14 @@ impl Worker {
             }
             rep.accepted += 1;
             if let Some(c) = &schc {
-                let public = values[c.ownership] == "公办";
                 self.found_schools.insert(
                     values[c.school_id].clone(),
-                    SchoolInfo {
-                        stages: stages_of_kind(&values[c.school_kind]),
-                        public,
-                        county: values[c.county_code].clone(),
-                        five_four: values[c.school_system] == "五四制",
-                    },
+                    SchoolInfo::new(
+                        &values[c.school_kind],
+                        &values[c.ownership],
+                        &values[c.county_code],
+                        &values[c.school_system],
+                    ),
                 );
             }
             let hash = row_hash(&values, &mut hash_buf);

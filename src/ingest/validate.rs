@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::cols::{MovementCols, StudentCols};
 use crate::idcard::{self, IdDefect};
-use crate::schema::{Catalog, Check, CodeList, ColType, Required, Severity, TableSchema};
+use crate::schema::{Catalog, Check, CodeList, ColType, Required, Severity, TableSchema, grades_of_stage};
 
 /// One finding on one cell.
 #[derive(Debug, Clone)]
@@ -31,14 +31,15 @@ pub struct SchoolInfo {
     pub five_four: bool,
 }
 
-/// Grades of a stage (1 小学, 2 初中, 3 高中) under the school's 学制.
-pub fn grades_of_stage(stage: u8, five_four: bool) -> i32 {
-    match (stage, five_four) {
-        (1, false) => 6,
-        (1, true) => 5,
-        (2, false) => 3,
-        (2, true) => 4,
-        _ => 3,
+impl SchoolInfo {
+    /// From a school row's 学校类别, 办学类型, 属地区县代码 and 学制.
+    pub fn new(kind: &str, ownership: &str, county: &str, school_system: &str) -> Self {
+        SchoolInfo {
+            stages: stages_of_kind(kind),
+            public: ownership == "公办",
+            county: county.to_string(),
+            five_four: school_system == "五四制",
+        }
     }
 }
 

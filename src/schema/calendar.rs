@@ -6,6 +6,17 @@ use chrono::{Datelike, NaiveDate};
 
 const CALENDAR: &str = include_str!("../../schemas/reference/calendar.csv");
 
+/// Grades of a stage (1 小学, 2 初中, 3 高中) under a school's 学制: 六三制, or 五四制 where
+/// 小学 has five grades and 初中 four (seed 004: "五四学制的省市").
+pub fn grades_of_stage(stage: u8, five_four: bool) -> i32 {
+    match (stage, five_four) {
+        (1, false) => 6,
+        (1, true) => 5,
+        (2, true) => 4,
+        _ => 3,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WindowRow {
     /// None: every year without its own row.
@@ -82,6 +93,19 @@ impl Calendar {
             .collect()
     }
 
+    /// The day a class graduates: the first day of the graduating grades' pause
+    /// (`graduating_pause`, for 毕业、升级) in the summer its stage ends. The cohort is the 班号's
+    /// first four digits, else 入学年月's year; the stage the 班号's fifth digit (without one,
+    /// three grades). None when neither gives a year.
+    pub fn graduation_date(&self, class_code: &str, enrol_month: &str, five_four: bool) -> Option<NaiveDate> {
+        let year = |s: &str| s.get(..4).and_then(|y| y.parse::<i32>().ok());
+        let cohort = year(class_code).or_else(|| year(enrol_month))?;
+        let stage = class_code.get(4..5).and_then(|d| d.parse::<u8>().ok()).unwrap_or(3);
+        let y = cohort + grades_of_stage(stage, five_four);
+        let day = self.periods("graduating_pause", y).first().map(|p| p.0);
+        day.or_else(|| NaiveDate::from_ymd_opt(y, 7, 1))
+    }
+
     /// Whether `d` falls inside `window`.
     pub fn contains(&self, window: &str, d: NaiveDate) -> bool {
         self.periods(window, d.year())
@@ -93,6 +117,22 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_graduates_when_its_stage_ends_under_its_school_system() {
+        let c = Calendar::load().unwrap();
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(c.graduation_date("2021101", "202109", false), d(2027, 7, 1));
+        assert_eq!(c.graduation_date("2021101", "202109", true), d(2026, 7, 1));
+        assert_eq!(c.graduation_date("2023201", "202309", false), d(2026, 7, 1));
+        assert_eq!(c.graduation_date("2023201", "202309", true), d(2027, 7, 1));
+        assert_eq!(
+            c.graduation_date("", "202409", false),
+            d(2027, 7, 1),
+            "入学年月 without a 班号"
+        );
+        assert_eq!(c.graduation_date("", "", false), None);
+    }
 
     #[test]
     fn the_freeze_follows_the_year_specific_row() {

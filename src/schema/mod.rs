@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::Deserialize;
 
-pub use calendar::Calendar;
+pub use calendar::{Calendar, grades_of_stage};
 pub use regions::Regions;
 
 /// Storage type of a column (every template cell is text; ingest converts).

@@ -106,7 +106,7 @@ pub fn birth_for(stage: u8, grade: u32, year: i32, five_four: bool, rng: &mut im
 
 /// Grades of a stage under the school's 学制.
 pub fn grades_of(stage: u8, five_four: bool) -> u32 {
-    crate::ingest::validate::grades_of_stage(stage, five_four) as u32
+    crate::schema::grades_of_stage(stage, five_four) as u32
 }
 
 /// Generate a new person attending `school` in `stage`.

@@ -16,6 +16,9 @@
 //! - `mask_name(name)`: `张*涵` — the first and last characters kept.
 //! - `stable_id(kind, key)`: `<kind>-<16 hex>`, a keyed hash of `key` with the warehouse's own
 //!   secret: stable across nights, but not reversible to the ID number it may be made from.
+//! - `graduation_date(class_code, enrol_month, school_system)`: the day the class graduates under
+//!   the school's 学制 ([`crate::schema::Calendar::graduation_date`]); one rule for the models and
+//!   the commit's deletion guard.
 //! - `key_bucket(key, n)`: which of `n` buckets a key falls in (0 to n-1), from a hash of its
 //!   text; the commit compares a large night with the previous one bucket by bucket.
 //! - `name_normalise`, `name_pinyin`, `name_sound`: see [`fuzzy`].
@@ -208,6 +211,11 @@ pub fn stable_id(secret: u64, kind: &str, key: &str) -> String {
     )
 }
 
+/// A text cell, empty when null.
+fn text(a: &StringArray, i: usize) -> &str {
+    if a.is_valid(i) { a.value(i) } else { "" }
+}
+
 fn days_to_date(d: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(d.into()))
 }
@@ -274,6 +282,25 @@ pub fn register(ctx: &SessionContext, secret: u64) {
                         day(&birth),
                         as_of,
                     )
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "graduation_date",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Utf8],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (class, enrol, system) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?, str_arg(&arrays[2])?);
+            let calendar = &crate::schema::catalog().calendar;
+            let out: Date32Array = (0..class.len())
+                .map(|i| {
+                    calendar
+                        .graduation_date(text(&class, i), text(&enrol, i), text(&system, i) == "五四制")
+                        .map(crate::warehouse::days)
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))

@@ -275,26 +275,17 @@ async fn register_gone(
         t.table.name
     );
     super::views::register_collected(ctx, "gone_all", &sql).await?;
-    let per_school = ctx
-        .sql(&format!(
+    let mut candidates: BTreeMap<String, u64> = school_counts(
+        ctx,
+        &format!(
             "SELECT school_, COUNT(*) AS n FROM gone_all GROUP BY school_ HAVING COUNT(*) >= {} ORDER BY school_",
             guard.min_rows.max(1)
-        ))
-        .await?
-        .collect()
-        .await?;
-    let mut candidates: BTreeMap<String, u64> = BTreeMap::new();
-    for b in &per_school {
-        let (school, n) = (
-            super::strings(b.column(0))?,
-            b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
-        );
-        for i in 0..b.num_rows() {
-            if !guard.confirmed.iter().any(|c| c == school.value(i)) {
-                candidates.insert(school.value(i).to_string(), n.value(i) as u64);
-            }
-        }
-    }
+        ),
+    )
+    .await?
+    .into_iter()
+    .filter(|(school, _)| !guard.confirmed.iter().any(|c| c == school))
+    .collect();
     let mut held = Vec::new();
     if let Some(scope_col) = &t.table.scope
         && !candidates.is_empty()
@@ -304,31 +295,24 @@ async fn register_gone(
         if t.table.name == "students" {
             graduates_aside(ctx, t, &d, failed, &list, guard.min_rows, &mut candidates).await?;
         }
-        let counts = ctx
-            .sql(&format!(
+        let counts = school_counts(
+            ctx,
+            &format!(
                 "WITH {ctes} SELECT p.\"{scope_col}\", COUNT(*) FROM prev p WHERE p.\"{scope_col}\" IN ({list}) GROUP BY 1",
                 ctes = change_ctes(t, &d, failed, None)
-            ))
-            .await?
-            .collect()
-            .await?;
-        for b in &counts {
-            let (school, n) = (
-                super::strings(b.column(0))?,
-                b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
-            );
-            for i in 0..b.num_rows() {
-                let Some(&deletions) = candidates.get(school.value(i)) else {
-                    continue;
-                };
-                let previous = n.value(i) as u64;
-                if deletions as f64 > guard.max_share * previous as f64 {
-                    held.push(HeldDeletion {
-                        school_id: school.value(i).to_string(),
-                        deletions,
-                        previous,
-                    });
-                }
+            ),
+        )
+        .await?;
+        for (school_id, previous) in counts {
+            let Some(&deletions) = candidates.get(&school_id) else {
+                continue;
+            };
+            if deletions as f64 > guard.max_share * previous as f64 {
+                held.push(HeldDeletion {
+                    school_id,
+                    deletions,
+                    previous,
+                });
             }
         }
         held.sort_by(|a, b| a.school_id.cmp(&b.school_id));
@@ -349,7 +333,7 @@ async fn register_gone(
 }
 
 /// Takes tonight's graduates out of the candidates' deletion counts: a school that stops listing
-/// a class after the class's graduation (7月1日 of its last year under 六三制) is not losing
+/// a class after the class's graduation (`graduation_date()` under 六三制) is not losing
 /// registrations by mistake, and a junior school's graduates alone are a third of it. Schools
 /// left with fewer than `min_rows` other deletions are no longer candidates.
 async fn graduates_aside(
@@ -361,34 +345,32 @@ async fn graduates_aside(
     min_rows: u64,
     candidates: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
-    let graduated = format!(
-        "COALESCE(make_date(
-             COALESCE(TRY_CAST(substr(p.class_code, 1, 4) AS BIGINT), TRY_CAST(substr(p.enrol_month, 1, 4) AS BIGINT))
-               + CASE substr(p.class_code, 5, 1) WHEN '1' THEN 6 ELSE 3 END, 7, 1) <= DATE '{d}', false)"
-    );
-    let others = ctx
-        .sql(&format!(
+    // The commit does not see the school's 学制: 六三制.
+    let graduated = format!("COALESCE(graduation_date(p.class_code, p.enrol_month, '') <= DATE '{d}', false)");
+    let others = school_counts(
+        ctx,
+        &format!(
             "WITH {ctes} SELECT g.school_, COUNT(*) FROM gone_all g JOIN prev p ON p.record_key = g.record_key
              WHERE g.school_ IN ({list}) AND NOT {graduated} GROUP BY 1",
             ctes = change_ctes(t, d, failed, None)
-        ))
-        .await?
-        .collect()
-        .await?;
-    let mut kept = BTreeMap::new();
-    for b in &others {
+        ),
+    )
+    .await?;
+    *candidates = others.into_iter().filter(|(_, n)| *n >= min_rows.max(1)).collect();
+    Ok(())
+}
+
+/// (school, count) rows of a `SELECT school, COUNT(*) …` statement.
+async fn school_counts(ctx: &SessionContext, sql: &str) -> Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    for b in ctx.sql(sql).await?.collect().await? {
         let (school, n) = (
             super::strings(b.column(0))?,
             b.column(1).as_any().downcast_ref::<Int64Array>().context("count")?,
         );
-        for i in 0..b.num_rows() {
-            if n.value(i) as u64 >= min_rows.max(1) {
-                kept.insert(school.value(i).to_string(), n.value(i) as u64);
-            }
-        }
+        out.extend((0..b.num_rows()).map(|i| (school.value(i).to_string(), n.value(i) as u64)));
     }
-    *candidates = kept;
-    Ok(())
+    Ok(out)
 }
 
 /// The change-log rows of one history table within `bucket`: the whole staged rows that
