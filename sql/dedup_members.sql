@@ -109,20 +109,26 @@ counted AS (
     FROM decided d
     WINDOW w AS (PARTITION BY d.kind, d.group_key)
 ),
-moving AS (
-    -- Two-member groups in two schools with a transfer of one member between them under way.
-    SELECT DISTINCT c.kind, c.group_key
+flagged AS (
+    -- A member whose transfer to the other school of its two-member group is under way. Read
+    -- from `counted` once (a second read would run the whole pipeline above again).
+    SELECT c.*, t.registration_no IS NOT NULL AS moving_
     FROM counted c
-    JOIN in_transfer t ON t.registration_no = c.registration_no AND t.from_school_id = c.school_id
-    WHERE c.kind IN (1, 2) AND c.n_members = 2 AND c.school_lo <> c.school_hi
-      AND t.to_school_id IN (c.school_lo, c.school_hi) AND t.to_school_id <> c.school_id
+    LEFT JOIN in_transfer t
+      ON c.kind IN (1, 2) AND c.n_members = 2 AND c.school_lo <> c.school_hi
+     AND t.registration_no = c.registration_no AND t.from_school_id = c.school_id
+     AND t.to_school_id = CASE WHEN c.school_id = c.school_lo THEN c.school_hi ELSE c.school_lo END
+),
+moving AS (
+    SELECT f.*, MAX(CASE WHEN f.moving_ THEN 1 ELSE 0 END) OVER (PARTITION BY f.kind, f.group_key) = 1 AS transfer_under_way
+    FROM flagged f
 ),
 stated AS (
-    SELECT c.*, mv.group_key IS NOT NULL AS transfer_under_way,
+    SELECT c.*,
            CASE WHEN c.approved AND c.filed_on < c.last_registered THEN '再次重复'
                 WHEN c.kind IN (1, 2) AND c.n_members >= 2 AND c.n_removed = c.n_members - 1
                      AND NOT (c.approved AND c.action IN ('变更', '删除')) THEN '自动佐证通过'
-                WHEN c.action IS NULL AND mv.group_key IS NOT NULL THEN '转学在办'
+                WHEN c.action IS NULL AND c.transfer_under_way THEN '转学在办'
                 WHEN c.action IS NULL THEN '待处理'
                 WHEN c.kind = 3 AND c.action = '佐证' THEN '处理方式不允许'
                 WHEN c.action = '删除' THEN '已通过'
@@ -138,8 +144,7 @@ stated AS (
                 WHEN c.arbiter_decision = '同意' THEN '仲裁通过'
                 WHEN c.arbiter_decision = '不同意' THEN '仲裁未通过'
                 ELSE '待上级仲裁' END AS decision_state
-    FROM counted c
-    LEFT JOIN moving mv ON mv.kind = c.kind AND mv.group_key = c.group_key
+    FROM moving c
 )
 SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        CAST(m.kind AS BIGINT) AS kind,

@@ -24,13 +24,15 @@ reported AS (
     WHERE st.status = '毕业'
 ),
 dropped AS (
-    -- Each record's latest deletion up to the date, for records not in tonight's snapshot.
+    -- Each record's latest change up to the date, when it is a deletion: the record is not in
+    -- tonight's snapshot. Only records ever deleted are sorted, not the whole log.
     SELECT l.record_key, l.school_id, l.registration_no, l.name, l.gender, l.class_code, l.enrol_month,
            l.snapshot_date AS dropped_on
     FROM (
         SELECT l.*, ROW_NUMBER() OVER (PARTITION BY l.record_key ORDER BY l.snapshot_date DESC) AS rn
         FROM students_log l, as_of a
         WHERE l.snapshot_date <= a.d
+          AND l.record_key IN (SELECT x.record_key FROM students_log x WHERE x.change = 'delete')
     ) l
     WHERE l.rn = 1 AND l.change = 'delete'
 ),
