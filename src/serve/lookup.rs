@@ -15,7 +15,7 @@
 //! - Every call is audited: the masked query, the date read, how many registrations were found
 //!   and how many lay inside the jurisdiction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,22 +78,7 @@ struct Asked {
 
 fn from_query(query: &str) -> Result<Asked, ApiError> {
     let mut a = Asked::default();
-    let mut seen = HashSet::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if !PARAMS.contains(&k.as_ref()) {
-            return Err(bad(
-                "unknown_parameter",
-                format!("未知参数 {k}；可用：{}", PARAMS.join(", ")),
-                format!("unknown parameter {k}; allowed: {}", PARAMS.join(", ")),
-            ));
-        }
-        if !seen.insert(k.to_string()) {
-            return Err(bad(
-                "repeated_parameter",
-                format!("参数 {k} 重复"),
-                format!("parameter {k} given twice"),
-            ));
-        }
+    for (k, v) in super::query_params(query, &PARAMS)? {
         let v = Some(v.into_owned());
         match k.as_ref() {
             "name" => a.name = v,

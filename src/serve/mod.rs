@@ -30,6 +30,7 @@ mod net;
 pub mod openapi;
 mod output;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -1102,22 +1103,7 @@ fn params(query: &str, allowed: &[&str]) -> Result<Params, ApiError> {
         limit: None,
         offset: 0,
     };
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if !allowed.contains(&k.as_ref()) {
-            return Err(bad(
-                "unknown_parameter",
-                format!("未知参数 {k}；可用：{}", allowed.join(", ")),
-                format!("unknown parameter {k}; allowed: {}", allowed.join(", ")),
-            ));
-        }
-        if !seen.insert(k.to_string()) {
-            return Err(bad(
-                "repeated_parameter",
-                format!("参数 {k} 重复"),
-                format!("parameter {k} given twice"),
-            ));
-        }
+    for (k, v) in query_params(query, allowed)? {
         let date = |v: &str| {
             v.parse::<NaiveDate>().map_err(|_| {
                 bad(
@@ -1681,4 +1667,31 @@ pub async fn serve(o: &ServeOptions, limits: &Limits) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A query string's (name, value) pairs, decoded.
+type QueryPairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// A query string's parameters, each one of `allowed` and given once (400 otherwise).
+fn query_params<'a>(query: &'a str, allowed: &[&str]) -> Result<QueryPairs<'a>, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(bad(
+                "unknown_parameter",
+                format!("未知参数 {k}；可用：{}", allowed.join(", ")),
+                format!("unknown parameter {k}; allowed: {}", allowed.join(", ")),
+            ));
+        }
+        if !seen.insert(k.to_string()) {
+            return Err(bad(
+                "repeated_parameter",
+                format!("参数 {k} 重复"),
+                format!("parameter {k} given twice"),
+            ));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
 }
