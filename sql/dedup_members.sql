@@ -22,11 +22,12 @@
 --     two or more are approved across counties, the lowest common superior arbitrates and only
 --     the one it approves passes (仲裁通过 / 仲裁未通过, 待上级仲裁 until it has decided);
 --   - a group of two registrations in two schools between which a transfer of one of them is
---     under way (转学 or 批量转学, 待审核, or 审核通过 while the sending school still lists it) is
---     a transfer, not a problem to handle: its untouched members are 转学在办;
+--     under way (转学 or 批量转学, 待审核, or 审核通过 in the last 30 days, while the sending school's
+--     files catch up) is a transfer, not a problem to handle: its untouched members are 转学在办;
 --   - 先入者保有 (seed 002: "若因公安户籍部门造成学生身份证号重复,按“先入者保有”原则,后入者按暂无
 --     身份号码处理"): when two or more members of a kind-1 group are attested as real pupils, the
---     ID stays with the first registered and every later one is `handled_as_no_id`;
+--     ID stays with the first registered of them and every later one is `handled_as_no_id`
+--     (a member deleted or changed is no longer a claimant);
 --   - a decision filed before a member of its group was first registered no longer covers the
 --     group: new data collides with a resolved record, which becomes a problem again (再次重复).
 WITH base AS (
@@ -79,7 +80,9 @@ filed AS (
 in_transfer AS (
     SELECT DISTINCT registration_no, from_school_id, to_school_id
     FROM movements
-    WHERE movement_type IN ('转学', '批量转学') AND status IN ('待审核', '审核通过')
+    WHERE movement_type IN ('转学', '批量转学')
+      -- An approved transfer is under way until the sending school's files catch up: a month.
+      AND (status = '待审核' OR (status = '审核通过' AND effective_date >= as_of_date - INTERVAL '30 days'))
       AND registration_no IS NOT NULL AND from_school_id IS NOT NULL AND to_school_id IS NOT NULL
 ),
 decided AS (
@@ -120,8 +123,15 @@ flagged AS (
      AND t.to_school_id = CASE WHEN c.school_id = c.school_lo THEN c.school_hi ELSE c.school_lo END
 ),
 moving AS (
-    SELECT f.*, MAX(CASE WHEN f.moving_ THEN 1 ELSE 0 END) OVER (PARTITION BY f.kind, f.group_key) = 1 AS transfer_under_way
-    FROM flagged f
+    SELECT f.*, MAX(CASE WHEN f.moving_ THEN 1 ELSE 0 END) OVER (PARTITION BY f.kind, f.group_key) = 1 AS transfer_under_way,
+           -- 先入者保有: how many members registered so far (this one included) are attested as
+           -- real pupils of one ID number (approved 佐证 of kind 1, not refused by arbitration).
+           SUM(CASE WHEN f.attested_ THEN 1 ELSE 0 END)
+             OVER (PARTITION BY f.kind, f.group_key ORDER BY f.member_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attested_so_far
+    FROM (
+        SELECT f.*, f.kind = 1 AND f.approved AND f.action = '佐证' AND COALESCE(f.arbiter_decision, '') <> '不同意' AS attested_
+        FROM flagged f
+    ) f
 ),
 stated AS (
     SELECT c.*,
@@ -170,7 +180,7 @@ SELECT stable_id(CAST(m.kind AS VARCHAR), m.group_key) AS group_id,
        m.action,
        m.decision_state,
        m.decision_state IN ('已通过', '仲裁通过', '自动佐证通过') AS is_resolved,
-       COALESCE(m.kind = 1 AND m.member_no > 1 AND m.n_attested >= 2, false) AS handled_as_no_id,
+       COALESCE(m.attested_ AND m.attested_so_far > 1, false) AS handled_as_no_id,
        sc.authority_code
 FROM stated m
 LEFT JOIN schools sc ON sc.school_id = m.school_id

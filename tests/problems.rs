@@ -89,10 +89,50 @@ async fn a_transfer_under_way_between_the_two_schools_is_not_a_problem_to_handle
             ("审核状态", "待审核"),
         ]],
     );
-    ingest(&wh, "2026-10-16", vec![schools, students, moves], 2).await;
+    ingest(&wh, "2026-10-16", vec![schools.clone(), students.clone(), moves], 2).await;
     run_models(&wh).await;
     let after = member_state(&wh, &from_regno).await;
     assert!(after[1].starts_with("转学在办,转学在办,"), "{after:?}");
+
+    // Approved: under way while the sending school's files catch up (a month), not for ever.
+    let approved = |day: &str, applied: &str, steps: [&str; 3], effective: &str| {
+        let night = tmp.path().join(format!("{day}/movements.csv"));
+        let row = vec![
+            ("异动编号", "YD202600900001"),
+            ("学籍号", from_regno.as_str()),
+            ("姓名", "某"),
+            ("异动类型", "转学"),
+            ("原学校标识码", "2341023001"),
+            ("转入学校标识码", "2341023004"),
+            ("申请日期", applied),
+            ("异动日期", effective),
+            ("异动原因", "随父母工作调动"),
+            ("审核1单位", "转入学校"),
+            ("审核1意见", "同意"),
+            ("审核1时间", steps[0]),
+            ("审核2单位", "转出学校"),
+            ("审核2意见", "同意"),
+            ("审核2时间", steps[1]),
+            ("审核3单位", "主管教育局"),
+            ("审核3意见", "同意"),
+            ("审核3时间", steps[2]),
+            ("审核状态", "审核通过"),
+        ];
+        file_of(&night, "movements", &[row])
+    };
+    let recent = approved("a", "20261010", ["20261011", "20261012", "20261013"], "20261014");
+    ingest(&wh, "2026-10-17", vec![schools.clone(), students.clone(), recent], 2).await;
+    run_models(&wh).await;
+    let got = member_state(&wh, &from_regno).await;
+    assert!(
+        got[1].starts_with("转学在办,转学在办,"),
+        "approved four days ago: {got:?}"
+    );
+    let old = approved("b", "20250901", ["20250902", "20250903", "20250904"], "20250905");
+    ingest(&wh, "2026-10-18", vec![schools, students, old], 2).await;
+    run_models(&wh).await;
+    let got = member_state(&wh, &from_regno).await;
+    assert!(got[1].starts_with("待处理,待处理,"), "approved a year ago: {got:?}");
 }
 
 /// The responsible unit is the lowest common superior of the schools' 学籍主管教育行政部门 (seed
@@ -151,10 +191,51 @@ async fn the_later_of_two_attested_pupils_is_handled_as_without_an_id_number() {
             b.iter().map(|(k, v)| (*k, v.as_str())).collect(),
         ],
     );
-    ingest(&wh, "2026-10-19", vec![schools, first_file, decisions], 2).await;
+    ingest(&wh, "2026-10-19", vec![schools, first_file.clone(), decisions], 2).await;
     run_models(&wh).await;
     let first = member_state(&wh, &first_regno).await;
     let second = member_state(&wh, &second_regno).await;
     assert!(first[1].ends_with(",false"), "the first keeps the number: {first:?}");
     assert!(second[1].ends_with(",true"), "the later one: {second:?}");
+
+    // A third registration of the number appears; the first is then deleted, and the other two
+    // are attested: the ID stays with the earlier of the two claimants left.
+    let mut r = csv::Reader::from_path(&first_file).unwrap();
+    let h = r.headers().unwrap().clone();
+    let mut rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let last = second_regno
+        .chars()
+        .last()
+        .unwrap()
+        .to_digit(10)
+        .map_or(0, |d| (d + 1) % 10);
+    let third_regno = format!("{}{last}", &second_regno[..18]);
+    rows.push(with(rows.last().unwrap(), col(&h, "学籍号"), &third_regno));
+    let three = write_csv(&tmp.path().join("t/341023.csv"), &h, &rows);
+    ingest(&wh, "2026-10-20", vec![samples().join("schools.csv"), three.clone()], 2).await;
+    let mut deleted = attest("WT202600900003", "2341023001", &first_regno);
+    deleted[5].1 = "删除".into();
+    deleted[6].1 = "20261021".into();
+    let mut c = attest("WT202600900004", "2341023004", &third_regno);
+    c[6].1 = "20261021".into();
+    let decisions = file_of(
+        &tmp.path().join("d2/dedup_decisions.csv"),
+        "dedup_decisions",
+        &[&deleted, &b, &c]
+            .iter()
+            .map(|r| r.iter().map(|(k, v)| (*k, v.as_str())).collect())
+            .collect::<Vec<_>>(),
+    );
+    ingest(
+        &wh,
+        "2026-10-22",
+        vec![samples().join("schools.csv"), three, decisions],
+        2,
+    )
+    .await;
+    run_models(&wh).await;
+    let second = member_state(&wh, &second_regno).await;
+    let third = member_state(&wh, &third_regno).await;
+    assert!(second[1].ends_with(",false"), "now the first claimant: {second:?}");
+    assert!(third[1].ends_with(",true"), "the later claimant: {third:?}");
 }

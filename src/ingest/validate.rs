@@ -135,6 +135,9 @@ fn school_year(d: NaiveDate) -> i32 {
 /// 跳级, 休学 and back) before it is taken for a typing error.
 const MAX_COHORT_SHIFT: i32 = 3;
 
+/// How many summers after its graduation a class may still be listed without a warning.
+const MAX_YEARS_GRADUATED: i32 = 2;
+
 impl Validator {
     pub fn new(
         cat: &'static Catalog,
@@ -533,6 +536,18 @@ impl Validator {
                             "{}班级的入学年份不应晚于 {}",
                             ["", "小学", "初中", "高中"][st as usize],
                             school_year(self.snapshot)
+                        ),
+                    ));
+                } else if grade > max + MAX_YEARS_GRADUATED {
+                    // A graduate is kept, but a class that left long ago is more likely a wrong
+                    // 班号 or 入学年月 than a school still listing its old graduates.
+                    out.push(self.err(
+                        col,
+                        v,
+                        "W_GRADUATED_LONG_AGO",
+                        format!(
+                            "近 {MAX_YEARS_GRADUATED} 年内毕业的班级；此班于 {} 年毕业",
+                            cohort + max
                         ),
                     ));
                 } else if grade <= max && ok(c.birth_date) {
@@ -1277,6 +1292,12 @@ mod tests {
     fn graduates_are_accepted_and_five_four_schools_have_a_fourth_junior_grade() {
         let check = |class: &str, enrol: &str| findings(&[("class_code", class), ("enrol_month", enrol)]);
         assert_eq!(check("2020101", "202009"), vec![], "primary graduate of 2026");
+        assert_eq!(check("2019101", "201909"), vec![], "primary graduate of 2025");
+        assert_eq!(
+            check("2018101", "201809"),
+            vec![("W_GRADUATED_LONG_AGO", "class_code".to_string())],
+            "graduated in 2024: kept, with a warning"
+        );
         assert_eq!(check("2021101", "202109"), vec![], "primary grade 6");
         let t = &catalog().students;
         let under = |five_four: bool, class: &str, enrol: &str, birth: &str| {
