@@ -119,25 +119,22 @@ async fn a_name_change_with_an_approved_request_is_approved_and_an_id_change_wit
     let new_id = fresh_id(&q[3], &taken_ids(&wh).await);
     let rows2 = changed(&changed(&rows, regno, &p[1], name, &renamed), regno, &q[1], id, &new_id);
     let night2 = write_csv(&tmp.path().join("b/341023.csv"), &h, &rows2);
-    let requests = write_csv(
+    let requests = file_of(
         &tmp.path().join("b/key_change_requests.csv"),
-        &header_of("key_change_requests"),
-        &[row_of(
-            "key_change_requests",
-            &[
-                ("request_id", "GJ2026000101"),
-                ("school_id", p[0].as_str()),
-                ("registration_no", p[1].as_str()),
-                ("field", "姓名"),
-                ("old_value", p[2].as_str()),
-                ("new_value", renamed.as_str()),
-                ("reason", "户口簿姓名已变更"),
-                ("apply_date", "20261008"),
-                ("status", "审核通过"),
-                ("review_unit", "主管教育局"),
-                ("review_date", "20261012"),
-            ],
-        )],
+        "key_change_requests",
+        &[vec![
+            ("request_id", "GJ2026000101"),
+            ("school_id", p[0].as_str()),
+            ("registration_no", p[1].as_str()),
+            ("field", "姓名"),
+            ("old_value", p[2].as_str()),
+            ("new_value", renamed.as_str()),
+            ("reason", "户口簿姓名已变更"),
+            ("apply_date", "20261008"),
+            ("status", "审核通过"),
+            ("review_unit", "主管教育局"),
+            ("review_date", "20261012"),
+        ]],
     );
     ingest(&wh, NIGHT2, vec![schools_csv(), night2.clone(), requests], 2).await;
     assert_eq!(
@@ -271,22 +268,19 @@ async fn the_key_change_list_and_its_report_never_show_a_full_id_number() {
     // p without a request, q with one awaiting review (the request file holds both numbers).
     let rows2 = changed(&changed(&rows, regno, &p[1], id, &new_p), regno, &q[1], id, &new_q);
     let night2 = write_csv(&tmp.path().join("b/341023.csv"), &h, &rows2);
-    let requests = write_csv(
+    let requests = file_of(
         &tmp.path().join("b/key_change_requests.csv"),
-        &header_of("key_change_requests"),
-        &[row_of(
-            "key_change_requests",
-            &[
-                ("request_id", "GJ2026000102"),
-                ("school_id", q[0].as_str()),
-                ("registration_no", q[1].as_str()),
-                ("field", "身份证件号"),
-                ("old_value", q[3].as_str()),
-                ("new_value", new_q.as_str()),
-                ("apply_date", "20261014"),
-                ("status", "待审核"),
-            ],
-        )],
+        "key_change_requests",
+        &[vec![
+            ("request_id", "GJ2026000102"),
+            ("school_id", q[0].as_str()),
+            ("registration_no", q[1].as_str()),
+            ("field", "身份证件号"),
+            ("old_value", q[3].as_str()),
+            ("new_value", new_q.as_str()),
+            ("apply_date", "20261014"),
+            ("status", "待审核"),
+        ]],
     );
     ingest(&wh, NIGHT2, vec![schools_csv(), night2, requests], 2).await;
     run_models(&wh).await;
