@@ -59,7 +59,9 @@ grouped AS (
     WHERE id_defect IS NOT NULL
 ),
 members AS (
-    SELECT g.kind, g.group_key, b.*, f.registered_on, sc0.county_code AS member_county,
+    SELECT g.kind, g.group_key, b.*, f.registered_on,
+           -- The unit that decides: the school's 学籍主管教育行政部门 (a city-run school's is the city).
+           COALESCE(sc0.authority_code, sc0.county_code) AS member_county,
            ROW_NUMBER() OVER (PARTITION BY g.kind, g.group_key ORDER BY f.registered_on, b.record_key) AS member_no
     FROM grouped g
     JOIN base b ON b.record_key = g.record_key
@@ -68,10 +70,13 @@ members AS (
 ),
 latest_decision AS (
     SELECT * FROM (
-        SELECT d.decision_id, d.school_id, d.registration_no, d.problem_kind, d.action, d.county_decision, d.county_time,
-               d.arbiter_decision,
-               ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no, d.problem_kind ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
-        FROM dedup_decisions d)
+        SELECT d.decision_id, d.school_id, d.registration_no, d.problem_kind_ AS problem_kind, d.action, d.county_decision,
+               d.county_time, d.arbiter_decision,
+               ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no, d.problem_kind_ ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
+        -- 身份证件号不存在 and 与姓名不匹配 are the two kinds of 身份证件号错误 (seed 002).
+        FROM (SELECT *, CASE WHEN problem_kind IN ('身份证件号不存在', '身份证件号与姓名不匹配') THEN '身份证件号错误'
+                             ELSE problem_kind END AS problem_kind_
+              FROM dedup_decisions) d)
     WHERE rn_ = 1
 ),
 filed AS (

@@ -1,5 +1,5 @@
 -- model:  list_key_changes
--- inputs: students, students_log, key_change_requests, school_regions
+-- inputs: students, students_log, key_change_requests, dedup_decisions, school_regions
 -- schema: list_key_changes
 -- grain:  一个学籍一个关键字段的一次变更 / one change of one key field of one registration
 --
@@ -13,6 +13,12 @@
 --   待审核        the request awaits review, or only the school has approved it;
 --   审核不通过    the bureau refused it, yet the data hold the new value;
 --   无审批变更    no request (or only a withdrawn one): what the bureau must investigate.
+-- A change made by a school's 变更 of a 身份证件号错误 problem registration (dedup_decisions, filed on
+-- or before the night the change was seen) is bounded by the kind of error (seed 002: "如果问题学籍
+-- 提示的错误类型为“身份证件号不存在”的,则只能申请变更身份证件号;如果…为“身份证件号与姓名不匹配”的,
+-- 则只能申请变更身份证件号和姓名"): a 姓名 change under 身份证件号不存在 (or the generic 身份证件号
+-- 错误: the defects xueji sees offline are numbers that cannot exist) is 超出问题学籍变更范围; a
+-- change the 变更 allows, approved by the county and without an approved request, is 问题学籍变更.
 -- Besides, a request awaiting review or refused whose new value the registration already holds,
 -- with no change seen (the value was there on the first night), is listed without a date.
 -- ID numbers compare normalised (spaces, full-width digits, a lower-case x). A registration is
@@ -73,6 +79,16 @@ joined AS (
      AND q.field = c.field AND q.new_key = c.new_key
     WHERE c.changed_on <= a.d
 ),
+fixes AS (
+    -- The latest 变更 of a 身份证件号错误 registration, per school and 学籍号.
+    SELECT school_id, registration_no, problem_kind AS fix_kind, apply_date AS fix_date,
+           county_decision = '同意' AS fix_approved
+    FROM (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no
+                                         ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
+          FROM dedup_decisions d
+          WHERE d.action = '变更' AND d.problem_kind IN ('身份证件号错误', '身份证件号不存在', '身份证件号与姓名不匹配'))
+    WHERE rn_ = 1
+),
 matched AS (
     SELECT j.*,
            ROW_NUMBER() OVER (PARTITION BY j.record_key, j.field, j.changed_on
@@ -91,14 +107,20 @@ already AS (
 ),
 listed AS (
     SELECT school_id, registration_no, name, field, old_raw, new_raw, changed_on,
-           CASE WHEN request_id IS NULL OR request_status = '已撤销' THEN '无审批变更'
+           CASE WHEN fix_date IS NOT NULL AND field = '姓名' AND fix_kind <> '身份证件号与姓名不匹配'
+                     THEN '超出问题学籍变更范围'
                 WHEN approved AND COALESCE(review_date, apply_date) <= changed_on THEN '有审批'
+                WHEN fix_date IS NOT NULL AND fix_approved THEN '问题学籍变更'
+                WHEN request_id IS NULL OR request_status = '已撤销' THEN '无审批变更'
                 WHEN approved THEN '先变更后审批'
                 WHEN request_status = '审核不通过' THEN '审核不通过'
                 ELSE '待审核' END AS approval,
            request_id, request_status, review_unit, apply_date, review_date
-    FROM matched
-    WHERE rank_ = 1
+    FROM (SELECT m.*, f.fix_kind, f.fix_date, f.fix_approved
+          FROM matched m
+          LEFT JOIN fixes f
+            ON f.school_id = m.school_id AND f.registration_no = m.registration_no AND f.fix_date <= m.changed_on
+          WHERE m.rank_ = 1)
     UNION ALL
     SELECT school_id, registration_no, name, field, old_raw, new_raw, CAST(NULL AS DATE) AS changed_on,
            CASE WHEN request_status = '审核不通过' THEN '审核不通过' ELSE '待审核' END AS approval,
@@ -116,7 +138,7 @@ SELECT r.county_code,
        CASE WHEN x.field = '身份证件号' THEN mask_id(x.new_raw) ELSE x.new_raw END AS new_value,
        x.changed_on,
        x.approval,
-       x.approval <> '有审批' AS needs_review,
+       x.approval NOT IN ('有审批', '问题学籍变更') AS needs_review,
        x.request_id,
        x.request_status,
        x.review_unit,

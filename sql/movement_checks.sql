@@ -5,7 +5,9 @@
 --
 -- Every movement with what the lists of pending transfers and of violations need:
 --   flow              a transfer's flow from the two schools' counties: 1 同县, 2 省内跨县, 3 跨省
---                     (the approval chain of each is checked row by row on import);
+--                     (the approval chain of each is checked row by row on import); a transfer
+--                     with one school outside the school master comes from or goes to another
+--                     province (a province's master lists its own schools only): 3;
 --   handler           who must act next (当前处理单位) as a unit: a school by its 学校标识码, a
 --                     bureau by the 主管教育行政部门代码 of the school it stands for, or 教育部;
 --   days_waiting      days since the last action (the latest approval step, or the application);
@@ -27,7 +29,14 @@
 -- A window row for a year replaces the every-year (*) rows of that window.
 WITH m AS (
     SELECT m.*, f.county_code AS from_county_code, f.authority_code AS from_authority, f.school_name AS from_school_name,
-           t.county_code AS to_county_code, t.authority_code AS to_authority, t.school_name AS to_school_name
+           t.county_code AS to_county_code, t.authority_code AS to_authority, t.school_name AS to_school_name,
+           CASE WHEN m.movement_type <> '转学' THEN NULL
+                WHEN f.county_code IS NOT NULL AND t.county_code IS NOT NULL THEN
+                     CASE WHEN f.county_code = t.county_code THEN 1
+                          WHEN substr(f.county_code, 1, 2) = substr(t.county_code, 1, 2) THEN 2
+                          ELSE 3 END
+                WHEN (f.county_code IS NULL) <> (t.county_code IS NULL) AND m.to_school_id IS NOT NULL THEN 3
+           END AS flow_code
     FROM movements m
     LEFT JOIN schools f ON f.school_id = m.from_school_id
     LEFT JOIN schools t ON t.school_id = m.to_school_id
@@ -107,14 +116,8 @@ SELECT m.movement_id,
        m.to_school_id,
        m.to_school_name,
        m.to_county_code,
-       CASE WHEN m.movement_type <> '转学' OR m.from_county_code IS NULL OR m.to_county_code IS NULL THEN NULL
-            WHEN m.from_county_code = m.to_county_code THEN 1
-            WHEN substr(m.from_county_code, 1, 2) = substr(m.to_county_code, 1, 2) THEN 2
-            ELSE 3 END AS flow_code,
-       CASE WHEN m.movement_type <> '转学' OR m.from_county_code IS NULL OR m.to_county_code IS NULL THEN NULL
-            WHEN m.from_county_code = m.to_county_code THEN '同县转学'
-            WHEN substr(m.from_county_code, 1, 2) = substr(m.to_county_code, 1, 2) THEN '省内跨县转学'
-            ELSE '跨省转学' END AS flow,
+       m.flow_code,
+       CASE m.flow_code WHEN 1 THEN '同县转学' WHEN 2 THEN '省内跨县转学' WHEN 3 THEN '跨省转学' END AS flow,
        m.apply_date,
        m.effective_date,
        m.current_handler,
@@ -141,8 +144,8 @@ SELECT m.movement_id,
        COALESCE(m.movement_type = '转学' AND b.prev_type = '休学', false) AS suspended_at_apply,
        r.registration_no IS NOT NULL AS registered,
        COALESCE(pz.movement_id IS NOT NULL AND CAST(date_part('year', m.apply_date) AS BIGINT) = pu.graduation_year, false) AS graduating_pause,
-       COALESCE(m.movement_type = '转学' AND substr(m.from_county_code, 1, 2) <> substr(m.to_county_code, 1, 2)
-                AND m.apply_date >= pu.graduation_date AND gw.movement_id IS NULL, false) AS outside_graduate_window,
+       COALESCE(m.flow_code = 3 AND m.apply_date >= pu.graduation_date AND gw.movement_id IS NULL, false)
+           AS outside_graduate_window,
        COALESCE(m.status = '待审核' AND (pu.graduating OR (m.apply_date < pu.graduation_date AND pu.graduation_date <= m.as_of_date)),
                 false) AS open_at_graduation
 FROM m

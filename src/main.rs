@@ -1023,6 +1023,12 @@ fn print_ingest(out: &pipeline::IngestOutcome) {
         let (code, msg) = r.file_error.as_ref().expect("filtered");
         println!("  文件未导入 {}：{msg}（{code}）", r.file);
     }
+    if m.explained > 0 {
+        println!(
+            "  班号与入学年月不一致、已由审核通过的留级/跳级/休学/复学异动说明的 {} 名学生不再提示（W_CLASS_YEAR）",
+            m.explained
+        );
+    }
     for h in &out.metrics.held_out {
         println!(
             "  学校 {} 今晚已由 {} 提交：{} 中该校的 {} 行未导入（R_SCHOOL_TWICE）",

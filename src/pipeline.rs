@@ -1,12 +1,13 @@
 //! The commands as functions: `ingest` a night, `sql` over the warehouse. The CLI and the tests
 //! both call these, so what is tested is what users run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, RecordBatch};
 use chrono::NaiveDate;
+use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
@@ -69,10 +70,8 @@ pub fn default_threads() -> usize {
 }
 
 /// Schools known to the warehouse as of its latest night (validation checks against them).
-async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String, SchoolInfo>> {
-    let ctx = warehouse::session(threads, 1024)?;
-    let reg = warehouse::register_all(wh, &ctx, None).await?;
-    if !reg.tables.iter().any(|t| t == "schools") {
+async fn known_schools(ctx: &SessionContext, tables: &[String]) -> Result<HashMap<String, SchoolInfo>> {
+    if !tables.iter().any(|t| t == "schools") {
         return Ok(HashMap::new());
     }
     // `SELECT *`: a warehouse written before a column (学制) was added has no such column yet.
@@ -104,6 +103,25 @@ async fn known_schools(wh: &Warehouse, threads: usize) -> Result<HashMap<String,
     Ok(out)
 }
 
+/// 学籍号 of pupils with an approved 留级, 跳级, 休学 or 复学 on record: their 班号 of another
+/// cohort is explained (see [`ingest::explain`]).
+async fn class_moves(ctx: &SessionContext, tables: &[String]) -> Result<HashSet<String>> {
+    if !tables.iter().any(|t| t == "movements") {
+        return Ok(HashSet::new());
+    }
+    let kinds: Vec<String> = ingest::explain::CLASS_MOVES.iter().map(|k| format!("'{k}'")).collect();
+    let sql = format!(
+        "SELECT DISTINCT registration_no FROM movements WHERE status = '审核通过' AND registration_no IS NOT NULL AND movement_type IN ({})",
+        kinds.join(", ")
+    );
+    let mut out = HashSet::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let no = warehouse::strings(b.column(0))?;
+        out.extend((0..b.num_rows()).map(|i| no.value(i).to_string()));
+    }
+    Ok(out)
+}
+
 /// One night: stage every source, commit the night, write the import reports.
 pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
@@ -117,10 +135,14 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
     // The staging directory outlives the lock: the import reports read the staged findings.
     let (_staging, reports, metrics, ctx, commit) =
         warehouse::lock::with_lock(&wh, &format!("ingest {}", o.date), wait, async |lock| {
-            let schools = known_schools(&wh, o.threads).await?;
+            let known = warehouse::session(o.threads, 1024)?;
+            let tables = warehouse::register_all(&wh, &known, None).await?.tables;
+            let schools = known_schools(&known, &tables).await?;
+            let moves = class_moves(&known, &tables).await?;
             let staging = staging_dir()?;
-            let (reports, metrics) =
-                tokio::task::block_in_place(|| ingest::stage_all(&files, staging.path(), o.date, schools, o.threads))?;
+            let (reports, metrics) = tokio::task::block_in_place(|| {
+                ingest::stage_all(&files, staging.path(), o.date, schools, &moves, o.threads)
+            })?;
             let ctx = warehouse::session(o.threads, o.memory_mb)?;
             let opts = CommitOptions {
                 buckets: o.change_buckets,

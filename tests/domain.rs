@@ -68,3 +68,184 @@ async fn a_pupil_who_repeated_a_year_counts_in_the_class_grade_and_a_foreign_pup
     assert!(warned.contains(&"W_CLASS_YEAR".to_string()), "{warned:?}");
     assert!(warned.contains(&"W_FOREIGN_HUKOU".to_string()), "{warned:?}");
 }
+
+/// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — after a
+/// 跳级, or a 休学 and its 复学, the pupil keeps 入学年月 and sits in another cohort's class. The
+/// warning W_CLASS_YEAR is for the mismatches nothing explains: an approved movement on record
+/// (an earlier night) or in tonight's files silences it; a pending one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_of_another_cohort_is_not_warned_when_an_approved_movement_explains_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, rows) = county("341023");
+    let (regno, enrol, school, name) = (
+        col(&h, "学籍号"),
+        col(&h, "入学年月"),
+        col(&h, "学校标识码"),
+        col(&h, "姓名"),
+    );
+    let wh = tmp.path().join("wh");
+    let schools = samples().join("schools.csv");
+    let n1 = write_csv(&tmp.path().join("n1/341023.csv"), &h, &rows);
+    ingest(&wh, NIGHT1, vec![schools.clone(), n1], 2).await;
+    run_models(&wh).await;
+    let picked = dump(
+        &wh,
+        "SELECT registration_no FROM student_status WHERE stage = 1 AND grade >= 3 AND status = '在校'
+         ORDER BY registration_no LIMIT 4",
+        None,
+    )
+    .await;
+    let [returned, skipped, unexplained, pending] = [1, 2, 3, 4].map(|i| picked[i].clone());
+    let row = |who: &str| rows.iter().find(|r| &r[regno] == who).unwrap().clone();
+    let movement = |id: &str, who: &str, kind: &str, applied: &str, status: &str| {
+        let r = row(who);
+        let approved = status == "审核通过";
+        row_of(
+            "movements",
+            &[
+                ("异动编号", id),
+                ("学籍号", who),
+                ("姓名", &r[name]),
+                ("异动类型", kind),
+                ("原学校标识码", &r[school]),
+                ("申请日期", applied),
+                ("异动日期", if approved { applied } else { "" }),
+                ("异动原因", "家长申请"),
+                ("审核1单位", "学校"),
+                ("审核1意见", "同意"),
+                ("审核1时间", applied),
+                ("审核2单位", if approved { "主管教育局" } else { "" }),
+                ("审核2意见", if approved { "同意" } else { "" }),
+                ("审核2时间", if approved { applied } else { "" }),
+                ("当前处理单位", if approved { "" } else { "主管教育局" }),
+                ("审核状态", status),
+            ],
+        )
+    };
+    // Night 2 puts a 休学 and its 复学 on record; night 3 brings a 跳级 approved and one still
+    // waiting (its file no longer lists the earlier movements: the warehouse has them).
+    let on_record = write_csv(
+        &tmp.path().join("n2/movements.csv"),
+        &header_of("movements"),
+        &[
+            movement("YD202600900001", &returned, "休学", "20250310", "审核通过"),
+            movement("YD202600900002", &returned, "复学", "20250905", "审核通过"),
+        ],
+    );
+    let n2 = write_csv(&tmp.path().join("n2/341023.csv"), &h, &rows);
+    ingest(&wh, "2026-10-16", vec![schools.clone(), on_record, n2], 2).await;
+    let moved: Vec<csv::StringRecord> = rows
+        .iter()
+        .map(|r| {
+            if picked[1..].contains(&r[regno].to_string()) {
+                // 入学年月 a year before the class's cohort.
+                let y: i32 = r[enrol][..4].parse().unwrap();
+                with(r, enrol, &format!("{}{}", y - 1, &r[enrol][4..]))
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    let tonight = write_csv(
+        &tmp.path().join("n3/movements.csv"),
+        &header_of("movements"),
+        &[
+            movement("YD202600900003", &skipped, "跳级", "20261010", "审核通过"),
+            movement("YD202600900004", &pending, "跳级", "20261012", "待审核"),
+        ],
+    );
+    let out = ingest(
+        &wh,
+        "2026-10-17",
+        vec![
+            schools,
+            tonight,
+            write_csv(&tmp.path().join("n3/341023.csv"), &h, &moved),
+        ],
+        2,
+    )
+    .await;
+    assert!(out.reports.iter().all(|r| r.file_error.is_none()), "{:?}", out.reports);
+    assert_eq!(out.metrics.explained, 2, "the 休学/复学 pupil and the 跳级 pupil");
+    let warned = dump(
+        &wh,
+        "SELECT split_part(base_key, '|', 2) FROM rejects WHERE snapshot_date = DATE '2026-10-17' AND rule_code = 'W_CLASS_YEAR' ORDER BY 1",
+        None,
+    )
+    .await;
+    for who in [&unexplained, &pending] {
+        assert!(warned.contains(who), "{who} still warned: {warned:?}");
+    }
+    for who in [&returned, &skipped] {
+        assert!(!warned.contains(who), "{who} explained: {warned:?}");
+    }
+    // Nobody turned away, and the file's counts agree with the findings kept.
+    let file = out.reports.iter().find(|r| r.file.ends_with("341023.csv")).unwrap();
+    let kept = dump(
+        &wh,
+        "SELECT COUNT(*) FROM rejects WHERE snapshot_date = DATE '2026-10-17' AND severity = '警告' AND source_file LIKE '%341023.csv'",
+        None,
+    )
+    .await;
+    assert_eq!(kept[1], file.warnings.to_string());
+}
+
+/// Seed 004 全国学籍系统常见问题 4: "“一补“是指“对寄宿生的补助”" — a pupil who walks in (走读)
+/// with 是否享受一补 = 是 is warned on import and flagged in the 一补 list for review (the national
+/// standard's non-boarder share is shown, not paid silently); a boarder's row is not flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_boarder_with_the_boarders_subsidy_is_flagged_for_review() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, rows) = county("341023");
+    let (regno, mode, yibu, class) = (
+        col(&h, "学籍号"),
+        col(&h, "就读方式"),
+        col(&h, "是否享受一补"),
+        col(&h, "班号"),
+    );
+    let primary = |r: &csv::StringRecord| r[class].chars().nth(4) == Some('1') && r[regno].starts_with('G');
+    let walker = rows
+        .iter()
+        .find(|r| primary(r) && &r[mode] == "走读" && &r[yibu] == "否")
+        .unwrap()[regno]
+        .to_string();
+    let boarder = rows
+        .iter()
+        .find(|r| primary(r) && &r[mode] == "住校" && &r[yibu] == "否")
+        .unwrap()[regno]
+        .to_string();
+    let changed: Vec<csv::StringRecord> = rows
+        .iter()
+        .map(|r| {
+            if r[regno] == walker || r[regno] == boarder {
+                with(r, yibu, "是")
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    let wh = tmp.path().join("wh");
+    let file = write_csv(&tmp.path().join("a/341023.csv"), &h, &changed);
+    ingest(&wh, NIGHT1, vec![samples().join("schools.csv"), file], 2).await;
+    run_models(&wh).await;
+    let warned = dump(
+        &wh,
+        "SELECT split_part(base_key, '|', 2) FROM rejects WHERE rule_code = 'W_YIBU_NONBOARDER'",
+        None,
+    )
+    .await;
+    assert!(warned.contains(&walker) && !warned.contains(&boarder), "{warned:?}");
+    let row = |who: &str| {
+        let wh = wh.clone();
+        let sql = format!(
+            "SELECT boarder, amount_yuan_per_year, needs_review, review_note IS NOT NULL FROM list_yibu WHERE registration_no = '{who}'"
+        );
+        async move { dump(&wh, &sql, None).await }
+    };
+    assert_eq!(
+        row(&walker).await[1..],
+        ["false,625.0,true,true"],
+        "half the 小学 standard, flagged"
+    );
+    assert_eq!(row(&boarder).await[1..], ["true,1250.0,false,false"]);
+}

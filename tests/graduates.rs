@@ -202,7 +202,7 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
 
     // 2027-09-10: the school no longer lists its 2027 graduates; two of them apply to schools in
     // another province (湖北 420103), on 7月20日 and on 8月20日.
-    let transfer = |id: &str, who: &str, applied: &str, step: &str| {
+    let transfer = |id: &str, who: &str, applied: &str, step: &str, to: &str| {
         row_of(
             "movements",
             &[
@@ -211,7 +211,7 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
                 ("姓名", &name_of(who)),
                 ("异动类型", "转学"),
                 ("原学校标识码", JUNIOR),
-                ("转入学校标识码", "2420103003"),
+                ("转入学校标识码", to),
                 ("申请日期", applied),
                 ("异动原因", "随父母工作调动"),
                 ("审核1单位", "转入学校"),
@@ -222,11 +222,13 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
             ],
         )
     };
-    let (g1, g2) = (&graduating[2], &graduating[3]);
+    let (g1, g2, g3) = (&graduating[2], &graduating[3], &graduating[4]);
+    // g3's receiving school is in no school master of this (province's) warehouse: another province.
     let moves = vec![
         m3.clone(),
-        transfer("YD202700000001", g1, "20270720", "20270721"),
-        transfer("YD202700000002", g2, "20270820", "20270821"),
+        transfer("YD202700000001", g1, "20270720", "20270721", "2420103003"),
+        transfer("YD202700000002", g2, "20270820", "20270821", "2420103003"),
+        transfer("YD202700000004", g3, "20270720", "20270721", "2510104001"),
     ];
     let n3 = write_csv(&tmp.path().join("n3/341023.csv"), &h, &without(&graduating));
     let mv3 = write_csv(&tmp.path().join("n3/movements.csv"), &header_of("movements"), &moves);
@@ -289,4 +291,34 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
         "in the freeze, the pause and outside the window"
     );
     assert_eq!(kinds(g2).await, Vec::<String>::new(), "inside the 8/15–12/14 window");
+    assert_eq!(
+        kinds(g3).await,
+        ["V1", "V5", "V6"],
+        "to a school outside the province's master"
+    );
+}
+
+/// Seed 004 (常见问题解答目录): "针对实行五四学制的省市" — a 五四制 junior school has four grades, so its
+/// 2024 cohort is in 初中四年级 in the autumn of 2027, not graduated. A school that stops listing
+/// that cohort then is losing pupils, and the deletion guard holds it for confirmation (the same
+/// rows of a 六三制 school are graduates, and pass: see the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_five_four_schools_fourth_junior_grade_vanishing_is_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, rows) = county("341023");
+    let regno = col(&h, "学籍号");
+    let cohort = regnos(&h, &rows, JUNIOR, "20242");
+    let wh = tmp.path().join("wh");
+    let schools = schools_with_system(&tmp.path().join("schools.csv"), &[JUNIOR]);
+    let n1 = write_csv(&tmp.path().join("n1/341023.csv"), &h, &rows);
+    ingest(&wh, NIGHT1, vec![schools.clone(), n1], 2).await;
+    let left: Vec<csv::StringRecord> = rows
+        .iter()
+        .filter(|r| !cohort.contains(&r[regno].to_string()))
+        .cloned()
+        .collect();
+    let n2 = write_csv(&tmp.path().join("n2/341023.csv"), &h, &left);
+    let out = ingest(&wh, "2027-09-10", vec![schools, n2], 2).await;
+    let held: Vec<&str> = out.commit.held_deletions.iter().map(|d| d.school_id.as_str()).collect();
+    assert_eq!(held, [JUNIOR], "{:?}", out.commit.held_deletions);
 }

@@ -383,3 +383,112 @@ async fn the_generated_requests_show_as_their_truth_says() {
     }
     assert_eq!(list.len(), truth.len(), "nothing else changed: {list:?}");
 }
+
+/// Seed 002: "注:如果问题学籍提示的错误类型为“身份证件号不存在”的,则只能申请变更身份证件号;如果问题学籍
+/// 提示的错误类型为“身份证件号与姓名不匹配”的,则只能申请变更身份证件号和姓名。" — two pupils whose
+/// numbers fail the check are 身份证件号错误 problems; each school files a 变更 that the county
+/// approves and sends a new number and a new name. Under 与姓名不匹配 both changes are the problem's
+/// 变更; under 不存在 the new number is, the new name is beyond what the 变更 may change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_under_a_wrong_id_problem_may_change_only_what_the_error_allows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, rows) = county("341023");
+    let (regno, name, id) = (col(&h, "学籍号"), col(&h, "姓名"), col(&h, "身份证件号"));
+    let wh = tmp.path().join("wh");
+    let clean = write_csv(&tmp.path().join("a/341023.csv"), &h, &rows);
+    ingest(&wh, NIGHT1, vec![schools_csv(), clean], 2).await;
+    run_models(&wh).await;
+    let pupils = clean_pupils(&wh).await;
+    let (p, q) = (&pupils[0], &pupils[1]);
+    // A wrong check character: a number that cannot exist.
+    let broken = |n: &str| format!("{}{}", &n[..17], if n.ends_with('1') { '2' } else { '1' });
+    let rows2 = changed(
+        &changed(&rows, regno, &p[1], id, &broken(&p[3])),
+        regno,
+        &q[1],
+        id,
+        &broken(&q[3]),
+    );
+    ingest(
+        &wh,
+        NIGHT2,
+        vec![schools_csv(), write_csv(&tmp.path().join("b/341023.csv"), &h, &rows2)],
+        2,
+    )
+    .await;
+    run_models(&wh).await;
+    let wrong = dump(
+        &wh,
+        "SELECT registration_no FROM dedup_members WHERE kind = 3 ORDER BY 1",
+        None,
+    )
+    .await;
+    assert!(wrong.contains(&p[1]) && wrong.contains(&q[1]), "{wrong:?}");
+
+    let taken = taken_ids(&wh).await;
+    let (p_id, q_id) = (fresh_id(&p[3], &taken), fresh_id(&q[3], &taken));
+    let (p_name, q_name) = (new_name(&p[2]), new_name(&q[2]));
+    let rows3 = changed(&changed(&rows2, regno, &p[1], id, &p_id), regno, &q[1], id, &q_id);
+    let rows3 = changed(
+        &changed(&rows3, regno, &p[1], name, &p_name),
+        regno,
+        &q[1],
+        name,
+        &q_name,
+    );
+    let decision = |no: &str, who: &Vec<String>, kind: &'static str| {
+        vec![
+            ("decision_id", no.to_string()),
+            ("school_id", who[0].clone()),
+            ("registration_no", who[1].clone()),
+            ("name", who[2].clone()),
+            ("problem_kind", kind.to_string()),
+            ("action", "变更".to_string()),
+            ("apply_date", "20261016".to_string()),
+            ("note", "户口簿核对后更正".to_string()),
+            ("county_decision", "同意".to_string()),
+            ("county_time", "20261016".to_string()),
+        ]
+    };
+    let decisions = [
+        decision("WT2026000201", p, "身份证件号不存在"),
+        decision("WT2026000202", q, "身份证件号与姓名不匹配"),
+    ];
+    let as_refs: Vec<Vec<(&str, &str)>> = decisions
+        .iter()
+        .map(|d| d.iter().map(|(k, v)| (*k, v.as_str())).collect())
+        .collect();
+    let decisions = file_of(&tmp.path().join("c/dedup_decisions.csv"), "dedup_decisions", &as_refs);
+    let night3 = write_csv(&tmp.path().join("c/341023.csv"), &h, &rows3);
+    ingest(&wh, NIGHT3, vec![schools_csv(), night3, decisions], 2).await;
+    assert_eq!(
+        dump(
+            &wh,
+            "SELECT COUNT(*) FROM rejects WHERE table_name = 'dedup_decisions'",
+            None
+        )
+        .await[1],
+        "0",
+        "both kinds of 身份证件号错误 are accepted"
+    );
+    run_models(&wh).await;
+    let seen: Vec<(String, String, String)> = key_changes(&wh)
+        .await
+        .into_iter()
+        .filter(|r| r[5] == NIGHT3)
+        .map(|r| (r[1].clone(), r[2].clone(), r[6].clone()))
+        .collect();
+    let mut want = vec![
+        (p[1].clone(), "身份证件号".to_string(), "问题学籍变更".to_string()),
+        (p[1].clone(), "姓名".to_string(), "超出问题学籍变更范围".to_string()),
+        (q[1].clone(), "身份证件号".to_string(), "问题学籍变更".to_string()),
+        (q[1].clone(), "姓名".to_string(), "问题学籍变更".to_string()),
+    ];
+    want.sort();
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(seen, want);
+    // The fixed numbers pass the check: neither pupil is a problem registration any more.
+    let wrong = dump(&wh, "SELECT registration_no FROM dedup_members WHERE kind = 3", None).await;
+    assert!(!wrong.contains(&p[1]) && !wrong.contains(&q[1]), "{wrong:?}");
+}

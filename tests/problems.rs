@@ -239,3 +239,75 @@ async fn the_later_of_two_attested_pupils_is_handled_as_without_an_id_number() {
     assert!(second[1].ends_with(",false"), "now the first claimant: {second:?}");
     assert!(third[1].ends_with(",true"), "the later claimant: {third:?}");
 }
+
+/// Seed 002: "第一种情况:同一区县的学校,…学籍主管教育行政部门对学校提交的申请和证明材料进行核办,核办原则
+/// 是,只能通过一个,另外一个自动不通过" and "第二种情况:…两个学校学籍主管教育行政部门…都核办通过,则需要两个
+/// 学籍主管教育部门的共同上级进行问题学籍的仲裁" — what decides is the schools' 学籍主管教育行政部门,
+/// not where they stand: two senior schools in county 341023, one run by the city (341000) and
+/// one by the county, each approve their 佐证; neither fails by itself, the city arbitrates. When
+/// the city runs both, its second approval fails by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvals_by_different_authorities_in_one_county_go_to_arbitration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (students, city_regno, county_regno) =
+        registered_twice(&tmp.path().join("s"), "341023", "2341023003", "2341023005", '3');
+    let sample = std::fs::read_to_string(samples().join("schools.csv")).unwrap();
+    let senior = sample.lines().find(|l| l.starts_with("2341023003,")).unwrap();
+    let run_by = |authority: &str| {
+        let second = senior.replacen(
+            "2341023003,黟县实验高级中学,341023,341000",
+            &format!("2341023005,黟县第二高级中学,341023,{authority}"),
+            1,
+        );
+        let path = tmp.path().join(format!("schools-{authority}/schools.csv"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{}\n{second}\n", sample.trim_end())).unwrap();
+        path
+    };
+    let attest = |id: &str, school: &str, regno: &str, day: &str| {
+        vec![
+            ("处理编号", id.to_string()),
+            ("学校标识码", school.to_string()),
+            ("学籍号", regno.to_string()),
+            ("姓名", "某".to_string()),
+            ("问题类别", "身份证件号重复".to_string()),
+            ("处理方式", "佐证".to_string()),
+            ("申请日期", "20261013".to_string()),
+            ("区县审核意见", "同意".to_string()),
+            ("区县审核时间", day.to_string()),
+        ]
+    };
+    let rows = [
+        attest("WT202600910001", "2341023003", &city_regno, "20261014"),
+        attest("WT202600910002", "2341023005", &county_regno, "20261015"),
+    ];
+    let refs: Vec<Vec<(&str, &str)>> = rows
+        .iter()
+        .map(|r| r.iter().map(|(k, v)| (*k, v.as_str())).collect())
+        .collect();
+    let decisions = file_of(&tmp.path().join("d/dedup_decisions.csv"), "dedup_decisions", &refs);
+    for (authority, want) in [
+        ("341023", ["待上级仲裁", "待上级仲裁"]),
+        ("341000", ["已通过", "自动不通过"]),
+    ] {
+        let wh = tmp.path().join(format!("wh-{authority}"));
+        ingest(
+            &wh,
+            NIGHT1,
+            vec![run_by(authority), students.clone(), decisions.clone()],
+            2,
+        )
+        .await;
+        run_models(&wh).await;
+        let (a, b) = (
+            member_state(&wh, &city_regno).await,
+            member_state(&wh, &county_regno).await,
+        );
+        assert!(a[1].starts_with(&format!("{},", want[0])), "{authority}: {a:?} {b:?}");
+        assert!(b[1].starts_with(&format!("{},", want[1])), "{authority}: {b:?}");
+    }
+    // Run by the city and by the county: the common superior, the city, arbitrates.
+    let wh = tmp.path().join("wh-341023");
+    let a = member_state(&wh, &city_regno).await;
+    assert!(a[1].contains(",地市,341000,"), "{a:?}");
+}

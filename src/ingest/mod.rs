@@ -6,6 +6,7 @@
 //! template gets one file-level error and changes nothing; the result does not depend on thread
 //! count or on the order of the source arguments.
 
+pub mod explain;
 pub mod guard;
 pub mod report;
 pub mod source;
@@ -165,6 +166,12 @@ pub struct StageMetrics {
     /// Schools that a second file submitted again tonight: that file's rows of the school are
     /// rejected (`R_SCHOOL_TWICE`), not stored.
     pub held_out: Vec<HeldOut>,
+    /// 学校标识码 of the schools on 五四制 (known or sent tonight): the commit's deletion guard
+    /// dates their classes' graduation by it.
+    #[serde(skip)]
+    pub five_four_schools: Vec<String>,
+    /// `W_CLASS_YEAR` warnings left out because an approved 留级, 跳级, 休学 or 复学 explains them.
+    pub explained: u64,
     pub seconds: f64,
 }
 
@@ -223,6 +230,7 @@ pub fn stage_all(
     dir: &Path,
     date: NaiveDate,
     known_schools: HashMap<String, SchoolInfo>,
+    class_moves: &std::collections::HashSet<String>,
     threads: usize,
 ) -> Result<(Vec<FileReport>, StageMetrics)> {
     let t0 = Instant::now();
@@ -242,14 +250,23 @@ pub fn stage_all(
     };
     let (mut reports, found) = run_phase(&masters, Arc::new(schools.clone()), &phase)?;
     schools.extend(found);
+    let mut five_four: Vec<String> = schools
+        .iter()
+        .filter(|(_, s)| s.five_four)
+        .map(|(id, _)| id.clone())
+        .collect();
+    five_four.sort_unstable();
     let (r2, _) = run_phase(&rest, Arc::new(schools), &phase)?;
     progress.finish();
     reports.extend(r2);
     reports.sort_by(|a, b| a.file.cmp(&b.file));
     let held_out = one_file_per_school(&mut reports);
+    let explained = explain::explain_class_years(dir, &mut reports, class_moves)?;
     let mut m = StageMetrics {
         files: reports.len(),
         held_out,
+        explained,
+        five_four_schools: five_four,
         ..Default::default()
     };
     for r in &reports {

@@ -756,6 +756,12 @@ impl Validator {
         {
             out.push(self.err(c.m1_id_number, v, "R_GUARDIAN_ID", "至少一名家庭成员的居民身份证号"));
         }
+        // Every child has a guardian (an orphan's is the 福利院 or the 民政部门): a row whose members
+        // are both marked 否 names none. Both cells well-formed, or nothing is said.
+        let is = |i: usize, x: &str| !bad[i] && v[i] == x;
+        if is(c.m1_is_guardian, "否") && (v[c.m2_is_guardian].is_empty() || is(c.m2_is_guardian, "否")) {
+            out.push(self.err(c.m1_is_guardian, v, "W_NO_GUARDIAN", "至少一名家庭成员是监护人"));
+        }
         if !v[c.m2_name].is_empty() {
             for i in [
                 c.m2_relation,
@@ -783,18 +789,26 @@ impl Validator {
     fn movement_rules(&self, c: &MovementCols, v: &[String], bad: &[bool], out: &mut Vec<Finding>) {
         let ok = |i: usize| !bad[i] && !v[i].is_empty();
         let date = |i: usize| if ok(i) { idcard::parse_yyyymmdd(&v[i]) } else { None };
-        let mut known = |i: usize| -> Option<&SchoolInfo> {
+        let lookup = |i: usize| -> (Option<&SchoolInfo>, bool) {
             if !ok(i) || self.schools.is_empty() {
-                return None;
+                return (None, false);
             }
             let s = self.schools.get(&v[i]);
-            if s.is_none() {
+            (s, s.is_none())
+        };
+        let ((from, from_unknown), (to, to_unknown)) = (lookup(c.from_school_id), lookup(c.to_school_id));
+        let transfer = v[c.movement_type] == "转学";
+        // A province's school master holds its own schools only: a transfer with one school outside
+        // it comes from or goes to another province (seed 000 第二篇, 跨省转学), and is kept with a
+        // warning; a school the pupil is registered in must be known.
+        let outside = transfer && (from_unknown != to_unknown);
+        for (i, unknown) in [(c.from_school_id, from_unknown), (c.to_school_id, to_unknown)] {
+            if unknown && outside {
+                out.push(self.err(i, v, "W_SCHOOL_OTHER_PROVINCE", "本省学校名录之外的学校按外省学校处理"));
+            } else if unknown {
                 out.push(self.err(i, v, "R_SCHOOL_UNKNOWN", "学校名录中的学校标识码"));
             }
-            s
-        };
-        let from = known(c.from_school_id);
-        let to = known(c.to_school_id);
+        }
         if bad[c.movement_type] || v[c.movement_type].is_empty() {
             return;
         }
@@ -812,7 +826,6 @@ impl Validator {
                 "转学、休学、复学、死亡、其他离校等义务教育阶段允许的类型",
             ));
         }
-        let transfer = mtype == "转学";
         if transfer && (v[c.to_school_id].is_empty() || v[c.to_school_id] == v[c.from_school_id]) {
             out.push(self.err(c.to_school_id, v, "R_TO_SCHOOL", "与原学校不同的转入学校标识码"));
         }
@@ -820,14 +833,12 @@ impl Validator {
             .map(|i| v[i].as_str())
             .to_vec();
         let chain = if transfer {
-            match (from, to) {
-                (Some(a), Some(b)) => Some(pick_chain(
-                    movement_chains(transfer_flow(&a.county, &b.county)),
-                    &units,
-                    &v[c.current_handler],
-                )),
+            let flow = match (from, to) {
+                (Some(a), Some(b)) => Some(transfer_flow(&a.county, &b.county)),
+                _ if outside => Some(3),
                 _ => None,
-            }
+            };
+            flow.map(|f| pick_chain(movement_chains(f), &units, &v[c.current_handler]))
         } else {
             Some(movement_chain(0))
         };
@@ -1257,6 +1268,25 @@ mod tests {
             check(&[("inclusive_class", "其他残疾随班就读"), ("disability_type", "肢体残疾")]),
             vec![]
         );
+        // seed 000, 第三篇 28: "…或者民政部门担任监护人" — every child has a guardian.
+        assert_eq!(
+            check(&[("m1_is_guardian", "否")]),
+            one("W_NO_GUARDIAN", "m1_is_guardian"),
+            "member 1 is not, and no member 2"
+        );
+        let second = |g: &'static str| {
+            [
+                ("m1_is_guardian", "否"),
+                ("m2_name", "王芳"),
+                ("m2_relation", "母亲"),
+                ("m2_address", "北京市东城区"),
+                ("m2_hukou_region_code", "110101000000"),
+                ("m2_phone", "13812345678"),
+                ("m2_is_guardian", g),
+            ]
+        };
+        assert_eq!(check(&second("否")), one("W_NO_GUARDIAN", "m1_is_guardian"));
+        assert_eq!(check(&second("是")), vec![], "the mother is");
     }
 
     /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — a pupil
@@ -1610,6 +1640,63 @@ mod tests {
         assert_eq!(
             across(&wrong, "待审核", "转入教育局"),
             vec![("R_STEP_ORDER", "step2_unit".into())]
+        );
+    }
+
+    /// Seed 000 第二篇 (跨省转学): a province's school master lists its own schools only, so a
+    /// transfer out to, or in from, a school of another province names one school it cannot know.
+    /// It is kept with a warning, its steps checked against the cross-province chains; a
+    /// transfer between two unknown schools, or another movement of an unknown school, is not.
+    #[test]
+    fn a_transfer_to_or_from_another_province_s_school_is_kept() {
+        let t = &catalog().movements;
+        let four = [
+            ("转入学校", "同意", "20251009"),
+            ("转入教育局", "同意", "20251010"),
+            ("转出学校", "同意", "20251012"),
+            ("转出教育局", "同意", "20251013"),
+        ];
+        let with = |from: &str, to: &str, steps: &[(&str, &str, &str)], status: &str, handler: &str| {
+            let mut v = movement(steps, status, handler);
+            v[t.index_of("from_school_id").unwrap()] = from.into();
+            v[t.index_of("to_school_id").unwrap()] = to.into();
+            movement_rules(&mut v)
+        };
+        let out = vec![("W_SCHOOL_OTHER_PROVINCE", "to_school_id".to_string())];
+        assert_eq!(with("2110101001", "2510104001", &four, "审核通过", ""), out);
+        let into = vec![("W_SCHOOL_OTHER_PROVINCE", "from_school_id".to_string())];
+        assert_eq!(with("2510104001", "2110101001", &four, "审核通过", ""), into);
+        // Checked as a cross-province transfer: the 教育部 may be next, a same-county order is not.
+        assert_eq!(with("2110101001", "2510104001", &four[..2], "待审核", "教育部"), out);
+        let wrong = [("转入学校", "同意", "20251009"), ("转出学校", "同意", "20251010")];
+        let mut got = with("2110101001", "2510104001", &wrong, "待审核", "转入教育局");
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("R_STEP_ORDER", "step2_unit".to_string()),
+                ("W_SCHOOL_OTHER_PROVINCE", "to_school_id".to_string())
+            ]
+        );
+        let both = with("2510104001", "2510104002", &four, "审核通过", "");
+        assert_eq!(
+            both,
+            vec![
+                ("R_SCHOOL_UNKNOWN", "from_school_id".to_string()),
+                ("R_SCHOOL_UNKNOWN", "to_school_id".to_string())
+            ]
+        );
+        let mut v = movement(
+            &[("学校", "同意", "20251009"), ("主管教育局", "同意", "20251010")],
+            "审核通过",
+            "",
+        );
+        v[t.index_of("movement_type").unwrap()] = "休学".into();
+        v[t.index_of("from_school_id").unwrap()] = "2510104001".into();
+        v[t.index_of("to_school_id").unwrap()].clear();
+        assert_eq!(
+            movement_rules(&mut v),
+            vec![("R_SCHOOL_UNKNOWN", "from_school_id".to_string())]
         );
     }
 

@@ -333,7 +333,7 @@ async fn register_gone(
 }
 
 /// Takes tonight's graduates out of the candidates' deletion counts: a school that stops listing
-/// a class after the class's graduation (`graduation_date()` under 六三制) is not losing
+/// a class after the class's graduation (`graduation_date()` under the school's 学制) is not losing
 /// registrations by mistake, and a junior school's graduates alone are a third of it. Schools
 /// left with fewer than `min_rows` other deletions are no longer candidates.
 async fn graduates_aside(
@@ -345,12 +345,15 @@ async fn graduates_aside(
     min_rows: u64,
     candidates: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
-    // The commit does not see the school's 学制: 六三制.
-    let graduated = format!("COALESCE(graduation_date(p.class_code, p.enrol_month, '') <= DATE '{d}', false)");
+    let graduated = format!(
+        "COALESCE(graduation_date(p.class_code, p.enrol_month, CASE WHEN ff.school_id IS NULL THEN '六三制' ELSE '五四制' END)
+           <= DATE '{d}', false)"
+    );
     let others = school_counts(
         ctx,
         &format!(
             "WITH {ctes} SELECT g.school_, COUNT(*) FROM gone_all g JOIN prev p ON p.record_key = g.record_key
+             LEFT JOIN five_four ff ON ff.school_id = p.school_id
              WHERE g.school_ IN ({list}) AND NOT {graduated} GROUP BY 1",
             ctes = change_ctes(t, d, failed, None)
         ),
@@ -623,6 +626,17 @@ fn failed_list(failed: &[String]) -> String {
     }
 }
 
+/// A one-column table `name(school_id)` of `ids`.
+fn register_schools(ctx: &SessionContext, name: &str, ids: &[String]) -> Result<()> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("school_id", DataType::Utf8, false)])),
+        vec![Arc::new(StringArray::from(ids)) as ArrayRef],
+    )?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    Ok(())
+}
+
 /// Commit one night from a staging directory. Refuses a date earlier than the last committed
 /// night (that would silently invalidate the later nights' change records). `buckets` sets the
 /// key buckets of the comparison with the previous night (default: from the memory pool).
@@ -656,15 +670,9 @@ pub async fn commit_night(
         ..Default::default()
     };
     register_held_out(ctx, staging, metrics).await?;
-    let scope: Vec<&str> = metrics.student_scope.iter().map(String::as_str).collect();
-    let scope_batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("school_id", DataType::Utf8, false)])),
-        vec![Arc::new(StringArray::from(scope)) as ArrayRef],
-    )?;
-    ctx.register_table(
-        "scope",
-        Arc::new(MemTable::try_new(scope_batch.schema(), vec![vec![scope_batch]])?),
-    )?;
+    // Tonight's student scope, and the 五四制 schools (the deletion guard's graduation dates).
+    register_schools(ctx, "scope", &metrics.student_scope)?;
+    register_schools(ctx, "five_four", &metrics.five_four_schools)?;
 
     for t in cat.input_tables().into_iter().rev() {
         let name = t.table.name.as_str();
