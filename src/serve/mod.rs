@@ -93,6 +93,39 @@ pub const LISTS: &[ServedList] = &[
         pupils: true,
     },
     ServedList {
+        name: "list_graduates",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_registration_numbers",
+        pupils: true,
+    },
+    ServedList {
+        name: "list_disability_info_missing",
+        pupils: true,
+    },
+    // One row per change, per contradiction, per school: not one per pupil, so no `changes`.
+    ServedList {
+        name: "list_key_changes",
+        pupils: false,
+    },
+    ServedList {
+        name: "list_migrant_contradictions",
+        pupils: false,
+    },
+    ServedList {
+        name: "list_nutrition_schools",
+        pupils: false,
+    },
+    ServedList {
+        name: "list_meal_ledger_anomalies",
+        pupils: false,
+    },
+    ServedList {
+        name: "stats_registration_numbers",
+        pupils: false,
+    },
+    ServedList {
         name: "stats_left_behind",
         pupils: false,
     },
