@@ -223,12 +223,38 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
         )
     };
     let (g1, g2, g3) = (&graduating[2], &graduating[3], &graduating[4]);
+    // g5 took a 休学 in March and came back (复学) in May: a graduate all the same.
+    let g5 = &graduating[5];
+    let approved = |id: &str, kind: &str, day: &str| {
+        row_of(
+            "movements",
+            &[
+                ("异动编号", id),
+                ("学籍号", g5),
+                ("姓名", &name_of(g5)),
+                ("异动类型", kind),
+                ("原学校标识码", JUNIOR),
+                ("申请日期", day),
+                ("异动日期", day),
+                ("异动原因", "因病"),
+                ("审核1单位", "学校"),
+                ("审核1意见", "同意"),
+                ("审核1时间", day),
+                ("审核2单位", "主管教育局"),
+                ("审核2意见", "同意"),
+                ("审核2时间", day),
+                ("审核状态", "审核通过"),
+            ],
+        )
+    };
     // g3's receiving school is in no school master of this (province's) warehouse: another province.
     let moves = vec![
         m3.clone(),
         transfer("YD202700000001", g1, "20270720", "20270721", "2420103003"),
         transfer("YD202700000002", g2, "20270820", "20270821", "2420103003"),
         transfer("YD202700000004", g3, "20270720", "20270721", "2510104001"),
+        approved("YD202700000005", "休学", "20270301"),
+        approved("YD202700000006", "复学", "20270506"),
     ];
     let n3 = write_csv(&tmp.path().join("n3/341023.csv"), &h, &without(&graduating));
     let mv3 = write_csv(&tmp.path().join("n3/movements.csv"), &header_of("movements"), &moves);
@@ -251,6 +277,15 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
         .collect();
     let want: BTreeSet<String> = graduating[1..].iter().cloned().collect();
     assert_eq!(listed, want, "every graduate but the pupil who left in June");
+    assert!(listed.contains(g5), "back from 休学 before graduating");
+    // The 休学 applied for in June is still 待审核 after graduation: still to clear (V7).
+    let v7 = dump(
+        &wh,
+        "SELECT registration_no FROM list_movement_violations WHERE kind_code = 'V7'",
+        None,
+    )
+    .await;
+    assert_eq!(v7[1..], [pending.to_string()], "在办业务清理 after graduation too");
     assert_eq!(column_of(&wh, "list_graduates", "last_seen", g1).await, "2027-09-10");
     // The primary school still lists its 2027 graduates: 毕业, from tonight's rows.
     let primary6 = dump(
