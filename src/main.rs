@@ -126,8 +126,11 @@ enum Command {
         /// 埋设问题的比例 / share of pupils with a planted problem
         #[arg(long, default_value_t = 0.02)]
         problem_rate: f64,
-        /// 输出格式，逗号分隔：xlsx,csv,gbk / output formats
-        #[arg(long, default_value = "xlsx,csv,gbk")]
+        /// 学生文件格式，逗号分隔：xlsx,csv,gbk；默认只写 XLSX，使 `xueji ingest DIR` 每名学生只读一次
+        /// (多种格式是同一批学生，分别在 students-xlsx/、students-csv/、students-gbk/) / student file formats;
+        /// XLSX only by default, so that `xueji ingest DIR` reads every pupil once (several formats are
+        /// copies of the same pupils)
+        #[arg(long, default_value = "xlsx")]
         formats: String,
     },
     /// 导入一晚的数据 / Ingest one night's sources into the warehouse.

@@ -57,7 +57,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand gen" -l pupils-per-county -d
 complete -c xueji -n "__fish_xueji_using_subcommand gen" -l school-size -d '平均学校规模 / average school size' -r
 complete -c xueji -n "__fish_xueji_using_subcommand gen" -l as-of -d '数据所描述的日期（据此推算年级）/ the date the data describe' -r
 complete -c xueji -n "__fish_xueji_using_subcommand gen" -l problem-rate -d '埋设问题的比例 / share of pupils with a planted problem' -r
-complete -c xueji -n "__fish_xueji_using_subcommand gen" -l formats -d '输出格式，逗号分隔：xlsx,csv,gbk / output formats' -r
+complete -c xueji -n "__fish_xueji_using_subcommand gen" -l formats -d '学生文件格式，逗号分隔：xlsx,csv,gbk；默认只写 XLSX，使 `xueji ingest DIR` 每名学生只读一次 (多种格式是同一批学生，分别在 students-xlsx/、students-csv/、students-gbk/) / student file formats; XLSX only by default, so that `xueji ingest DIR` reads every pupil once (several formats are copies of the same pupils)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand gen" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand gen" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand ingest" -l warehouse -d '仓库位置（本地目录）/ warehouse location' -r

@@ -91,8 +91,19 @@ pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
             while let Some(d) = stack.pop() {
                 for e in std::fs::read_dir(&d).with_context(|| format!("无法读取目录 {}", d.display()))? {
                     let p = e?.path();
+                    // Hidden entries and Excel's lock files (`~$名单.xlsx`, left while a workbook is
+                    // open) are not sources; nor is a directory marked with IGNORE_MARKER.
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if name.starts_with('.') || name.starts_with("~$") {
+                        continue;
+                    }
                     if p.is_dir() {
-                        stack.push(p);
+                        if !p.join(IGNORE_MARKER).exists() {
+                            stack.push(p);
+                        }
                     } else if p
                         .extension()
                         .and_then(|x| x.to_str())
@@ -145,6 +156,10 @@ pub fn list_sources(args: &[PathBuf]) -> Result<Vec<SourceFile>> {
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
+
+/// A directory holding a file of this name is left out when its parent directory is ingested
+/// (`xueji gen` marks its `truth/` so: `xueji ingest DIR` reads the night's files only).
+pub const IGNORE_MARKER: &str = ".xueji-ignore";
 
 /// Totals of a staging run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -593,5 +608,32 @@ mod tests {
             h.update(&[0x1f]);
         }
         assert_eq!(super::row_hash(&v, &mut Vec::new()), h.digest() as i64);
+    }
+
+    /// A directory given to `xueji ingest` is read for its sources: not Excel's lock file of an
+    /// open workbook, not hidden files, not a directory marked as not sources (`xueji gen`'s
+    /// `truth/`). A file named explicitly is read whatever its name.
+    #[test]
+    fn a_directory_s_lock_files_hidden_files_and_marked_directories_are_not_sources() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("night");
+        for f in [
+            "a.csv",
+            "b/c.xlsx",
+            "~$c.xlsx",
+            ".hidden.csv",
+            "truth/records.csv",
+            ".git/x.csv",
+        ] {
+            let p = d.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::write(d.join("truth").join(super::IGNORE_MARKER), "").unwrap();
+        let names = |args: &[std::path::PathBuf]| -> Vec<String> {
+            super::list_sources(args).unwrap().into_iter().map(|f| f.name).collect()
+        };
+        assert_eq!(names(std::slice::from_ref(&d)), ["night/a.csv", "night/b/c.xlsx"]);
+        assert_eq!(names(&[d.join("~$c.xlsx")]), ["night/~$c.xlsx"], "named explicitly");
     }
 }

@@ -156,6 +156,10 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     let mut provinces: Vec<String> = world.schools.iter().map(|s| s.province.clone()).collect();
     provinces.dedup();
     fs::create_dir_all(o.out.join("truth"))?;
+    fs::write(
+        o.out.join("truth").join(crate::ingest::IGNORE_MARKER),
+        "标准答案，不是导入文件：导入 DIR 时跳过本目录 / ground truth, not sources: `xueji ingest DIR` skips this directory\n",
+    )?;
     for (on, dir) in [
         (o.xlsx, "students-xlsx"),
         (o.csv, "students-csv"),
