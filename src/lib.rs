@@ -2,9 +2,11 @@
 //!
 //! Stages, one module each: [`ingest`] (validate and stage sources), [`warehouse`] (Delta tables,
 //! nightly commits, as-of views), [`gen`] (synthetic data with ground truth), [`udf`] (SQL
-//! functions), [`models`] (the SQL models in `sql/` and their runner). [`pipeline`] ties them into the commands the CLI runs.
+//! functions), [`models`] (the SQL models in `sql/` and their runner), [`cluster`] (the same SQL on a
+//! Ballista cluster). [`pipeline`] ties them into the commands the CLI runs.
 
 pub mod bench;
+pub mod cluster;
 pub mod cols;
 pub mod docs;
 pub mod faults;

@@ -371,8 +371,41 @@ enum Command {
         threads: usize,
         #[arg(long, default_value_t = 4096)]
         memory_mb: usize,
+        /// 在集群上运行（df://主机:端口，见 xueji scheduler）/ run on a cluster (df://HOST:PORT)
+        #[arg(long)]
+        cluster: Option<String>,
         /// SQL 语句 / the statement
         query: String,
+    },
+    /// 启动集群调度器（Ballista）：执行器向它登记，--cluster 的客户端向它提交查询
+    /// / Start a cluster scheduler (Ballista): executors register with it, --cluster clients submit to it.
+    Scheduler {
+        /// 监听地址 / address to listen on
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        listen: std::net::SocketAddr,
+    },
+    /// 启动集群执行器，向调度器登记并运行分给它的任务 / Start a cluster executor: it registers with the
+    /// scheduler and runs the tasks it is given.
+    Executor {
+        /// 调度器地址 主机:端口 / the scheduler, HOST:PORT
+        #[arg(long)]
+        scheduler: String,
+        /// 数据（Arrow Flight）服务的监听地址 / address of the data (Arrow Flight) service
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// 任务（gRPC）服务的监听地址，须与 --listen 同一主机 / address of the task (gRPC) service,
+        /// on the same host as --listen
+        #[arg(long, default_value = "127.0.0.1:50052")]
+        grpc_listen: std::net::SocketAddr,
+        /// 中间结果与溢写文件的目录 / directory for shuffle and spill files
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// 内存上限（MB；默认按本机内存自动）/ memory limit in MB (default: from the machine's memory)
+        #[arg(long)]
+        memory_mb: Option<usize>,
+        /// 并行任务数（默认：全部核）/ concurrent tasks (default: all cores)
+        #[arg(long)]
+        cores: Option<usize>,
     },
 }
 
@@ -820,10 +853,39 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             as_of,
             threads,
             memory_mb,
+            cluster,
             query,
         } => {
-            let batches = pipeline::sql(&warehouse, &query, as_of, threads, memory_mb).await?;
+            let batches = pipeline::sql_all_on(&warehouse, &[&query], as_of, threads, memory_mb, cluster.as_deref())
+                .await?
+                .pop()
+                .unwrap_or_default();
             pipeline::print_batches(&batches, format, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scheduler { listen } => {
+            eprintln!("xueji 调度器监听 / scheduler listening on {listen}");
+            xueji::cluster::run_scheduler(listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Executor {
+            scheduler,
+            listen,
+            grpc_listen,
+            work_dir,
+            memory_mb,
+            cores,
+        } => {
+            eprintln!("xueji 执行器 {listen}（gRPC {grpc_listen}），调度器 {scheduler} / executor");
+            xueji::cluster::run_executor(xueji::cluster::ExecutorOptions {
+                scheduler,
+                listen,
+                grpc_listen,
+                work_dir,
+                memory_mb,
+                cores,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Nightly {

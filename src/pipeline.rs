@@ -287,7 +287,20 @@ pub async fn sql_all(
     threads: usize,
     memory_mb: usize,
 ) -> Result<Vec<Vec<RecordBatch>>> {
-    let (_, ctx, reg) = open_session(warehouse, as_of, threads, memory_mb).await?;
+    sql_all_on(warehouse, queries, as_of, threads, memory_mb, None).await
+}
+
+/// [`sql_all`] on a cluster (`df://HOST:PORT`) when `cluster` is given: the same statements,
+/// planned by the scheduler and run by its executors over the same committed files.
+pub async fn sql_all_on(
+    warehouse: &str,
+    queries: &[&str],
+    as_of: Option<NaiveDate>,
+    threads: usize,
+    memory_mb: usize,
+    cluster: Option<&str>,
+) -> Result<Vec<Vec<RecordBatch>>> {
+    let (_, ctx, reg) = open_session_on(warehouse, as_of, threads, memory_mb, cluster).await?;
     let mut out = Vec::with_capacity(queries.len());
     for query in queries {
         let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
@@ -311,8 +324,22 @@ pub async fn open_session(
     threads: usize,
     memory_mb: usize,
 ) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
+    open_session_on(warehouse, as_of, threads, memory_mb, None).await
+}
+
+/// [`open_session`], on a cluster when `cluster` (`df://HOST:PORT`) is given.
+pub async fn open_session_on(
+    warehouse: &str,
+    as_of: Option<NaiveDate>,
+    threads: usize,
+    memory_mb: usize,
+    cluster: Option<&str>,
+) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
     let wh = Warehouse::open(warehouse)?;
-    let ctx = warehouse::session(threads, memory_mb)?;
+    let ctx = match cluster {
+        Some(url) => crate::cluster::connect(url, threads).await?,
+        None => warehouse::session(threads, memory_mb)?,
+    };
     let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
     anyhow::ensure!(
         reg.latest.is_some(),

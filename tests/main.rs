@@ -4,6 +4,7 @@
 
 mod common;
 
+mod cluster;
 mod dedup;
 mod docs;
 mod domain;

@@ -28,6 +28,9 @@ _xueji() {
             xueji,docs)
                 cmd="xueji__subcmd__docs"
                 ;;
+            xueji,executor)
+                cmd="xueji__subcmd__executor"
+                ;;
             xueji,gen)
                 cmd="xueji__subcmd__gen"
                 ;;
@@ -48,6 +51,9 @@ _xueji() {
                 ;;
             xueji,run)
                 cmd="xueji__subcmd__run"
+                ;;
+            xueji,scheduler)
+                cmd="xueji__subcmd__scheduler"
                 ;;
             xueji,serve)
                 cmd="xueji__subcmd__serve"
@@ -112,6 +118,9 @@ _xueji() {
             xueji__subcmd__help,docs)
                 cmd="xueji__subcmd__help__subcmd__docs"
                 ;;
+            xueji__subcmd__help,executor)
+                cmd="xueji__subcmd__help__subcmd__executor"
+                ;;
             xueji__subcmd__help,gen)
                 cmd="xueji__subcmd__help__subcmd__gen"
                 ;;
@@ -132,6 +141,9 @@ _xueji() {
                 ;;
             xueji__subcmd__help,run)
                 cmd="xueji__subcmd__help__subcmd__run"
+                ;;
+            xueji__subcmd__help,scheduler)
+                cmd="xueji__subcmd__help__subcmd__scheduler"
                 ;;
             xueji__subcmd__help,serve)
                 cmd="xueji__subcmd__help__subcmd__serve"
@@ -167,7 +179,7 @@ _xueji() {
 
     case "${cmd}" in
         xueji)
-            opts="-q -h -V --quiet --help --version demo nightly gen ingest run check docs bench render serve token lookup sql help"
+            opts="-q -h -V --quiet --help --version demo nightly gen ingest run check docs bench render serve token lookup sql scheduler executor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +576,44 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__executor)
+            opts="-q -h --scheduler --listen --grpc-listen --work-dir --memory-mb --cores --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scheduler)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --grpc-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --work-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cores)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__gen)
             opts="-q -h --pupils --seed --out --provinces --pupils-per-county --school-size --as-of --problem-rate --formats --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -615,7 +665,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__help)
-            opts="demo nightly gen ingest run check docs bench render serve token lookup sql help"
+            opts="demo nightly gen ingest run check docs bench render serve token lookup sql scheduler executor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -768,6 +818,20 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__help__subcmd__executor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__help__subcmd__gen)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -853,6 +917,20 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        xueji__subcmd__help__subcmd__scheduler)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1106,6 +1184,24 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__scheduler)
+            opts="-q -h --listen --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__serve)
             opts="-q -h --warehouse --listen --tokens --audit --refresh-seconds --threads --memory-mb --tls-cert --tls-key --allow-plain-http --max-connections --header-timeout-seconds --idle-timeout-seconds --reload-tokens-seconds --xlsx-builds --audit-unauthenticated-per-second --lookups-per-minute --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1185,7 +1281,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__sql)
-            opts="-q -h --warehouse --format --as-of --threads --memory-mb --quiet --help"
+            opts="-q -h --warehouse --format --as-of --threads --memory-mb --cluster --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1208,6 +1304,10 @@ _xueji() {
                     return 0
                     ;;
                 --memory-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -642,6 +642,10 @@ impl Validator {
         if foreign && ok(c.hukou_type) && v[c.hukou_type] != "非农业户口" {
             out.push(self.err(c.hukou_type, v, "W_FOREIGN_HUKOU", "非农业户口"));
         }
+        // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”"
+        if ok(c.nationality) && !foreign && ok(c.native_place) && v[c.native_place] == "国外" {
+            out.push(self.err(c.native_place, v, "W_NATIVE_PLACE", "中国籍学生的籍贯写到省、市、区县"));
+        }
         // reference/TEMPLATE_FIELDS.md §2.8: "视力残疾随班就读 ↔ 视力残疾; 听力残疾随班就读 ↔ 听力残疾;
         // 智力残疾随班就读 ↔ 智力残疾; 其他残疾随班就读 ↔ 言语/肢体/精神/多重/其他残疾". Only this
         // direction: a disabled pupil in a special school is 非随班就读.
@@ -1252,6 +1256,19 @@ mod tests {
         assert_eq!(
             check(&[("nationality", "美国"), ("hukou_type", "农业户口")]),
             one("W_FOREIGN_HUKOU", "hukou_type")
+        );
+        // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”"
+        assert_eq!(
+            check(&[("native_place", "国外")]),
+            one("W_NATIVE_PLACE", "native_place")
+        );
+        assert_eq!(
+            check(&[
+                ("nationality", "美国"),
+                ("native_place", "国外"),
+                ("hukou_type", "非农业户口")
+            ]),
+            vec![]
         );
         // seed 004, 4: "“一补“是指“对寄宿生的补助”"
         assert_eq!(

@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod compare;
 pub mod fellegi;
 pub mod fuzzy;
+pub mod stable;
 
 use std::sync::Arc;
 
@@ -339,20 +340,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
 
 /// (Re-)register `stable_id` keyed with a warehouse's secret.
 pub fn register_stable_id(ctx: &SessionContext, secret: u64) {
-    ctx.register_udf(create_udf(
-        "stable_id",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let (kind, key) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?);
-            let out: StringArray = (0..key.len())
-                .map(|i| (kind.is_valid(i) && key.is_valid(i)).then(|| stable_id(secret, kind.value(i), key.value(i))))
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
-        }),
-    ));
+    ctx.register_udf(stable::stable_id_udf(Some(secret)));
 }
 
 #[cfg(test)]

@@ -32,6 +32,11 @@ impl Collected {
     pub fn new(mem: MemTable) -> Self {
         Self(mem)
     }
+
+    /// The rows, for a codec that ships them to another process.
+    pub fn mem(&self) -> &MemTable {
+        &self.0
+    }
 }
 
 #[async_trait]

@@ -15,8 +15,9 @@
 //! a night recomputes the same diff against the same earlier state, so the tables come out equal.
 
 pub mod certificates;
-mod collected;
+pub mod collected;
 pub mod commit;
+pub mod files;
 pub mod lock;
 pub mod s3;
 mod views;
@@ -319,6 +320,10 @@ impl Night {
 /// the session says; built with the session, the scan follows `schema_force_view_types` (see
 /// [`session`]).
 pub async fn scan(t: &DeltaTable, ctx: &SessionContext) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    // A session that runs on a cluster reads the version's files with DataFusion's own nodes.
+    if ctx.state().config().get_extension::<files::ScanFiles>().is_some() {
+        return files::file_list(t);
+    }
     Ok(t.table_provider().with_session(Arc::new(ctx.state())).await?)
 }
 
@@ -333,6 +338,25 @@ pub fn strings(a: &arrow::array::ArrayRef) -> Result<arrow::array::StringArray> 
 
 /// A DataFusion session for the warehouse: `threads` partitions, spilling under `memory_mb`.
 pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
+    let cfg = session_config(threads)?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20)))
+        .build_arc()?;
+    // delta-rs plans its writes with its own extension nodes: the session needs its planner.
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(cfg)
+        .with_runtime_env(runtime)
+        .with_query_planner(deltalake_core::delta_datafusion::planner::DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    crate::udf::register(&ctx, 0);
+    Ok(ctx)
+}
+
+/// The settings of every warehouse session, single-node or on a cluster (whose nodes receive
+/// them with each query): `threads` partitions, and xueji's defaults below.
+pub fn session_config(threads: usize) -> Result<SessionConfig> {
     // DATAFUSION_* environment variables (e.g. DATAFUSION_EXPLAIN_SHOW_STATISTICS=true) tune a
     // session the way DataFusion documents, except the settings xueji needs regardless.
     let mut cfg = SessionConfig::from_env()?
@@ -354,17 +378,5 @@ pub fn session(threads: usize, memory_mb: usize) -> Result<SessionContext> {
             cfg = cfg.set_bool(key, value);
         }
     }
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(memory_mb << 20)))
-        .build_arc()?;
-    // delta-rs plans its writes with its own extension nodes: the session needs its planner.
-    let state = datafusion::execution::SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(cfg)
-        .with_runtime_env(runtime)
-        .with_query_planner(deltalake_core::delta_datafusion::planner::DeltaPlanner::new())
-        .build();
-    let ctx = SessionContext::new_with_state(state);
-    crate::udf::register(&ctx, 0);
-    Ok(ctx)
+    Ok(cfg)
 }
