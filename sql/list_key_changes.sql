@@ -13,8 +13,8 @@
 --   待审核        the request awaits review, or only the school has approved it;
 --   审核不通过    the bureau refused it, yet the data hold the new value;
 --   无审批变更    no request (or only a withdrawn one): what the bureau must investigate.
--- A change made by a school's 变更 of a 身份证件号错误 problem registration (dedup_decisions, filed on
--- or before the night the change was seen) is bounded by the kind of error (seed 002: "如果问题学籍
+-- A change made by a school's 变更 of a 身份证件号错误 problem registration (dedup_decisions, filed
+-- after the registration's previous state and on or before the night the change was seen) is bounded by the kind of error (seed 002: "如果问题学籍
 -- 提示的错误类型为“身份证件号不存在”的,则只能申请变更身份证件号;如果…为“身份证件号与姓名不匹配”的,
 -- 则只能申请变更身份证件号和姓名"): a 姓名 change under 身份证件号不存在 (or the generic 身份证件号
 -- 错误: the defects xueji sees offline are numbers that cannot exist) is 超出问题学籍变更范围; a
@@ -36,18 +36,19 @@ history AS (
     SELECT l.record_key, l.school_id, l.registration_no, l.change, l.snapshot_date, l.name, l.id_number,
            LAG(l.name) OVER w AS prev_name,
            LAG(l.id_number) OVER w AS prev_id_number,
+           LAG(l.snapshot_date) OVER w AS prev_date,
            ROW_NUMBER() OVER w AS n_
     FROM students_log l
     WHERE l.record_key IN (SELECT x.record_key FROM students_log x WHERE x.change <> 'insert')
     WINDOW w AS (PARTITION BY l.record_key ORDER BY l.snapshot_date)
 ),
 changes AS (
-    SELECT record_key, school_id, registration_no, snapshot_date AS changed_on, name,
+    SELECT record_key, school_id, registration_no, snapshot_date AS changed_on, prev_date, name,
            '姓名' AS field, prev_name AS old_raw, name AS new_raw, name AS new_key
     FROM history
     WHERE n_ > 1 AND change <> 'delete' AND COALESCE(prev_name, '') <> COALESCE(name, '')
     UNION ALL
-    SELECT record_key, school_id, registration_no, snapshot_date AS changed_on, name,
+    SELECT record_key, school_id, registration_no, snapshot_date AS changed_on, prev_date, name,
            '身份证件号' AS field, prev_id_number AS old_raw, id_number AS new_raw, id_normalise(id_number) AS new_key
     FROM history
     WHERE n_ > 1 AND change <> 'delete'
@@ -80,14 +81,11 @@ joined AS (
     WHERE c.changed_on <= a.d
 ),
 fixes AS (
-    -- The latest 变更 of a 身份证件号错误 registration, per school and 学籍号.
-    SELECT school_id, registration_no, problem_kind AS fix_kind, apply_date AS fix_date,
+    -- The 变更 applications of 身份证件号错误 registrations.
+    SELECT decision_id, school_id, registration_no, problem_kind AS fix_kind, apply_date AS fix_date,
            county_decision = '同意' AS fix_approved
-    FROM (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.school_id, d.registration_no
-                                         ORDER BY d.apply_date DESC, d.decision_id DESC) AS rn_
-          FROM dedup_decisions d
-          WHERE d.action = '变更' AND d.problem_kind IN ('身份证件号错误', '身份证件号不存在', '身份证件号与姓名不匹配'))
-    WHERE rn_ = 1
+    FROM dedup_decisions
+    WHERE action = '变更' AND problem_kind IN ('身份证件号错误', '身份证件号不存在', '身份证件号与姓名不匹配')
 ),
 matched AS (
     SELECT j.*,
@@ -107,20 +105,26 @@ already AS (
 ),
 listed AS (
     SELECT school_id, registration_no, name, field, old_raw, new_raw, changed_on,
-           CASE WHEN fix_date IS NOT NULL AND field = '姓名' AND fix_kind <> '身份证件号与姓名不匹配'
+           CASE WHEN approved AND COALESCE(review_date, apply_date) <= changed_on THEN '有审批'
+                WHEN fix_date IS NOT NULL AND field = '姓名' AND fix_kind <> '身份证件号与姓名不匹配'
                      THEN '超出问题学籍变更范围'
-                WHEN approved AND COALESCE(review_date, apply_date) <= changed_on THEN '有审批'
                 WHEN fix_date IS NOT NULL AND fix_approved THEN '问题学籍变更'
                 WHEN request_id IS NULL OR request_status = '已撤销' THEN '无审批变更'
                 WHEN approved THEN '先变更后审批'
                 WHEN request_status = '审核不通过' THEN '审核不通过'
                 ELSE '待审核' END AS approval,
            request_id, request_status, review_unit, apply_date, review_date
-    FROM (SELECT m.*, f.fix_kind, f.fix_date, f.fix_approved
+    -- A change is the 变更 of the latest application filed since the registration's previous
+    -- state (and on or before the night the change was seen): an earlier 变更 covers no later change.
+    FROM (SELECT m.*, f.fix_kind, f.fix_date, f.fix_approved,
+                 ROW_NUMBER() OVER (PARTITION BY m.record_key, m.field, m.changed_on
+                                    ORDER BY f.fix_date DESC NULLS LAST, f.decision_id DESC NULLS LAST) AS fix_rank_
           FROM matched m
           LEFT JOIN fixes f
-            ON f.school_id = m.school_id AND f.registration_no = m.registration_no AND f.fix_date <= m.changed_on
+            ON f.school_id = m.school_id AND f.registration_no = m.registration_no
+           AND f.fix_date <= m.changed_on AND f.fix_date >= m.prev_date
           WHERE m.rank_ = 1)
+    WHERE fix_rank_ = 1
     UNION ALL
     SELECT school_id, registration_no, name, field, old_raw, new_raw, CAST(NULL AS DATE) AS changed_on,
            CASE WHEN request_status = '审核不通过' THEN '审核不通过' ELSE '待审核' END AS approval,

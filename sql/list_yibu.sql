@@ -22,8 +22,8 @@ SELECT st.school_id,
        st.boarder,
        CAST(y.boarder_yuan_per_year AS DOUBLE) AS standard_yuan_per_year,
        CAST(y.boarder_yuan_per_year AS DOUBLE) * CASE WHEN st.boarder THEN 1.0 ELSE y.non_boarder_share END AS amount_yuan_per_year,
-       NOT st.boarder AS needs_review,
-       CASE WHEN NOT st.boarder THEN '走读生：一补是对寄宿生的补助，请核对是否住校、是否享受一补' END AS review_note
+       NOT COALESCE(st.boarder, false) AS needs_review,
+       CASE WHEN NOT COALESCE(st.boarder, false) THEN '走读生：一补是对寄宿生的补助，请核对是否住校、是否享受一补' END AS review_note
 FROM student_status st
 JOIN students s ON s.record_key = st.record_key
 LEFT JOIN schools sc ON sc.school_id = st.school_id

@@ -383,6 +383,10 @@ enum Command {
         /// 监听地址 / address to listen on
         #[arg(long, default_value = "127.0.0.1:50050")]
         listen: std::net::SocketAddr,
+        /// 其他机器连接本机所用的主机名或地址（监听 0.0.0.0 时必填）/ the host other machines reach this
+        /// one at (required with --listen 0.0.0.0:…)
+        #[arg(long)]
+        advertise: Option<String>,
     },
     /// 启动集群执行器，向调度器登记并运行分给它的任务 / Start a cluster executor: it registers with the
     /// scheduler and runs the tasks it is given.
@@ -406,6 +410,10 @@ enum Command {
         /// 并行任务数（默认：全部核）/ concurrent tasks (default: all cores)
         #[arg(long)]
         cores: Option<usize>,
+        /// 其他机器连接本机所用的主机名或地址（监听 0.0.0.0 时必填）/ the host other machines reach this
+        /// one at (required with --listen 0.0.0.0:…)
+        #[arg(long)]
+        advertise: Option<String>,
     },
 }
 
@@ -863,9 +871,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             pipeline::print_batches(&batches, format, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scheduler { listen } => {
+        Command::Scheduler { listen, advertise } => {
             eprintln!("xueji 调度器监听 / scheduler listening on {listen}");
-            xueji::cluster::run_scheduler(listen).await?;
+            xueji::cluster::run_scheduler(listen, advertise).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Executor {
@@ -875,6 +883,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             work_dir,
             memory_mb,
             cores,
+            advertise,
         } => {
             eprintln!("xueji 执行器 {listen}（gRPC {grpc_listen}），调度器 {scheduler} / executor");
             xueji::cluster::run_executor(xueji::cluster::ExecutorOptions {
@@ -884,6 +893,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 work_dir,
                 memory_mb,
                 cores,
+                advertise,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

@@ -249,3 +249,70 @@ async fn a_non_boarder_with_the_boarders_subsidy_is_flagged_for_review() {
     );
     assert_eq!(row(&boarder).await[1..], ["true,1250.0,false,false"]);
 }
+
+/// A file refused part-way (a byte that is not UTF-8 far down a UTF-8 CSV) keeps no counts: the
+/// class-year warnings it staged before breaking are neither explained nor taken off its (zero)
+/// count — the night goes on, the file is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_refused_part_way_keeps_its_explained_warnings_out_of_the_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, rows) = county("341023");
+    let (regno, enrol, school, name) = (
+        col(&h, "学籍号"),
+        col(&h, "入学年月"),
+        col(&h, "学校标识码"),
+        col(&h, "姓名"),
+    );
+    let wh = tmp.path().join("wh");
+    let schools = samples().join("schools.csv");
+    let who = rows
+        .iter()
+        .find(|r| r[col(&h, "班号")].chars().nth(4) == Some('1'))
+        .unwrap()
+        .clone();
+    let back = |id: &str, kind: &str, day: &str| {
+        row_of(
+            "movements",
+            &[
+                ("异动编号", id),
+                ("学籍号", &who[regno]),
+                ("姓名", &who[name]),
+                ("异动类型", kind),
+                ("原学校标识码", &who[school]),
+                ("申请日期", day),
+                ("异动日期", day),
+                ("异动原因", "因病"),
+                ("审核1单位", "学校"),
+                ("审核1意见", "同意"),
+                ("审核1时间", day),
+                ("审核2单位", "主管教育局"),
+                ("审核2意见", "同意"),
+                ("审核2时间", day),
+                ("审核状态", "审核通过"),
+            ],
+        )
+    };
+    let moves = write_csv(
+        &tmp.path().join("n1/movements.csv"),
+        &header_of("movements"),
+        &[
+            back("YD202600910001", "休学", "20250310"),
+            back("YD202600910002", "复学", "20250905"),
+        ],
+    );
+    let n1 = write_csv(&tmp.path().join("n1/341023.csv"), &h, &rows);
+    ingest(&wh, NIGHT1, vec![schools.clone(), moves, n1], 2).await;
+    // The pupil first, in a class of another cohort; then the rest, and a broken byte at the end.
+    let y: i32 = who[enrol][..4].parse().unwrap();
+    let mut night: Vec<csv::StringRecord> = vec![with(&who, enrol, &format!("{}{}", y - 1, &who[enrol][4..]))];
+    night.extend(rows.iter().filter(|r| r[regno] != who[regno]).cloned());
+    let path = write_csv(&tmp.path().join("n2/341023.csv"), &h, &night);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 256 << 10, "the break is past the encoding sniff");
+    bytes.extend_from_slice(b"\xff\xfe broken\n");
+    std::fs::write(&path, bytes).unwrap();
+    let out = ingest(&wh, "2026-10-16", vec![schools, path], 2).await;
+    let file = out.reports.iter().find(|r| r.file.ends_with("341023.csv")).unwrap();
+    assert!(file.file_error.is_some(), "{file:?}");
+    assert_eq!((file.warnings, out.metrics.explained), (0, 0));
+}

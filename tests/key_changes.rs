@@ -491,4 +491,19 @@ async fn a_change_under_a_wrong_id_problem_may_change_only_what_the_error_allows
     // The fixed numbers pass the check: neither pupil is a problem registration any more.
     let wrong = dump(&wh, "SELECT registration_no FROM dedup_members WHERE kind = 3", None).await;
     assert!(!wrong.contains(&p[1]) && !wrong.contains(&q[1]), "{wrong:?}");
+
+    // A night later q's number changes again with no request and no new 变更: the earlier
+    // 变更 does not cover it.
+    let again = fresh_id(&q_id, &taken_ids(&wh).await);
+    let rows4 = changed(&rows3, regno, &q[1], id, &again);
+    let night4 = write_csv(&tmp.path().join("d/341023.csv"), &h, &rows4);
+    ingest(&wh, "2026-10-18", vec![schools_csv(), night4], 2).await;
+    run_models(&wh).await;
+    let later: Vec<String> = key_changes(&wh)
+        .await
+        .into_iter()
+        .filter(|r| r[5] == "2026-10-18")
+        .map(|r| format!("{},{},{}", r[1], r[2], r[6]))
+        .collect();
+    assert_eq!(later, [format!("{},身份证件号,无审批变更", q[1])]);
 }

@@ -577,7 +577,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__executor)
-            opts="-q -h --scheduler --listen --grpc-listen --work-dir --memory-mb --cores --quiet --help"
+            opts="-q -h --scheduler --listen --grpc-listen --work-dir --memory-mb --cores --advertise --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,6 +604,10 @@ _xueji() {
                     return 0
                     ;;
                 --cores)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1185,13 +1189,17 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__scheduler)
-            opts="-q -h --listen --quiet --help"
+            opts="-q -h --listen --advertise --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

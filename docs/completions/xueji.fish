@@ -211,6 +211,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand sql" -l cluster -d '在集�
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l listen -d '监听地址 / address to listen on' -r
+complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l advertise -d '其他机器连接本机所用的主机名或地址（监听 0.0.0.0 时必填）/ the host other machines reach this one at (required with --listen 0.0.0.0:…)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -l scheduler -d '调度器地址 主机:端口 / the scheduler, HOST:PORT' -r
@@ -219,6 +220,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand executor" -l grpc-listen -d 
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -l work-dir -d '中间结果与溢写文件的目录 / directory for shuffle and spill files' -r -F
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -l memory-mb -d '内存上限（MB；默认按本机内存自动）/ memory limit in MB (default: from the machine\'s memory)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -l cores -d '并行任务数（默认：全部核）/ concurrent tasks (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand executor" -l advertise -d '其他机器连接本机所用的主机名或地址（监听 0.0.0.0 时必填）/ the host other machines reach this one at (required with --listen 0.0.0.0:…)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and not __fish_seen_subcommand_from demo nightly gen ingest run check docs bench render serve token lookup sql scheduler executor help" -f -a "demo" -d '演示：运行 pipelines/demo.toml，把 data-samples 导入 ./warehouse 并打印结果位置 / Demo: the samples into ./warehouse'

@@ -170,9 +170,9 @@ pub fn init_log() {
 }
 
 /// `xueji scheduler --listen HOST:PORT`: runs until stopped.
-pub async fn run_scheduler(listen: SocketAddr) -> Result<()> {
+pub async fn run_scheduler(listen: SocketAddr, advertise: Option<String>) -> Result<()> {
     init_log();
-    let config = scheduler_config(listen);
+    let config = scheduler_config(listen, advertised(listen, advertise)?);
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| anyhow::anyhow!("无法启动调度器 / cannot start the scheduler: {e}"))?;
@@ -181,11 +181,23 @@ pub async fn run_scheduler(listen: SocketAddr) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("调度器停止 / the scheduler stopped: {e}"))
 }
 
-fn scheduler_config(listen: SocketAddr) -> SchedulerConfig {
+/// The address other machines reach a node at: `--advertise`, else the listening address, which
+/// must then be a specific one (0.0.0.0 names no machine).
+fn advertised(listen: SocketAddr, advertise: Option<String>) -> Result<String> {
+    match advertise {
+        Some(h) => Ok(h),
+        None if listen.ip().is_unspecified() => anyhow::bail!(
+            "监听 {listen} 时须用 --advertise 指明其他机器连接本机所用的地址 / with --listen {listen}, give --advertise HOST"
+        ),
+        None => Ok(listen.ip().to_string()),
+    }
+}
+
+fn scheduler_config(listen: SocketAddr, external: String) -> SchedulerConfig {
     SchedulerConfig {
         bind_host: listen.ip().to_string(),
         bind_port: listen.port(),
-        external_host: listen.ip().to_string(),
+        external_host: external,
         override_config_producer: Some(Arc::new(node_config)),
         override_session_builder: Some(Arc::new(|config: SessionConfig| node_state(config, runtime(None)?))),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
@@ -208,6 +220,8 @@ pub struct ExecutorOptions {
     pub work_dir: PathBuf,
     pub memory_mb: Option<usize>,
     pub cores: Option<usize>,
+    /// The host other machines reach this executor at (default: the `listen` address).
+    pub advertise: Option<String>,
 }
 
 /// `xueji executor …`: registers with the scheduler and runs its tasks until stopped.
@@ -223,11 +237,12 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .with_context(|| format!("调度器地址应为 主机:端口：{} / --scheduler HOST:PORT", o.scheduler))?;
     std::fs::create_dir_all(&o.work_dir).with_context(|| format!("无法创建工作目录 {}", o.work_dir.display()))?;
+    let external = advertised(o.listen, o.advertise.clone())?;
     let work_dir = o.work_dir.clone();
     let functions = node_state(node_config(), runtime(Some(&work_dir))?)?;
     let config = ExecutorProcessConfig {
         bind_host: o.listen.ip().to_string(),
-        external_host: Some(o.listen.ip().to_string()),
+        external_host: Some(external),
         port: o.listen.port(),
         grpc_port: o.grpc_listen.port(),
         scheduler_host: host,

@@ -81,6 +81,13 @@ pub fn explain_class_years(dir: &Path, reports: &mut [FileReport], known: &HashS
         return Ok(0);
     }
     let moved = |regno: &str| known.contains(regno) || tonight.contains(regno);
+    // A file refused at file level has no counts left and its findings are not committed: its
+    // findings stay as they are.
+    let failed: HashSet<&str> = reports
+        .iter()
+        .filter(|r| r.file_error.is_some())
+        .map(|r| r.file.as_str())
+        .collect();
     let mut by_file: BTreeMap<String, u64> = BTreeMap::new();
     for part in parts(&dir.join("findings"))? {
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&part)?)?;
@@ -99,6 +106,7 @@ pub fn explain_class_years(dir: &Path, reports: &mut [FileReport], known: &HashS
                 .map(|i| {
                     // A student's base key is `school|学籍号` when the row has a 学籍号.
                     let explained = rule.value(i) == RULE
+                        && !failed.contains(file.value(i))
                         && key.is_valid(i)
                         && key.value(i).split_once('|').is_some_and(|(_, no)| moved(no));
                     if explained {

@@ -808,7 +808,12 @@ impl Validator {
         let outside = transfer && (from_unknown != to_unknown);
         for (i, unknown) in [(c.from_school_id, from_unknown), (c.to_school_id, to_unknown)] {
             if unknown && outside {
-                out.push(self.err(i, v, "W_SCHOOL_OTHER_PROVINCE", "本省学校名录之外的学校按外省学校处理"));
+                out.push(self.err(
+                    i,
+                    v,
+                    "W_SCHOOL_OTHER_PROVINCE",
+                    "按外省学校处理；若是本省学校，请核对学校标识码",
+                ));
             } else if unknown {
                 out.push(self.err(i, v, "R_SCHOOL_UNKNOWN", "学校名录中的学校标识码"));
             }

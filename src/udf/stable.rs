@@ -11,10 +11,19 @@ use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub struct StableId {
     secret: Option<u64>,
     signature: Signature,
+}
+
+/// Plans are printed (EXPLAIN, logs): never the secret.
+impl std::fmt::Debug for StableId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StableId")
+            .field("keyed", &self.secret.is_some())
+            .finish()
+    }
 }
 
 /// `stable_id` keyed with `secret`; with `None`, a function that refuses to run.

@@ -38,15 +38,20 @@ pub fn file_list(t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
             .collect::<Vec<_>>(),
     ));
     // Files by their partition values (as the log writes them), in a stable order.
+    // Each file's URL from the table's root URL (percent-encoded as a URL, so that a local path
+    // with spaces or Chinese characters stays one; delta-rs's own URI form is a bare path).
+    let mut root = t.log_store().root_url().to_string();
+    if !root.ends_with('/') {
+        root.push('/');
+    }
     let mut groups: BTreeMap<Vec<Option<String>>, Vec<String>> = BTreeMap::new();
-    let store = t.log_store();
     for f in state.log_data().iter() {
         let values = f.partition_values_map();
         let key: Vec<Option<String>> = parts.iter().map(|p| values.get(p).cloned().flatten()).collect();
         groups
             .entry(key)
             .or_default()
-            .push(store.to_uri(&f.object_store_path()));
+            .push(format!("{root}{}", f.object_store_path().as_ref()));
     }
     if groups.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
