@@ -148,6 +148,44 @@ pub fn header_of(table: &str) -> csv::StringRecord {
     t.columns.iter().map(|c| c.header.as_str()).collect()
 }
 
+/// A movement decided by the school and its bureau (休学, 复学, 跳级, …) applied for on `day`:
+/// approved that day by both (taking effect then), or approved by the school and waiting for the
+/// bureau.
+pub struct SchoolMovement<'a> {
+    pub id: &'a str,
+    pub regno: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub school: &'a str,
+    pub day: &'a str,
+    pub approved: bool,
+}
+
+pub fn school_movement(m: SchoolMovement<'_>) -> csv::StringRecord {
+    let decided = |v: &'static str| if m.approved { v } else { "" };
+    row_of(
+        "movements",
+        &[
+            ("异动编号", m.id),
+            ("学籍号", m.regno),
+            ("姓名", m.name),
+            ("异动类型", m.kind),
+            ("原学校标识码", m.school),
+            ("申请日期", m.day),
+            ("异动日期", if m.approved { m.day } else { "" }),
+            ("异动原因", "因病"),
+            ("审核1单位", "学校"),
+            ("审核1意见", "同意"),
+            ("审核1时间", m.day),
+            ("审核2单位", decided("主管教育局")),
+            ("审核2意见", decided("同意")),
+            ("审核2时间", if m.approved { m.day } else { "" }),
+            ("当前处理单位", if m.approved { "" } else { "主管教育局" }),
+            ("审核状态", if m.approved { "审核通过" } else { "待审核" }),
+        ],
+    )
+}
+
 /// A row of input table `table` from (column name or header, value) pairs; other cells empty.
 pub fn row_of(table: &str, cells: &[(&str, &str)]) -> csv::StringRecord {
     let t = xueji::schema::catalog().table(table).unwrap();

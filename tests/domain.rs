@@ -99,28 +99,15 @@ async fn a_class_of_another_cohort_is_not_warned_when_an_approved_movement_expla
     let row = |who: &str| rows.iter().find(|r| &r[regno] == who).unwrap().clone();
     let movement = |id: &str, who: &str, kind: &str, applied: &str, status: &str| {
         let r = row(who);
-        let approved = status == "审核通过";
-        row_of(
-            "movements",
-            &[
-                ("异动编号", id),
-                ("学籍号", who),
-                ("姓名", &r[name]),
-                ("异动类型", kind),
-                ("原学校标识码", &r[school]),
-                ("申请日期", applied),
-                ("异动日期", if approved { applied } else { "" }),
-                ("异动原因", "家长申请"),
-                ("审核1单位", "学校"),
-                ("审核1意见", "同意"),
-                ("审核1时间", applied),
-                ("审核2单位", if approved { "主管教育局" } else { "" }),
-                ("审核2意见", if approved { "同意" } else { "" }),
-                ("审核2时间", if approved { applied } else { "" }),
-                ("当前处理单位", if approved { "" } else { "主管教育局" }),
-                ("审核状态", status),
-            ],
-        )
+        school_movement(SchoolMovement {
+            id,
+            regno: who,
+            name: &r[name],
+            kind,
+            school: &r[school],
+            day: applied,
+            approved: status == "审核通过",
+        })
     };
     // Night 2 puts a 休学 and its 复学 on record; night 3 brings a 跳级 approved and one still
     // waiting (its file no longer lists the earlier movements: the warehouse has them).
@@ -271,26 +258,15 @@ async fn a_file_refused_part_way_keeps_its_explained_warnings_out_of_the_counts(
         .unwrap()
         .clone();
     let back = |id: &str, kind: &str, day: &str| {
-        row_of(
-            "movements",
-            &[
-                ("异动编号", id),
-                ("学籍号", &who[regno]),
-                ("姓名", &who[name]),
-                ("异动类型", kind),
-                ("原学校标识码", &who[school]),
-                ("申请日期", day),
-                ("异动日期", day),
-                ("异动原因", "因病"),
-                ("审核1单位", "学校"),
-                ("审核1意见", "同意"),
-                ("审核1时间", day),
-                ("审核2单位", "主管教育局"),
-                ("审核2意见", "同意"),
-                ("审核2时间", day),
-                ("审核状态", "审核通过"),
-            ],
-        )
+        school_movement(SchoolMovement {
+            id,
+            regno: &who[regno],
+            name: &who[name],
+            kind,
+            school: &who[school],
+            day,
+            approved: true,
+        })
     };
     let moves = write_csv(
         &tmp.path().join("n1/movements.csv"),

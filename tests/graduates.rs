@@ -226,26 +226,15 @@ async fn graduates_a_school_stops_listing_are_kept_and_the_season_rules_apply() 
     // g5 took a 休学 in March and came back (复学) in May: a graduate all the same.
     let g5 = &graduating[5];
     let approved = |id: &str, kind: &str, day: &str| {
-        row_of(
-            "movements",
-            &[
-                ("异动编号", id),
-                ("学籍号", g5),
-                ("姓名", &name_of(g5)),
-                ("异动类型", kind),
-                ("原学校标识码", JUNIOR),
-                ("申请日期", day),
-                ("异动日期", day),
-                ("异动原因", "因病"),
-                ("审核1单位", "学校"),
-                ("审核1意见", "同意"),
-                ("审核1时间", day),
-                ("审核2单位", "主管教育局"),
-                ("审核2意见", "同意"),
-                ("审核2时间", day),
-                ("审核状态", "审核通过"),
-            ],
-        )
+        school_movement(SchoolMovement {
+            id,
+            regno: g5,
+            name: &name_of(g5),
+            kind,
+            school: JUNIOR,
+            day,
+            approved: true,
+        })
     };
     // g3's receiving school is in no school master of this (province's) warehouse: another province.
     let moves = vec![

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, BooleanArray, StringArray};
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -21,28 +21,24 @@ use super::FileReport;
 pub const RULE: &str = "W_CLASS_YEAR";
 pub const CLASS_MOVES: [&str; 5] = ["留级", "跳级", "休学", "复学", "回国复学"];
 
+/// A text column of a staged batch, by name.
+fn text(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    crate::warehouse::strings(b.column(b.schema().index_of(name)?))
+}
+
 /// 学籍号 of pupils with an approved class-changing movement in tonight's staged movements,
-/// leaving out files refused whole (their rows are not committed).
-fn staged_moves(dir: &Path, reports: &[FileReport]) -> Result<HashSet<String>> {
-    let failed: HashSet<&str> = reports
-        .iter()
-        .filter(|r| r.file_error.is_some())
-        .map(|r| r.file.as_str())
-        .collect();
+/// leaving out the `failed` files (refused whole: their rows are not committed).
+fn staged_moves(dir: &Path, failed: &HashSet<&str>) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for part in parts(&dir.join("movements"))? {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part)?)?.build()?;
         for b in reader {
             let b = b?;
-            let s = |name: &str| -> Result<StringArray> {
-                let i = b.schema().index_of(name)?;
-                crate::warehouse::strings(b.column(i))
-            };
             let (no, kind, status, file) = (
-                s("registration_no")?,
-                s("movement_type")?,
-                s("status")?,
-                s("source_file")?,
+                text(&b, "registration_no")?,
+                text(&b, "movement_type")?,
+                text(&b, "status")?,
+                text(&b, "source_file")?,
             );
             for i in 0..b.num_rows() {
                 if no.is_valid(i)
@@ -76,18 +72,18 @@ fn parts(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 /// warehouse; tonight's staged movements are added) and take them off their files' counts.
 /// Returns how many were explained.
 pub fn explain_class_years(dir: &Path, reports: &mut [FileReport], known: &HashSet<String>) -> Result<u64> {
-    let tonight = staged_moves(dir, reports)?;
-    if known.is_empty() && tonight.is_empty() {
-        return Ok(0);
-    }
-    let moved = |regno: &str| known.contains(regno) || tonight.contains(regno);
-    // A file refused at file level has no counts left and its findings are not committed: its
-    // findings stay as they are.
+    // A file refused at file level has no counts left and nothing of it is committed: its
+    // movements explain nothing and its findings stay as they are.
     let failed: HashSet<&str> = reports
         .iter()
         .filter(|r| r.file_error.is_some())
         .map(|r| r.file.as_str())
         .collect();
+    let tonight = staged_moves(dir, &failed)?;
+    if known.is_empty() && tonight.is_empty() {
+        return Ok(0);
+    }
+    let moved = |regno: &str| known.contains(regno) || tonight.contains(regno);
     let mut by_file: BTreeMap<String, u64> = BTreeMap::new();
     for part in parts(&dir.join("findings"))? {
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&part)?)?;
@@ -97,11 +93,7 @@ pub fn explain_class_years(dir: &Path, reports: &mut [FileReport], known: &HashS
         let mut dropped = 0;
         for b in builder.build()? {
             let b = b?;
-            let s = |name: &str| -> Result<StringArray> {
-                let i = b.schema().index_of(name)?;
-                crate::warehouse::strings(b.column(i))
-            };
-            let (rule, key, file) = (s("rule_code")?, s("base_key")?, s("source_file")?);
+            let (rule, key, file) = (text(&b, "rule_code")?, text(&b, "base_key")?, text(&b, "source_file")?);
             let keep: BooleanArray = (0..b.num_rows())
                 .map(|i| {
                     // A student's base key is `school|学籍号` when the row has a 学籍号.
