@@ -6,6 +6,7 @@
 //! Ballista cluster). [`pipeline`] ties them into the commands the CLI runs.
 
 pub mod bench;
+pub mod cli;
 pub mod cluster;
 pub mod cols;
 pub mod docs;

@@ -36,6 +36,8 @@ pub struct PipelineConfig {
     pub confirm_deletions: Option<Vec<String>>,
     /// Seconds to wait for another writer of the warehouse (default 0: fail at once).
     pub wait_lock_secs: Option<u64>,
+    /// Run the models on this cluster (`df://HOST:PORT`); the ingest stays on this machine.
+    pub cluster: Option<String>,
 }
 
 impl PipelineConfig {
@@ -99,6 +101,7 @@ impl PipelineConfig {
                 threads: o.threads,
                 memory_mb: o.memory_mb,
                 jobs: crate::models::DEFAULT_JOBS,
+                cluster: self.cluster,
             }),
         };
         Ok((o, run))

@@ -1,84 +1,29 @@
-//! The same SQL on a Ballista cluster (issue 25): a scheduler and two executors in this process
-//! on loopback ports, built as `xueji scheduler` and `xueji executor` build them, against the
-//! same warehouse as a single-node session.
+//! The same SQL on a Ballista cluster (issue 25): `xueji scheduler` and two `xueji executor`
+//! processes on loopback ports, against the same warehouse as a single-node session: every
+//! model's statement, `xueji run --cluster`, and a run that loses an executor.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use xueji::cluster::loopback::Loopback;
 use xueji::pipeline;
 
 use crate::common::*;
 
-/// `xueji scheduler` and `executors` × `xueji executor` as processes on free loopback ports,
-/// stopped when dropped.
-struct Loopback {
-    url: String,
-    children: Vec<std::process::Child>,
-}
-
-impl Loopback {
-    fn start(executors: usize, work: &Path) -> Self {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .to_string()
-        };
-        let bin = env!("CARGO_BIN_EXE_xueji");
-        let scheduler = free();
-        let spawn = |args: &[&str]| {
-            std::process::Command::new(bin)
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        };
-        let mut children = vec![spawn(&["scheduler", "--listen", &scheduler])];
-        wait_for(&scheduler);
-        for k in 0..executors {
-            let (flight, grpc) = (free(), free());
-            let dir = work.join(format!("executor-{k}"));
-            children.push(spawn(&[
-                "executor",
-                "--scheduler",
-                &scheduler,
-                "--listen",
-                &flight,
-                "--grpc-listen",
-                &grpc,
-                "--work-dir",
-                dir.to_str().unwrap(),
-                "--cores",
-                "1",
-                "--memory-mb",
-                "1024",
-            ]));
-            wait_for(&flight);
-        }
-        Loopback {
-            url: format!("df://{scheduler}"),
-            children,
-        }
-    }
-}
-
-impl Drop for Loopback {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn wait_for(addr: &str) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("nothing listens at {addr}");
+/// `xueji scheduler` and `executors` × `xueji executor` (one core, 1 GB each) as processes on
+/// loopback ports, with `env`, stopped when dropped. The scheduler takes an executor for lost
+/// after 15 s without a report (executors report every 5 s at most, on a machine busy with the
+/// other tests too), so that a test of a killed executor does not wait long.
+pub fn loopback(executors: usize, work: &Path, env: &[(&str, &str)]) -> Loopback {
+    Loopback::start(
+        Path::new(env!("CARGO_BIN_EXE_xueji")),
+        work,
+        executors,
+        (1, 1024),
+        15,
+        env,
+    )
+    .unwrap()
 }
 
 /// A statement's rows as sorted CSV lines (row order is not part of a statement's answer).
@@ -104,7 +49,7 @@ async fn every_model_gives_the_same_rows_on_a_cluster_as_on_one_machine() {
     let wh = dir.path().join("wh");
     ingest(&wh, NIGHT1, sample_sources(), 2).await;
     run_models(&wh).await;
-    let cluster = Loopback::start(2, &dir.path().join("cluster"));
+    let cluster = loopback(2, &dir.path().join("cluster"), &[]);
     let url = cluster.url.clone();
     let mut compared = 0;
     for m in xueji::models::models().unwrap() {
@@ -125,6 +70,127 @@ async fn every_model_gives_the_same_rows_on_a_cluster_as_on_one_machine() {
     assert!(compared > 20, "models with rows: {compared}");
 }
 
+/// Every model's served rows (`SELECT *` of each model as of its last run), by model.
+async fn served(wh: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for m in xueji::models::models().unwrap() {
+        let r = rows(wh, &format!("SELECT * FROM {}", m.name), None).await;
+        out.insert(m.name, r);
+    }
+    out
+}
+
+/// The last run's sequence number and the models it committed.
+async fn last_run(wh: &Path) -> (i64, usize) {
+    let w = xueji::warehouse::Warehouse::open(wh.to_str().unwrap()).unwrap();
+    let runs = w
+        .model_runs(&xueji::warehouse::session(2, 1024).unwrap())
+        .await
+        .unwrap();
+    let seq = runs.values().map(|r| r.seq).max().unwrap();
+    (seq, runs.values().filter(|r| r.seq == seq).count())
+}
+
+/// The sample night ingested and run on this machine: the folder, the warehouse and every
+/// model's served rows.
+async fn run_on_one_machine() -> (tempfile::TempDir, std::path::PathBuf, BTreeMap<String, Vec<String>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    run_models(&wh).await;
+    let single = served(&wh).await;
+    (dir, wh, single)
+}
+
+/// `xueji run --cluster`: every model computed by the executors and committed here as one run
+/// (one `_runs` sequence number for all models), whose served rows and published Parquet marts
+/// are the single-node run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
+    let (dir, wh, single) = run_on_one_machine().await;
+    let n = single.len();
+    assert_eq!(last_run(&wh).await, (1, n));
+    let cluster = loopback(2, &dir.path().join("cluster"), &[]);
+    let out = xueji::models::run(&run_options(&wh, Some(&cluster.url))).await.unwrap();
+    assert_eq!((out.seq, out.models.len()), (2, n));
+    assert_eq!(last_run(&wh).await, (2, n), "one run, every model");
+    let on_cluster = served(&wh).await;
+    for (m, rows) in &single {
+        assert_eq!(rows, &on_cluster[m], "{m}");
+    }
+    assert!(single.values().filter(|r| r.len() > 1).count() > 20, "models with rows");
+    // The published marts are the served rows (DuckDB and the others read these).
+    let file = wh.join(format!("marts/list_roster/snapshot_date={NIGHT1}/list_roster.parquet"));
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap(),
+    )
+    .file_metadata()
+    .num_rows();
+    assert_eq!(meta as usize, single["list_roster"].len() - 1, "{}", file.display());
+}
+
+/// An executor killed in the middle of a cluster run: the run fails and commits nothing, the
+/// previous run still served (Ballista 55 re-ran the lost tasks on the executor left and gave
+/// `dedup_model` other weights: xueji commits a cluster run only when no executor left during
+/// it). A run after it, with an executor back, is correct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_killed_mid_run_never_leaves_a_partial_or_wrong_run() {
+    let (dir, wh, single) = run_on_one_machine().await;
+    let n = single.len();
+    let mut cluster = loopback(2, &dir.path().join("cluster"), &[]);
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_xueji"))
+        .args(["run", "--warehouse", wh.to_str().unwrap(), "--cluster", &cluster.url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("run.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // Mid-run: once the run has committed a first model, never after its last.
+    let log = wh.join("list_roster/_delta_log/00000000000000000001.json");
+    let t0 = std::time::Instant::now();
+    while !log.exists() && run.try_wait().unwrap().is_none() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run was still going when the executor died"
+    );
+    cluster.kill_executor(0).unwrap();
+    let status = wait_with_timeout(&mut run, 100);
+    let after = served(&wh).await;
+    let err = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
+    eprintln!("the killed run: {err}");
+    assert!(!status.success(), "a run that lost an executor is not committed");
+    assert!(
+        err.contains("失去了执行器") || err.contains("没有再报到") || err.contains("集群"),
+        "{err}"
+    );
+    assert_eq!(last_run(&wh).await, (1, n), "a failed run commits nothing");
+    for (m, rows) in &single {
+        assert_eq!(rows, &after[m], "{m} after the killed run");
+    }
+    cluster.add_executor().unwrap();
+    let out = xueji::models::run(&run_options(&wh, Some(&cluster.url))).await.unwrap();
+    assert_eq!(out.models.len(), n);
+    let again = served(&wh).await;
+    for (m, rows) in &single {
+        assert_eq!(rows, &again[m], "{m} after a re-run");
+    }
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if t0.elapsed().as_secs() > secs {
+            let _ = child.kill();
+            panic!("the run neither finished nor failed within {secs} s of losing an executor");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A cluster address that is not `df://HOST:PORT` is refused with the form it should have.
 #[test]
 fn a_cluster_address_must_be_df_host_port() {
@@ -136,4 +202,111 @@ fn a_cluster_address_must_be_df_host_port() {
         let e = xueji::cluster::parse_cluster(bad).unwrap_err().to_string();
         assert!(e.contains("df://主机:端口"), "{bad}: {e}");
     }
+}
+
+/// Every model's plan, logical and physical, as a cluster client plans it (tables as file lists,
+/// small tables in memory, `stable_id` with its secret), survives xueji's codecs — what the
+/// client sends the scheduler and the scheduler the executors — and the decoded plans compute
+/// the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_model_plan_round_trips_through_the_codecs() {
+    use datafusion::physical_plan::collect;
+    use datafusion_proto::bytes::*;
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    run_models(&wh).await;
+    let config = xueji::warehouse::session_config(2)
+        .unwrap()
+        .with_extension(std::sync::Arc::new(xueji::warehouse::files::ScanFiles));
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .build();
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    xueji::cluster::register_functions(&ctx, None);
+    let handle = xueji::warehouse::Warehouse::open(wh.to_str().unwrap()).unwrap();
+    xueji::warehouse::register_all(&handle, &ctx, None).await.unwrap();
+    let (logical, physical) = (
+        xueji::cluster::LogicalCodec::default(),
+        xueji::cluster::PhysicalCodec::default(),
+    );
+    let task = ctx.task_ctx();
+    for m in xueji::models::models().unwrap() {
+        let (sql, held) = xueji::models::materialize(&ctx, &m.name, &m.sql).await.unwrap();
+        let plan = ctx.sql(&sql).await.unwrap().into_optimized_plan().unwrap();
+        let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &logical)
+            .unwrap_or_else(|e| panic!("{}: logical plan does not encode: {e}", m.name));
+        let back = logical_plan_from_bytes_with_extension_codec(&bytes, &task, &logical)
+            .unwrap_or_else(|e| panic!("{}: logical plan does not decode: {e}", m.name));
+        // Decoding may nest an n-ary UNION into binary ones: the same schema and rows, not the
+        // same text.
+        assert_eq!(plan.schema(), back.schema(), "{}: logical plan's schema", m.name);
+        // The scheduler plans the decoded logical plan and sends the executors its stages.
+        let exec = ctx.state().create_physical_plan(&back).await.unwrap();
+        let bytes = physical_plan_to_bytes_with_extension_codec(exec.clone(), &physical)
+            .unwrap_or_else(|e| panic!("{}: physical plan does not encode: {e}", m.name));
+        let decoded = physical_plan_from_bytes_with_extension_codec(&bytes, &task, &physical)
+            .unwrap_or_else(|e| panic!("{}: physical plan does not decode: {e}", m.name));
+        // Decoding may add a projection under a union: the same schema and rows, not the same text.
+        assert_eq!(exec.schema(), decoded.schema(), "{}: physical plan's schema", m.name);
+        let text = |b: Vec<arrow::array::RecordBatch>| {
+            let (_, mut rows) = xueji::pipeline::text_rows(&b).unwrap();
+            rows.sort();
+            rows
+        };
+        let rows = text(ctx.execute_logical_plan(plan).await.unwrap().collect().await.unwrap());
+        let from_logical = text(collect(exec, task.clone()).await.unwrap());
+        assert_eq!(rows, from_logical, "{}: rows of the decoded logical plan", m.name);
+        let from_physical = text(collect(decoded, task.clone()).await.unwrap());
+        assert_eq!(rows, from_physical, "{}: rows of the decoded physical plan", m.name);
+        for t in held {
+            ctx.deregister_table(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// Issue 25, the national warehouse: one warehouse, each province ingesting its own schools'
+/// files on its own (taking turns through the warehouse lock), holds what one ingest of every
+/// province's files holds, and a run over it finds the duplicates across provinces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provinces_ingesting_in_turn_make_the_national_warehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = samples();
+    let schools = s.join("schools.csv");
+    let xlsx: Vec<std::path::PathBuf> = std::fs::read_dir(s.join("students-xlsx"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let of = |province: &str| {
+        let mut v = vec![schools.clone()];
+        v.extend(
+            xlsx.iter()
+                .filter(|p| p.file_name().unwrap().to_str().unwrap()[1..].starts_with(province))
+                .cloned(),
+        );
+        assert!(v.len() > 5, "province {province} has schools");
+        v
+    };
+    let national = dir.path().join("national");
+    ingest(&national, NIGHT1, of("34"), 2).await;
+    ingest(&national, NIGHT1, of("42"), 2).await;
+    let at_once = dir.path().join("at_once");
+    let mut all = vec![schools.clone()];
+    all.extend(xlsx.iter().cloned());
+    ingest(&at_once, NIGHT1, all, 2).await;
+    let q = "SELECT * EXCEPT (source_file) FROM students";
+    let (a, b) = (dump(&national, q, None).await, dump(&at_once, q, None).await);
+    assert!(a.len() > 4000, "{} pupils", a.len());
+    assert_eq!(a, b, "the students of the national warehouse");
+    run_models(&national).await;
+    run_models(&at_once).await;
+    // Problem groups (身份证件号重复) whose members are in both provinces.
+    let q = "SELECT COUNT(*) FROM (SELECT group_id FROM dedup_members GROUP BY group_id
+             HAVING COUNT(DISTINCT substr(school_id, 2, 2)) > 1)";
+    let (a, b) = (dump(&national, q, None).await, dump(&at_once, q, None).await);
+    assert_eq!(a, b, "duplicates across provinces");
+    assert_ne!(a[1], "0", "the sample has pupils registered in both provinces");
+    let q = "SELECT * FROM stats_left_behind";
+    assert_eq!(dump(&national, q, None).await, dump(&at_once, q, None).await);
 }

@@ -82,18 +82,22 @@ pub async fn ingest_in_buckets(
     pipeline::ingest(&o).await.unwrap()
 }
 
-/// Every model over the latest night, 2 threads, a 1 GB pool.
-pub async fn run_models(wh: &Path) {
-    models::run(&RunOptions {
+/// Every model over the latest night, 2 threads, a 1 GB pool, on one machine or `cluster`.
+pub fn run_options(wh: &Path, cluster: Option<&str>) -> RunOptions {
+    RunOptions {
         warehouse: wh.to_str().unwrap().into(),
         date: None,
         only: vec![],
         threads: 2,
         memory_mb: 1024,
         jobs: 2,
-    })
-    .await
-    .unwrap();
+        cluster: cluster.map(String::from),
+    }
+}
+
+/// Every model over the latest night on this machine ([`run_options`]).
+pub async fn run_models(wh: &Path) {
+    models::run(&run_options(wh, None)).await.unwrap();
 }
 
 /// Query result as sorted CSV lines (header first).

@@ -29,6 +29,7 @@ async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcom
         threads,
         memory_mb: 1024,
         jobs: threads,
+        cluster: None,
     };
     models::run(&o).await.unwrap()
 }

@@ -11,23 +11,24 @@ use xueji::render::{self, Format, RenderOptions};
 
 const COUNTY: &str = "341023";
 
-/// Indexes of the county's rows the generator left plain: no planted problem (truth/records.csv),
-/// 学籍号 = G + the ID number, not disabled.
+/// Indexes of the county's rows the generator left plain: no planted problem, not a graduate
+/// (truth/records.csv), 学籍号 = G + the ID number, not disabled.
 fn plain_rows(h: &csv::StringRecord, rows: &[csv::StringRecord]) -> Vec<usize> {
     let mut r = csv::Reader::from_path(samples().join("truth/records.csv")).unwrap();
     let t = r.headers().unwrap().clone();
-    let (file, row, plant, rule) = (
+    let (file, row, plant, rule, graduated) = (
         col(&t, "csv_file"),
         col(&t, "csv_row"),
         col(&t, "plant"),
         col(&t, "expect_rule"),
+        col(&t, "graduated"),
     );
     let ours = format!("students-csv/{COUNTY}.csv");
     // csv_row is the line number: the header is line 1, the first record line 2.
     let planted: BTreeSet<usize> = r
         .records()
         .map(Result::unwrap)
-        .filter(|x| x[file] == ours && !(x[plant].is_empty() && x[rule].is_empty()))
+        .filter(|x| x[file] == ours && !(x[plant].is_empty() && x[rule].is_empty() && &x[graduated] == "0"))
         .map(|x| x[row].parse::<usize>().unwrap() - 2)
         .collect();
     let (regno, id, health) = (col(h, "学籍号"), col(h, "身份证件号"), col(h, "健康状况"));

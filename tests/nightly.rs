@@ -414,6 +414,7 @@ async fn every_model_finishes_when_half_the_pupils_carry_a_problem() {
         threads: 2,
         memory_mb: 128,
         jobs: xueji::models::DEFAULT_JOBS,
+        cluster: None,
     };
     let out = xueji::models::run(&run).await.unwrap();
     let groups = out.models.iter().find(|m| m.model == "dedup_groups").unwrap();

@@ -22,18 +22,25 @@ fn input_file(path: &Path, table: &str, rows: &[&[&str]]) -> PathBuf {
 fn clean_pupils(county_code: &str, school: &str, n: usize) -> Vec<csv::StringRecord> {
     let mut truth = csv::Reader::from_path(samples().join("truth/records.csv")).unwrap();
     let h = truth.headers().unwrap().clone();
-    let (file, row, sid, plant, rule) = (
+    let (file, row, sid, plant, rule, graduated) = (
         col(&h, "csv_file"),
         col(&h, "csv_row"),
         col(&h, "school_id"),
         col(&h, "plant"),
         col(&h, "expect_rule"),
+        col(&h, "graduated"),
     );
     let csv_file = format!("students-csv/{county_code}.csv");
     let clean: BTreeSet<usize> = truth
         .records()
         .map(Result::unwrap)
-        .filter(|r| r[file] == csv_file && &r[sid] == school && r[plant].is_empty() && r[rule].is_empty())
+        .filter(|r| {
+            r[file] == csv_file
+                && &r[sid] == school
+                && r[plant].is_empty()
+                && r[rule].is_empty()
+                && &r[graduated] == "0"
+        })
         .map(|r| r[row].parse().unwrap())
         .collect();
     // The truth's csv_row is the line in the file: the header is line 1.

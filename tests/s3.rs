@@ -48,14 +48,21 @@ fn start_moto() -> Option<(Moto, String)> {
     Some((guard, format!("http://127.0.0.1:{port}")))
 }
 
+/// The settings every xueji process gets to reach moto at `endpoint`.
+fn aws_env(endpoint: &str) -> [(&str, &str); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+}
+
 fn xueji(endpoint: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_xueji"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(aws_env(endpoint))
         .output()
         .unwrap();
     assert!(
@@ -64,6 +71,14 @@ fn xueji(endpoint: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+fn create_bucket(endpoint: &str) {
+    let created = Command::new("python3")
+        .args(["-c", &format!("import boto3; boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').create_bucket(Bucket='xueji')")])
+        .status()
+        .unwrap();
+    assert!(created.success(), "bucket created");
 }
 
 fn sorted(csv: &str) -> Vec<String> {
@@ -75,11 +90,7 @@ fn sorted(csv: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_warehouse_gives_the_same_tables_as_a_local_one() {
     let Some((_moto, endpoint)) = start_moto() else { return };
-    let created = Command::new("python3")
-        .args(["-c", &format!("import boto3; boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').create_bucket(Bucket='xueji')")])
-        .status()
-        .unwrap();
-    assert!(created.success(), "bucket created");
+    create_bucket(&endpoint);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     gen_world(&data, 41, 800, "csv");
@@ -134,4 +145,60 @@ async fn an_s3_warehouse_gives_the_same_tables_as_a_local_one() {
     .await;
     let here = dump(&local, q, None).await;
     assert_eq!(on_s3, here);
+}
+
+/// Every model's served rows, by model, read with `xueji sql` from the S3 warehouse.
+fn served(endpoint: &str, wh: &str) -> Vec<(String, Vec<String>)> {
+    xueji::models::models()
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            let q = format!("SELECT * FROM {}", m.name);
+            (
+                m.name,
+                sorted(&xueji(endpoint, &["sql", "--warehouse", wh, "--format", "csv", &q])),
+            )
+        })
+        .collect()
+}
+
+/// Issue 25: a cluster run on an S3 warehouse (moto) — `xueji scheduler` and two `xueji
+/// executor` processes reading the warehouse's files from the bucket — commits every model's
+/// single-node rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_run_on_an_s3_warehouse_commits_the_single_node_rows() {
+    let Some((_moto, endpoint)) = start_moto() else { return };
+    create_bucket(&endpoint);
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = "s3://xueji/cluster";
+    let reports = tmp.path().join("reports");
+    let mut args = vec![
+        "ingest",
+        "--warehouse",
+        wh,
+        "--date",
+        NIGHT1,
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    let sources: Vec<String> = sample_sources()
+        .iter()
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    args.extend(sources.iter().map(String::as_str));
+    xueji(&endpoint, &args);
+    xueji(&endpoint, &["run", "--warehouse", wh]);
+    let single = served(&endpoint, wh);
+    let cluster = crate::cluster::loopback(2, &tmp.path().join("cluster"), &aws_env(&endpoint));
+    let out = xueji(
+        &endpoint,
+        &["run", "--warehouse", wh, "--cluster", &cluster.url, "--json"],
+    );
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["seq"], 2, "{out}");
+    assert_eq!(single, served(&endpoint, wh));
+    assert!(
+        single.iter().filter(|(_, r)| r.len() > 1).count() > 20,
+        "models with rows"
+    );
 }

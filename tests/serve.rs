@@ -710,6 +710,7 @@ impl Truth {
             })
             .filter(|r| r["plant"].is_empty() && r["expect_rule"].is_empty())
             .filter(|r| !left.contains(&(r["registration_no"].clone(), r["school_id"].clone())))
+            .filter(|r| r["graduated"] == "0")
             .collect();
         Truth { rows }
     }

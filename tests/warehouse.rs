@@ -212,3 +212,108 @@ async fn a_crash_in_the_middle_of_a_commit_leaves_the_previous_night_and_a_rerun
         assert_eq!(dump(&wh, q, None).await, dump(&clean, q, None).await, "{q}");
     }
 }
+
+/// A county re-sends its corrected file for a night already committed: the second ingest of the
+/// night replaces that county's schools only. On the second night of a warehouse (a previous
+/// state to compare with, the comparison in key buckets), the night after the re-send equals a
+/// night that had the corrected file from the start: the pupil it dropped is deleted, the other
+/// county's changes of the night stay, and so do its rejected rows; each file has one report
+/// row. (Before, a second ingest of a date replaced the whole night: the other county's pupils
+/// and changes vanished.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_resending_its_file_for_the_same_night_replaces_only_its_schools() {
+    const NIGHT2: &str = "2026-10-16";
+    let tmp = tempfile::tempdir().unwrap();
+    let (h, a) = county("341023");
+    let (_, b) = county("341226");
+    let (name, regno) = (col(&h, "姓名"), col(&h, "学籍号"));
+    let schools = samples().join("schools.csv");
+    let file = |dir: &str, code: &str, rows: &[csv::StringRecord]| {
+        write_csv(&tmp.path().join(dir).join(format!("{code}.csv")), &h, rows)
+    };
+    let first = vec![schools.clone(), file("n1", "341023", &a), file("n1", "341226", &b)];
+    // Night 2: 341226 renames a pupil; 341023 sends a row without a name (R_REQUIRED) ...
+    let renamed = b[7][regno].to_string();
+    let b2: Vec<csv::StringRecord> = b
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if i == 7 {
+                with(r, name, "欧阳新名")
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    let a2: Vec<csv::StringRecord> = a
+        .iter()
+        .enumerate()
+        .map(|(i, r)| if i == 3 { with(r, name, "") } else { r.clone() })
+        .collect();
+    // ... and then re-sends it corrected: the nameless row fixed, its last pupil gone.
+    let a3: Vec<csv::StringRecord> = a[..a.len() - 1].to_vec();
+    let dropped = a.last().unwrap()[regno].to_string();
+
+    let wh = tmp.path().join("wh");
+    ingest(&wh, NIGHT1, first.clone(), 2).await;
+    ingest(
+        &wh,
+        NIGHT2,
+        vec![schools.clone(), file("n2", "341023", &a2), file("n2", "341226", &b2)],
+        2,
+    )
+    .await;
+    let b_rejects = "SELECT * FROM rejects WHERE source_file = 'n2/341226.csv' ORDER BY row_no, column_name";
+    let before = dump(&wh, b_rejects, None).await;
+    assert!(before.len() > 2, "341226 has rejected rows on night 2");
+    let resent = file("n2", "341023", &a3);
+    ingest_in_buckets(&wh, NIGHT2, vec![schools.clone(), resent.clone()], 2, Some(3)).await;
+
+    // The same nights with the corrected file from the start.
+    let reference = tmp.path().join("reference");
+    ingest(&reference, NIGHT1, first, 2).await;
+    ingest(&reference, NIGHT2, vec![schools, resent, file("n2", "341226", &b2)], 2).await;
+    let q = "SELECT * EXCEPT (source_file) FROM students ORDER BY record_key";
+    assert_eq!(
+        dump(&wh, q, None).await,
+        dump(&reference, q, None).await,
+        "the students of night 2"
+    );
+    let named = format!("SELECT name FROM students WHERE registration_no = '{renamed}'");
+    assert_eq!(
+        dump(&wh, &named, None).await[1],
+        "欧阳新名",
+        "the other county's change of the night"
+    );
+    let gone = format!("SELECT COUNT(*) FROM students WHERE registration_no = '{dropped}'");
+    assert_eq!(
+        dump(&wh, &gone, None).await[1],
+        "0",
+        "the pupil the corrected file dropped"
+    );
+    assert_eq!(
+        dump(&wh, &gone, Some(NIGHT1)).await[1],
+        "1",
+        "... who was there the night before"
+    );
+    let rejects = "SELECT * FROM rejects ORDER BY source_file, row_no, column_name, rule_code";
+    assert_eq!(
+        dump(&wh, rejects, None).await,
+        dump(&reference, rejects, None).await,
+        "rejected rows"
+    );
+    assert_eq!(
+        dump(&wh, b_rejects, None).await,
+        before,
+        "the other county's rejected rows"
+    );
+    let files = format!(
+        "SELECT source_file, COUNT(*) FROM import_files WHERE snapshot_date = DATE '{NIGHT2}' GROUP BY source_file ORDER BY 1"
+    );
+    let files = dump(&wh, &files, None).await;
+    assert_eq!(
+        files[1..],
+        ["data-samples/schools.csv,1", "n2/341023.csv,1", "n2/341226.csv,1"],
+        "one report row per file"
+    );
+}

@@ -64,6 +64,9 @@ _xueji() {
             xueji,token)
                 cmd="xueji__subcmd__token"
                 ;;
+            xueji__subcmd__bench,cluster)
+                cmd="xueji__subcmd__bench__subcmd__cluster"
+                ;;
             xueji__subcmd__bench,dedup)
                 cmd="xueji__subcmd__bench__subcmd__dedup"
                 ;;
@@ -84,6 +87,9 @@ _xueji() {
                 ;;
             xueji__subcmd__bench,serve)
                 cmd="xueji__subcmd__bench__subcmd__serve"
+                ;;
+            xueji__subcmd__bench__subcmd__help,cluster)
+                cmd="xueji__subcmd__bench__subcmd__help__subcmd__cluster"
                 ;;
             xueji__subcmd__bench__subcmd__help,dedup)
                 cmd="xueji__subcmd__bench__subcmd__help__subcmd__dedup"
@@ -154,6 +160,9 @@ _xueji() {
             xueji__subcmd__help,token)
                 cmd="xueji__subcmd__help__subcmd__token"
                 ;;
+            xueji__subcmd__help__subcmd__bench,cluster)
+                cmd="xueji__subcmd__help__subcmd__bench__subcmd__cluster"
+                ;;
             xueji__subcmd__help__subcmd__bench,dedup)
                 cmd="xueji__subcmd__help__subcmd__bench__subcmd__dedup"
                 ;;
@@ -193,12 +202,46 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__bench)
-            opts="-q -h --quiet --help dedup ingest marts rosters problems serve help"
+            opts="-q -h --quiet --help dedup ingest marts rosters problems serve cluster help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        xueji__subcmd__bench__subcmd__cluster)
+            opts="-q -h --pupils --work --threads --seed --memory-mb --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pupils)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --work)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -241,8 +284,22 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__bench__subcmd__help)
-            opts="dedup ingest marts rosters problems serve help"
+            opts="dedup ingest marts rosters problems serve cluster help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        xueji__subcmd__bench__subcmd__help__subcmd__cluster)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -683,8 +740,22 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__help__subcmd__bench)
-            opts="dedup ingest marts rosters problems serve"
+            opts="dedup ingest marts rosters problems serve cluster"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        xueji__subcmd__help__subcmd__bench__subcmd__cluster)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1151,7 +1222,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__run)
-            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --json --quiet --help"
+            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --cluster --json --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1181,6 +1252,10 @@ _xueji() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1189,7 +1264,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__scheduler)
-            opts="-q -h --listen --advertise --quiet --help"
+            opts="-q -h --listen --advertise --executor-timeout-secs --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1275,10 @@ _xueji() {
                     return 0
                     ;;
                 --advertise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --executor-timeout-secs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -79,6 +79,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand run" -l model -d '只运行�
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l memory-mb -d '内存上限（MB），超出则落盘 / memory limit in MB before spilling' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l jobs -d '同时运行的模型数（互不读取的模型）/ models run at once (those that do not read each other)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l cluster -d '在集群上计算各模型（df://主机:端口），结果仍由本机提交 / compute the models on a cluster (df://HOST:PORT); this machine commits the run' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
 complete -c xueji -n "__fish_xueji_using_subcommand run" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand run" -s h -l help -d 'Print help'
@@ -89,15 +90,16 @@ complete -c xueji -n "__fish_xueji_using_subcommand docs" -l out -d '输出目�
 complete -c xueji -n "__fish_xueji_using_subcommand docs" -l check -d '只检查是否最新，不写入；不是最新则退出码为 2 / only check that the pages are current (exit 2 if not)'
 complete -c xueji -n "__fish_xueji_using_subcommand docs" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand docs" -s h -l help -d 'Print help'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -s h -l help -d 'Print help'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
-complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "cluster" -d '集群：每个模型在单机与本机回环集群（调度器加两个执行器）上的时间、行数与交换数据量 / the cluster: each model on one machine and on a loopback cluster (scheduler + 2 executors): time, rows, shuffle bytes'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and not __fish_seen_subcommand_from dedup ingest marts rosters problems serve cluster help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from dedup" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
@@ -141,12 +143,20 @@ complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subco
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from serve" -s h -l help -d 'Print help'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l pupils -d '学生人数（默认 1,000,000；rosters 为 100,000）/ pupils (default 1,000,000; rosters 100,000)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l work -d '工作目录（生成的数据会保留以便复用）/ work folder (generated data is kept for reuse)' -r -F
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l seed -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "ingest" -d '导入速度：CSV 与 XLSX 每秒行数和内存峰值 / ingest rows per second and peak memory'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "marts" -d '统计与名单模型：xueji 与 DuckDB 在同一批 Parquet 上运行同一 SQL 的时间和内存峰值，结果须一致 / statistics and list marts: xueji beside DuckDB on the same Parquet and SQL, time and peak memory'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "cluster" -d '集群：每个模型在单机与本机回环集群（调度器加两个执行器）上的时间、行数与交换数据量 / the cluster: each model on one machine and on a loopback cluster (scheduler + 2 executors): time, rows, shuffle bytes'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c xueji -n "__fish_xueji_using_subcommand render" -l warehouse -d '仓库位置 / warehouse location' -r
 complete -c xueji -n "__fish_xueji_using_subcommand render" -l date -d '快照日期（默认最近一晚）/ snapshot date (default: the latest night)' -r
@@ -210,8 +220,9 @@ complete -c xueji -n "__fish_xueji_using_subcommand sql" -l memory-mb -r
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -l cluster -d '在集群上运行（df://主机:端口，见 xueji scheduler）/ run on a cluster (df://HOST:PORT)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand sql" -s h -l help -d 'Print help'
-complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l listen -d '监听地址 / address to listen on' -r
+complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l listen -d '监听地址；其后第 10 个端口（默认 50060）是 xueji 的状态端口，--cluster 的运行用它确认执行器未丢失 / address to listen on; the port 10 above it (50060 by default) is xueji\'s status port, which `run --cluster` reads to make sure no executor was lost' -r
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l advertise -d '其他机器连接本机所用的主机名或地址（监听 0.0.0.0 时必填）/ the host other machines reach this one at (required with --listen 0.0.0.0:…)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -l executor-timeout-secs -d '执行器多少秒没有心跳即视为失联，其任务改由其他执行器重跑 / seconds without a heartbeat after which an executor is taken for lost and its tasks run again elsewhere' -r
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand scheduler" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand executor" -l scheduler -d '调度器地址 主机:端口 / the scheduler, HOST:PORT' -r
@@ -245,3 +256,4 @@ complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcom
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "rosters" -d '花名册报表：一所 2,000 人学校与一个 10 万人区县的全部花名册（HTML、PDF、XLSX）的时间与内存 / rosters of a 2,000-pupil school and of a 100,000-pupil county: time and memory'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "problems" -d '问题学籍多的省份：问题比例 0.5（默认）时全部模型在默认内存下的时间与内存峰值 / a province where half the pupils carry a problem: every model at the default memory, time and peak'
 complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "serve" -d '数据接口：一个区县受益名单（CSV）的首字节时间与总时间，50 个并发客户端的小查询每秒请求数 / the API: time to first byte and total for a county\'s beneficiary list as CSV; requests per second with 50 clients'
+complete -c xueji -n "__fish_xueji_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "cluster" -d '集群：每个模型在单机与本机回环集群（调度器加两个执行器）上的时间、行数与交换数据量 / the cluster: each model on one machine and on a loopback cluster (scheduler + 2 executors): time, rows, shuffle bytes'

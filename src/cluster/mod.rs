@@ -13,6 +13,11 @@
 //! models (see [`connect`]).
 
 pub mod codec;
+pub mod loopback;
+pub mod membership;
+mod remote;
+
+pub use remote::remote_table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use ballista::extension::SessionContextExt;
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -169,13 +175,36 @@ pub fn init_log() {
     }
 }
 
+/// Executors ask the scheduler for tasks when they have a free slot (pull). Under Ballista 55's
+/// push policy, a run that lost an executor waited for ever: the tasks aborted on the executor
+/// left were never given back their slots (tests/cluster.rs).
+const SCHEDULING: TaskSchedulingPolicy = TaskSchedulingPolicy::PullStaged;
+
+/// Under pull scheduling an executor's poll for work is its heartbeat, at least every 5 s
+/// (Ballista 55); a timeout must leave room for two.
+pub const EXECUTOR_TIMEOUT_SECS_MIN: u64 = 10;
+
+/// Seconds without a heartbeat after which the scheduler takes an executor for lost and runs its
+/// tasks again elsewhere (Ballista's default, 180, leaves a run waiting three minutes).
+pub const EXECUTOR_TIMEOUT_SECS: u64 = 45;
+
 /// `xueji scheduler --listen HOST:PORT`: runs until stopped.
-pub async fn run_scheduler(listen: SocketAddr, advertise: Option<String>) -> Result<()> {
+pub async fn run_scheduler(listen: SocketAddr, advertise: Option<String>, executor_timeout_secs: u64) -> Result<()> {
     init_log();
-    let config = scheduler_config(listen, advertised(listen, advertise)?);
+    anyhow::ensure!(
+        executor_timeout_secs >= EXECUTOR_TIMEOUT_SECS_MIN,
+        "--executor-timeout-secs 至少为 {EXECUTOR_TIMEOUT_SECS_MIN}（执行器每 5 秒报到一次）/ at least {EXECUTOR_TIMEOUT_SECS_MIN}: executors report every 5 s"
+    );
+    let mut config = scheduler_config(listen, advertised(listen, advertise)?);
+    config.executor_timeout_seconds = executor_timeout_secs;
+    config.no_executors_grace_period_seconds = executor_timeout_secs;
+    // A lost executor is looked for a few times within its timeout.
+    config.expire_dead_executor_interval_seconds = (executor_timeout_secs / 3).clamp(1, 15);
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| anyhow::anyhow!("无法启动调度器 / cannot start the scheduler: {e}"))?;
+    let status = membership::status_addr(&listen.to_string())?.parse()?;
+    membership::serve(&cluster, status, executor_timeout_secs).await?;
     start_server(cluster, listen, Arc::new(config))
         .await
         .map_err(|e| anyhow::anyhow!("调度器停止 / the scheduler stopped: {e}"))
@@ -207,6 +236,7 @@ fn scheduler_config(listen: SocketAddr, external: String) -> SchedulerConfig {
         grpc_client_max_message_size: MAX_MESSAGE as u32,
         // A client may read a large result slowly: keep a finished job's files an hour.
         finished_job_data_clean_up_interval_seconds: 3600,
+        scheduling_policy: SCHEDULING,
         ..Default::default()
     }
 }
@@ -248,6 +278,7 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         scheduler_host: host,
         scheduler_port: port,
         scheduler_connect_timeout_seconds: 30,
+        task_scheduling_policy: SCHEDULING,
         vcores: o.cores.unwrap_or(0),
         work_dir: Some(work_dir.to_string_lossy().into_owned()),
         memory_pool_size: o.memory_mb.map(|m| (m as u64) << 20),

@@ -642,9 +642,15 @@ impl Validator {
         if foreign && ok(c.hukou_type) && v[c.hukou_type] != "非农业户口" {
             out.push(self.err(c.hukou_type, v, "W_FOREIGN_HUKOU", "非农业户口"));
         }
-        // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”"
-        if ok(c.nationality) && !foreign && ok(c.native_place) && v[c.native_place] == "国外" {
-            out.push(self.err(c.native_place, v, "W_NATIVE_PLACE", "中国籍学生的籍贯写到省、市、区县"));
+        // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”" — a Chinese
+        // pupil's 籍贯 is a place of China, from the province down to the county at most.
+        if ok(c.nationality) && !foreign && ok(c.native_place) && !self.cat.regions.names_place(&v[c.native_place]) {
+            out.push(self.err(
+                c.native_place,
+                v,
+                "W_NATIVE_PLACE",
+                "中国的省、市或区县名称（如“安徽省阜阳市临泉县”）",
+            ));
         }
         // reference/TEMPLATE_FIELDS.md §2.8: "视力残疾随班就读 ↔ 视力残疾; 听力残疾随班就读 ↔ 听力残疾;
         // 智力残疾随班就读 ↔ 智力残疾; 其他残疾随班就读 ↔ 言语/肢体/精神/多重/其他残疾". Only this
@@ -1267,6 +1273,33 @@ mod tests {
             check(&[("native_place", "国外")]),
             one("W_NATIVE_PLACE", "native_place")
         );
+        // A place of China from the province to the county, full or short, or a region code
+        // (reference TEMPLATE_FIELDS.md: "some school forms store a region code instead").
+        for place in [
+            "安徽省阜阳市临泉县",
+            "安徽省",
+            "阜阳",
+            "临泉县",
+            "临泉",
+            "新疆维吾尔自治区",
+            "新疆",
+            "延边",
+            "恩施",
+            "兴安盟",
+            "兴安",
+            "广西壮族自治区南宁市",
+            "341221",
+            "香港",
+        ] {
+            assert_eq!(check(&[("native_place", place)]), vec![], "{place}");
+        }
+        for junk in ["汉族", "本地", "1", "999999", "临"] {
+            assert_eq!(
+                check(&[("native_place", junk)]),
+                one("W_NATIVE_PLACE", "native_place"),
+                "{junk}"
+            );
+        }
         assert_eq!(
             check(&[
                 ("nationality", "美国"),

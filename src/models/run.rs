@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub memory_mb: usize,
     /// Models run at once (those that do not read each other).
     pub jobs: usize,
+    /// Compute every model on this cluster (`df://HOST:PORT`); the run is committed here.
+    pub cluster: Option<String>,
 }
 
 /// Models run at once unless told otherwise: one computes while another writes its file.
@@ -40,6 +42,8 @@ pub struct ModelOutcome {
     pub rows: u64,
     pub version: i64,
     pub millis: u64,
+    /// When the model started, Unix milliseconds (a timeline of the run: models overlap).
+    pub started_unix_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +84,18 @@ async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::Ware
     wh.secret(true).await?;
     warehouse::register_all(wh, &ctx, Some(date)).await?;
     let runs = wh.model_runs(&ctx).await?;
+    // On a cluster, the models are computed there over the same committed files and written
+    // here ([`crate::cluster::remote_table`]).
+    let (remote, watch) = match &o.cluster {
+        Some(url) => {
+            // Watched from before the first job: registering the views already runs jobs there.
+            let watch = crate::cluster::membership::Watch::start(&crate::cluster::parse_cluster(url)?).await?;
+            let c = crate::cluster::connect(url, o.threads).await?;
+            warehouse::register_all(wh, &c, Some(date)).await?;
+            (Some(c), Some(watch))
+        }
+        None => (None, None),
+    };
 
     let all = models()?;
     let mut selected: BTreeSet<String> = if o.only.is_empty() {
@@ -141,11 +157,19 @@ async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::Ware
             let m = pending.remove(i);
             busy.insert(m.name.clone());
             let committed = runs.get(&m.name).map(|r| r.version);
-            running.spawn(run_model(wh.clone(), ctx.clone(), m, date, committed));
+            let sessions = Sessions {
+                local: ctx.clone(),
+                remote: remote.clone(),
+            };
+            running.spawn(run_model(wh.clone(), sessions, m, date, committed));
         }
         progress.note(busy.iter().cloned().collect::<Vec<_>>().join(" "));
         let Some(done) = running.join_next().await else { break };
-        // An error ends the run; the models still running are aborted with the set.
+        // An error ends the run; the models still running are aborted with the set. On a
+        // cluster, a lost executor is the cause to report first (a model fails with it too).
+        if let Some(w) = &watch {
+            w.still_whole().await?;
+        }
         let done = done.context("模型任务中止 / a model task stopped")??;
         busy.remove(&done.model);
         progress.inc(1);
@@ -180,6 +204,10 @@ async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::Ware
             Arc::new(Int64Array::from(out.iter().map(|m| m.rows as i64).collect::<Vec<_>>())),
         ],
     )?;
+    // A cluster that lost an executor may have given wrong rows: such a run is not committed.
+    if let Some(w) = &watch {
+        w.check().await?;
+    }
     lock.ensure_held().await?;
     crate::faults::hit("before_runs_commit");
     wh.for_write(RUNS)
@@ -199,21 +227,32 @@ async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::Ware
     })
 }
 
+/// Where a run computes (`remote`, a cluster, when given) and where it writes (`local`).
+struct Sessions {
+    local: SessionContext,
+    remote: Option<SessionContext>,
+}
+
 /// One model: its materialized parts, its statement, its night's partition written and
 /// registered for the models that read it.
 async fn run_model(
     wh: Warehouse,
-    ctx: SessionContext,
+    sessions: Sessions,
     m: Model,
     date: NaiveDate,
     committed: Option<i64>,
 ) -> Result<ModelOutcome> {
     let t0 = Instant::now();
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let ctx = &sessions.local;
+    let on = sessions.remote.as_ref().unwrap_or(ctx);
     let schema = out_schema(&m.schema)?;
-    let (sql, held) = materialize(&ctx, &m.name, &m.sql)
+    let (sql, held) = materialize(on, &m.name, &m.sql)
         .await
         .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
-    let df = ctx
+    let df = on
         .sql(&sql)
         .await
         .with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
@@ -225,27 +264,35 @@ async fn run_model(
             m.schema
         );
     }
-    let (rows, version) = warehouse::write_partition(
-        &wh,
-        &ctx,
-        &m.name,
-        &schema.storing_sql(&sql, date),
-        date,
-        committed,
-        true,
-    )
-    .await
-    .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
-    for t in held {
-        ctx.deregister_table(t.as_str())?;
+    let mut storing = schema.storing_sql(&sql, date);
+    let streamed = format!("__cluster_{}", m.name);
+    if let Some(remote) = &sessions.remote {
+        let df = remote
+            .sql(&storing)
+            .await
+            .with_context(|| format!("模型 {}（sql/{}）无法在集群上执行", m.name, m.file))?;
+        ctx.register_table(streamed.as_str(), crate::cluster::remote_table(df)?)?;
+        storing = format!("SELECT * FROM {streamed}");
     }
-    // Later models read this one as just written.
-    warehouse::register_model(&wh, &ctx, &m.name, version, Some(date)).await?;
+    let written = warehouse::write_partition(&wh, ctx, &m.name, &storing, date, committed, true).await;
+    if sessions.remote.is_some() {
+        ctx.deregister_table(streamed.as_str())?;
+    }
+    let (rows, version) = written.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    for t in held {
+        on.deregister_table(t.as_str())?;
+    }
+    // Later models read this one as just written, here and on the cluster.
+    warehouse::register_model(&wh, ctx, &m.name, version, Some(date)).await?;
+    if let Some(remote) = &sessions.remote {
+        warehouse::register_model(&wh, remote, &m.name, version, Some(date)).await?;
+    }
     Ok(ModelOutcome {
         model: m.name,
         rows,
         version,
         millis: t0.elapsed().as_millis() as u64,
+        started_unix_ms,
     })
 }
 

@@ -7,6 +7,7 @@
 //! movements.csv). Streaming: memory is bounded by one school, whatever `--pupils` is.
 
 mod decisions;
+mod graduates;
 mod key_changes;
 mod movements;
 pub(crate) mod names;
@@ -34,7 +35,7 @@ use world::School;
 
 /// Changes whenever the generator makes different data from the same options (bench data
 /// folders are made again when it differs).
-pub const GENERATOR_VERSION: &str = "2026-11-30.3";
+pub const GENERATOR_VERSION: &str = "2026-11-30.4";
 
 /// Options of `xueji gen`.
 #[derive(Debug, Clone)]
@@ -94,6 +95,9 @@ struct RowTruth {
     rural_hukou: bool,
     boarder: bool,
     yibu: bool,
+    /// The class graduated in the summer before the snapshot (by the school's 学制): the school
+    /// still lists a graduate, who is not in school.
+    graduated: bool,
 }
 
 impl RowTruth {
@@ -110,10 +114,11 @@ impl RowTruth {
             rural_hukou: p.rural_hukou,
             boarder: p.boarder,
             yibu: compulsory && p.yibu,
+            graduated: p.grade > pupil::grades_of(p.stage, school.five_four),
         }
     }
 
-    const HEADERS: [&str; 10] = [
+    const HEADERS: [&str; 11] = [
         "stage",
         "grade",
         "male",
@@ -124,9 +129,10 @@ impl RowTruth {
         "rural_hukou",
         "boarder",
         "yibu",
+        "graduated",
     ];
 
-    fn fields(&self) -> [String; 10] {
+    fn fields(&self) -> [String; 11] {
         let b = |x: bool| if x { "1" } else { "0" }.to_string();
         [
             self.stage.to_string(),
@@ -139,6 +145,7 @@ impl RowTruth {
             b(self.rural_hukou),
             b(self.boarder),
             b(self.yibu),
+            b(self.graduated),
         ]
     }
 }
@@ -176,6 +183,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
     // So do the 关键数据变更申请: about every other school offers one clean pupil, up to a few.
     let mut key_rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x6b65_795f_6368_616e);
     let mut key_candidates: Vec<key_changes::Candidate> = Vec::new();
+    // And the graduates some schools still list.
+    let mut grad_rng = ChaCha8Rng::seed_from_u64(o.seed ^ 0x6772_6164_7561_7465);
+    let mut next_graduate = graduates::FIRST_PERSON;
     let headers: Vec<&str> = cat.students.columns.iter().map(|c| c.header.as_str()).collect();
     let mut truth = csv::Writer::from_path(o.out.join("truth/records.csv"))?;
     let mut header = vec![
@@ -351,6 +361,16 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
                 truth: RowTruth::of(&p, school),
             });
         }
+        let other = other_rural_county(school, &world.schools, &mut grad_rng);
+        for (p, rec) in graduates::still_listed(school, year, &other, &mut next_graduate, &mut ids, &c, &mut grad_rng) {
+            sum.persons += 1;
+            rows.push(Row {
+                fields: rec,
+                person: p.id,
+                plant: None,
+                truth: RowTruth::of(&p, school),
+            });
+        }
         // The county's last school takes the second registrations that must stay in the county
         // and found no later school (in the same school if need be), so that none is lost.
         if world.schools.get(si + 1).is_none_or(|n| n.county != school.county) {
@@ -373,8 +393,9 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
         emit_school(o, school, &rows, files, &mut truth, &headers)?;
         let pupils: Vec<nutrition::Pupil> = rows
             .iter()
-            // The exam system knows a pupil by a correct record: planted records are left out.
-            .filter(|r| r.plant.is_none())
+            // The exam system knows a pupil in school by a correct record: planted records and
+            // graduates are left out.
+            .filter(|r| r.plant.is_none() && !r.truth.graduated)
             .filter_map(|r| {
                 Some(nutrition::Pupil {
                     registration_no: &r.fields[c.registration_no],
@@ -390,7 +411,7 @@ pub fn generate(o: &GenOptions) -> Result<GenSummary> {
         if key_candidates.len() < key_changes::MAX_REQUESTS && key_rng.random_bool(0.5) {
             let clean: Vec<&Row> = rows
                 .iter()
-                .filter(|r| r.plant.is_none() && !grouped_persons.contains(&r.person))
+                .filter(|r| r.plant.is_none() && !r.truth.graduated && !grouped_persons.contains(&r.person))
                 .filter(|r| {
                     let f = &r.fields;
                     f[c.registration_no].starts_with('G')

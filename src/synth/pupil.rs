@@ -119,6 +119,20 @@ pub fn new_person(
     rng: &mut impl Rng,
 ) -> Person {
     let grade = rng.random_range(1..=grades_of(stage, school.five_four));
+    person_in_grade(id, school, stage, grade, year, other_rural_county, rng)
+}
+
+/// Generate a new person of `grade` in `stage` at `school` (a grade past the stage's last is a
+/// class that graduated in the summer before `year`'s school year).
+pub fn person_in_grade(
+    id: u64,
+    school: &School,
+    stage: u8,
+    grade: u32,
+    year: i32,
+    other_rural_county: &str,
+    rng: &mut impl Rng,
+) -> Person {
     let birth = birth_for(stage, grade, year, school.five_four, rng);
     let male = rng.random_bool(0.515);
     let compulsory = stage < 3;

@@ -524,8 +524,13 @@ async fn change_rows(
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
     // The comparison reads the log before tonight: that many rows, or tonight's, whichever more.
     let prev_rows = count(ctx, &format!("prev_log WHERE snapshot_date < DATE '{d}'")).await?;
+    let have = ctx.table("prev_log").await?.schema().as_arrow().clone();
+    let earlier = earlier_tonight(t, date, failed, &have);
     if prev_rows == 0 {
-        return Ok(change_sql(t, date, failed, None, true));
+        return Ok(format!(
+            "{} UNION ALL {earlier}",
+            change_sql(t, date, failed, None, true)
+        ));
     }
     let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(prev_rows)) }).await?;
     let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
@@ -549,14 +554,91 @@ async fn change_rows(
     }
     let n = buckets_of(ctx, buckets, count(ctx, "decisions")).await?;
     if n == 1 {
-        return Ok(change_sql(t, date, failed, None, false));
+        return Ok(format!(
+            "{} UNION ALL {earlier}",
+            change_sql(t, date, failed, None, false)
+        ));
     }
     // The Delta write runs one plan, whose partitions (here, buckets) would all run at once.
     let sqls = bucket_list(n).map(|b| change_sql(t, date, failed, b, false));
     stage_results(ctx, "changed", &staging.join("changes").join(name), log_schema(t), sqls)
         .await
         .with_context(|| format!("读取表 {name} 变化的行失败"))?;
-    Ok("SELECT * FROM changed".to_string())
+    Ok(format!("SELECT * FROM changed UNION ALL {earlier}"))
+}
+
+/// ` UNION ALL` the rows of `table` (findings or file reports, by `source_file`) that an
+/// earlier ingest of the same night committed for files not sent again tonight (`files`: those
+/// accepted tonight; a file refused tonight leaves its earlier rows, as it leaves its pupils),
+/// with the columns of `tonight` (a statement) in its order; empty before the table's first
+/// commit. A pupil's finding also goes when its school is in tonight's scope, whatever file it
+/// came from (a county re-sending under another name).
+async fn earlier_files(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    table: &str,
+    version: Option<i64>,
+    date: NaiveDate,
+    tonight: &str,
+    files: &[String],
+) -> Result<String> {
+    let Some(v) = version else {
+        return Ok(String::new());
+    };
+    let name = format!("earlier_{table}");
+    ctx.deregister_table(name.as_str())?;
+    let provider = super::scan(&wh.at_version(table, v).await?, ctx).await?;
+    let have = provider.schema();
+    ctx.register_table(name.as_str(), provider)?;
+    let want = ctx.sql(tonight).await?.schema().as_arrow().clone();
+    let rescoped = if have.field_with_name("base_key").is_ok() {
+        " AND NOT (e.table_name = 'students' AND EXISTS (SELECT 1 FROM scope sc WHERE sc.school_id = split_part(e.base_key, '|', 1)))"
+    } else {
+        ""
+    };
+    Ok(format!(
+        " UNION ALL SELECT {} FROM {name} e WHERE e.snapshot_date = DATE '{}' AND e.source_file NOT IN ({}){rescoped}",
+        columns_as(&want, &have),
+        date.format("%Y-%m-%d"),
+        failed_list(files)
+    ))
+}
+
+/// `e.<column>` for each column of `want`, in its order, or NULL where the committed table `have`
+/// lacks it (a column added since): UNION ALL matches columns by position.
+fn columns_as(want: &Schema, have: &Schema) -> String {
+    want.fields()
+        .iter()
+        .map(|f| match have.field_with_name(f.name()) {
+            Ok(_) => format!("e.\"{}\"", f.name()),
+            Err(_) => format!("NULL AS \"{}\"", f.name()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The rows an earlier ingest of the same night committed that tonight's sources do not decide
+/// again: records of schools outside tonight's scope (a table with one) whose base key no kept
+/// row tonight has. A night is thus made of several ingests — a county re-sending its corrected
+/// file, or each province ingesting its own schools into the national warehouse — and each
+/// replaces only what it sends. Empty when the night is new.
+fn earlier_tonight(t: &TableSchema, date: NaiveDate, failed: &[String], have: &Schema) -> String {
+    // With a scope, a record's base key starts with its school, so a record of a school outside
+    // tonight's scope has no row tonight: no join with the staged rows (which would not be split
+    // into buckets) is needed. The tables without one (schools, movements, the nutrition inputs)
+    // are small.
+    let undecided = match &t.table.scope {
+        Some(c) => format!("NOT EXISTS (SELECT 1 FROM scope sc WHERE sc.school_id = e.\"{c}\")"),
+        None => format!(
+            "NOT EXISTS (SELECT 1 FROM stg s WHERE {} AND s.base_key = e.base_key)",
+            kept_rows(t, failed)
+        ),
+    };
+    format!(
+        "SELECT {cols} FROM prev_log e WHERE e.snapshot_date = DATE '{d}' AND {undecided}",
+        cols = columns_as(&log_schema(t), have),
+        d = date.format("%Y-%m-%d"),
+    )
 }
 
 /// `held_out` (file, school: the rows a second file sent of a school, see
@@ -732,9 +814,25 @@ pub async fn commit_night(
     // Rejects: every finding of the night, except rows staged from a file refused at file level.
     let failed_list = failed_list(&metrics.failed_files);
     let d = date.format("%Y-%m-%d");
-    let rejects_sql = format!(
+    let files: Vec<String> = reports
+        .iter()
+        .map(|r| r.file.clone())
+        .filter(|f| !metrics.failed_files.contains(f))
+        .collect();
+    let tonight = format!(
         "SELECT *, DATE '{d}' AS snapshot_date FROM stg_findings WHERE row_no IS NULL OR source_file NOT IN ({failed_list})"
     );
+    let earlier = earlier_files(
+        wh,
+        ctx,
+        "rejects",
+        committed.get("rejects").copied(),
+        date,
+        &tonight,
+        &files,
+    )
+    .await?;
+    let rejects_sql = format!("{tonight}{earlier}");
     let r = write_partition(
         wh,
         ctx,
@@ -752,11 +850,14 @@ pub async fn commit_night(
         "night_files",
         Arc::new(MemTable::try_new(files_batch.schema(), vec![vec![files_batch]])?),
     )?;
+    let tonight = format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files");
+    let v = committed.get("import_files").copied();
+    let earlier = earlier_files(wh, ctx, "import_files", v, date, &tonight, &files).await?;
     let f = write_partition(
         wh,
         ctx,
         "import_files",
-        &format!("SELECT *, DATE '{d}' AS snapshot_date FROM night_files"),
+        &format!("{tonight}{earlier}"),
         date,
         committed.get("import_files").copied(),
         false,

@@ -10,6 +10,9 @@ use anyhow::{Context, Result};
 
 use crate::synth::{GenOptions, generate};
 
+mod cluster;
+pub use cluster::cluster;
+
 pub use crate::memory::peak_rss_mb;
 
 pub struct BenchOptions {
