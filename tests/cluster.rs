@@ -104,7 +104,8 @@ async fn run_on_one_machine() -> (tempfile::TempDir, std::path::PathBuf, BTreeMa
 
 /// `xueji run --cluster`: every model computed by the executors and committed here as one run
 /// (one `_runs` sequence number for all models), whose served rows and published Parquet marts
-/// are the single-node run's.
+/// are the single-node run's. (On a generated world of its own — `xueji gen --seed 97 --pupils
+/// 3000`, one CSV per county — Ballista 55 fails or differs on `dedup_pairs`: docs/limits.md.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
     let (dir, wh, single) = run_on_one_machine().await;

@@ -67,6 +67,9 @@ async fn a_pupil_who_repeated_a_year_counts_in_the_class_grade_and_a_foreign_pup
     .await;
     assert!(warned.contains(&"W_CLASS_YEAR".to_string()), "{warned:?}");
     assert!(warned.contains(&"W_FOREIGN_HUKOU".to_string()), "{warned:?}");
+    // A migrant child's 户口所在地 is another county's: not the school's area, as a foreign
+    // pupil's should be (seed 000 第三篇 10).
+    assert!(warned.contains(&"W_FOREIGN_HUKOU_PLACE".to_string()), "{warned:?}");
 }
 
 /// Seed 000, 第三篇 12: "无论学生如何转学,学生的入学年月的规则为:小学从小学一年级算起" — after a

@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
 
-use super::{BenchOptions, child_json, generated, run_command, run_ingest};
+use super::{BenchOptions, child_json, generated, print_models, run_command, run_ingest};
 use crate::cluster::loopback::Loopback;
 
 /// Each job folder under the executors' work dirs: (first file's time in Unix ms, bytes).
@@ -81,6 +81,10 @@ pub async fn cluster(o: &BenchOptions) -> Result<()> {
     let mut cmd = run_command(&bin, o, &wh);
     cmd.args(["--jobs", "1"]);
     let (single_s, single) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run"))?;
+    println!(
+        "单机 / one machine: {single_s:.1} s, peak {:.0} MB",
+        single["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
     // The same machine as two executors of half the cores and half the memory each.
     let cores = (o.threads / 2).max(1);
     let memory = (o.memory_mb / 2).max(512);
@@ -94,7 +98,14 @@ pub async fn cluster(o: &BenchOptions) -> Result<()> {
     )?;
     let mut cmd = run_command(&bin, o, &wh);
     cmd.args(["--cluster", &nodes.url, "--jobs", "1"]);
-    let (cluster_s, on_cluster) = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run --cluster"))?;
+    let (cluster_s, on_cluster) = match tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run --cluster")) {
+        Ok(r) => r,
+        Err(e) => {
+            // The single-node figures stand; say which model the cluster failed on.
+            print_models(&single);
+            return Err(e);
+        }
+    };
     let executor_peaks: Vec<String> = nodes
         .executor_pids()
         .into_iter()

@@ -642,6 +642,18 @@ impl Validator {
         if foreign && ok(c.hukou_type) && v[c.hukou_type] != "非农业户口" {
             out.push(self.err(c.hukou_type, v, "W_FOREIGN_HUKOU", "非农业户口"));
         }
+        if foreign
+            && ok(c.hukou_region_code)
+            && let Some(school) = self.schools.get(&v[c.school_id])
+            && !v[c.hukou_region_code].starts_with(&school.county)
+        {
+            out.push(self.err(
+                c.hukou_region_code,
+                v,
+                "W_FOREIGN_HUKOU_PLACE",
+                format!("学校所在区县 {}（{}000000）", school.county, school.county),
+            ));
+        }
         // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”" — a Chinese
         // pupil's 籍贯 is a place of China, from the province down to the county at most.
         if ok(c.nationality) && !foreign && ok(c.native_place) && !self.cat.regions.names_place(&v[c.native_place]) {
@@ -1267,6 +1279,17 @@ mod tests {
         assert_eq!(
             check(&[("nationality", "美国"), ("hukou_type", "农业户口")]),
             one("W_FOREIGN_HUKOU", "hukou_type")
+        );
+        // ... "“户口所在地”填写学生所在学校的所在区域": the school (2110101001) is in 110101.
+        let foreign = [
+            ("nationality", "美国"),
+            ("hukou_type", "非农业户口"),
+            ("native_place", "国外"),
+        ];
+        assert_eq!(check(&foreign), vec![]);
+        assert_eq!(
+            check(&[foreign.as_slice(), &[("hukou_region_code", "110102000000")]].concat()),
+            one("W_FOREIGN_HUKOU_PLACE", "hukou_region_code")
         );
         // seed 000, 第三篇 4: "中国籍学生的籍贯可具体到区县一级;外籍学生的籍贯可填写为“国外”"
         assert_eq!(
