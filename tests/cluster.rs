@@ -91,12 +91,20 @@ async fn last_run(wh: &Path) -> (i64, usize) {
     (seq, runs.values().filter(|r| r.seq == seq).count())
 }
 
-/// The sample night ingested and run on this machine: the folder, the warehouse and every
-/// model's served rows.
-async fn run_on_one_machine() -> (tempfile::TempDir, std::path::PathBuf, BTreeMap<String, Vec<String>>) {
+/// A night ingested and run on this machine: the folder, the warehouse and every model's served
+/// rows. The night is the committed sample's, or with `generated` a world of its own (another
+/// seed, one CSV per county).
+async fn run_on_one_machine(generated: bool) -> (tempfile::TempDir, std::path::PathBuf, BTreeMap<String, Vec<String>>) {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
-    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    let sources = if generated {
+        let data = dir.path().join("data");
+        gen_world(&data, 97, 3000, "csv");
+        xueji::pipeline::generated_sources(&data, "students-csv")
+    } else {
+        sample_sources()
+    };
+    ingest(&wh, NIGHT1, sources, 2).await;
     run_models(&wh).await;
     let single = served(&wh).await;
     (dir, wh, single)
@@ -104,11 +112,13 @@ async fn run_on_one_machine() -> (tempfile::TempDir, std::path::PathBuf, BTreeMa
 
 /// `xueji run --cluster`: every model computed by the executors and committed here as one run
 /// (one `_runs` sequence number for all models), whose served rows and published Parquet marts
-/// are the single-node run's. (On a generated world of its own — `xueji gen --seed 97 --pupils
-/// 3000`, one CSV per county — Ballista 55 fails or differs on `dedup_pairs`: docs/limits.md.)
+/// are the single-node run's — on a generated world of its own (seed 97, one CSV per county), on
+/// which Ballista's scheduler once turned the planner's broadcast anti joins into partitioned
+/// ones under a single-partition aggregate: `COUNT(*)` gave one row per partition and
+/// `dedup_pairs` failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
-    let (dir, wh, single) = run_on_one_machine().await;
+    let (dir, wh, single) = run_on_one_machine(true).await;
     let n = single.len();
     assert_eq!(last_run(&wh).await, (1, n));
     let cluster = loopback(2, &dir.path().join("cluster"), &[]);
@@ -136,7 +146,7 @@ async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
 /// it). A run after it, with an executor back, is correct.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_killed_mid_run_never_leaves_a_partial_or_wrong_run() {
-    let (dir, wh, single) = run_on_one_machine().await;
+    let (dir, wh, single) = run_on_one_machine(false).await;
     let n = single.len();
     let mut cluster = loopback(2, &dir.path().join("cluster"), &[]);
     let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_xueji"))

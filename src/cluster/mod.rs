@@ -315,6 +315,11 @@ pub async fn connect(url: &str, threads: usize) -> Result<SessionContext> {
         // Hash joins: under Ballista 55 the sort-merge join of stats_nutrition_screening (a left
         // join on sex with range conditions) lost every girl's match (tests/cluster.rs).
         .set_bool("datafusion.optimizer.prefer_hash_join", true)
+        // No broadcast (CollectLeft) joins from the planner: Ballista's scheduler turns the
+        // anti and semi ones into partitioned joins without the single partition their parents
+        // need, and a whole-table COUNT(*) came back as one row per partition (tests/cluster.rs).
+        .set_u64("datafusion.optimizer.hash_join_single_partition_threshold", 0)
+        .set_u64("datafusion.optimizer.hash_join_single_partition_threshold_rows", 0)
         .with_extension(Arc::new(crate::warehouse::files::ScanFiles));
     let state = SessionStateBuilder::new()
         .with_default_features()
