@@ -81,6 +81,17 @@ fn create_bucket(endpoint: &str) {
     assert!(created.success(), "bucket created");
 }
 
+/// `xueji ingest` of `sources` into `wh` on the first night, reports in `reports` (not the
+/// working directory).
+fn ingest_args(wh: &str, reports: &std::path::Path, sources: &[String]) -> Vec<String> {
+    let mut args: Vec<String> = ["ingest", "--warehouse", wh, "--date", NIGHT1, "--report-dir"]
+        .map(String::from)
+        .to_vec();
+    args.push(reports.to_str().unwrap().to_string());
+    args.extend(sources.iter().cloned());
+    args
+}
+
 fn sorted(csv: &str) -> Vec<String> {
     let mut l: Vec<String> = csv.lines().map(str::to_string).collect();
     l[1..].sort();
@@ -104,16 +115,8 @@ async fn an_s3_warehouse_gives_the_same_tables_as_a_local_one() {
     .collect();
     let wh = "s3://xueji/warehouse";
     let reports = tmp.path().join("reports");
-    let mut args = vec![
-        "ingest",
-        "--warehouse",
-        wh,
-        "--date",
-        NIGHT1,
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ];
-    args.extend(sources.iter().map(String::as_str));
+    let args = ingest_args(wh, &reports, &sources);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let first = xueji(&endpoint, &args);
     assert!(
         first.contains("s3://xueji/warehouse/reports/2026-10-15/import/"),
@@ -171,21 +174,12 @@ async fn a_cluster_run_on_an_s3_warehouse_commits_the_single_node_rows() {
     create_bucket(&endpoint);
     let tmp = tempfile::tempdir().unwrap();
     let wh = "s3://xueji/cluster";
-    let reports = tmp.path().join("reports");
-    let mut args = vec![
-        "ingest",
-        "--warehouse",
-        wh,
-        "--date",
-        NIGHT1,
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ];
     let sources: Vec<String> = sample_sources()
         .iter()
         .map(|p| p.to_str().unwrap().to_string())
         .collect();
-    args.extend(sources.iter().map(String::as_str));
+    let args = ingest_args(wh, &tmp.path().join("reports"), &sources);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     xueji(&endpoint, &args);
     xueji(&endpoint, &["run", "--warehouse", wh]);
     let single = served(&endpoint, wh);

@@ -42,10 +42,7 @@ fn unix_now() -> u64 {
 
 /// The status address of the scheduler at `addr` (`HOST:PORT`).
 pub fn status_addr(addr: &str) -> Result<String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-        .with_context(|| format!("调度器地址应为 主机:端口：{addr}"))?;
+    let (host, port) = super::host_port(addr).with_context(|| format!("调度器地址应为 主机:端口：{addr}"))?;
     let port = port
         .checked_add(STATUS_PORT_OFFSET)
         .with_context(|| format!("调度器端口 {port} 过大：状态端口为其后第 {STATUS_PORT_OFFSET} 个"))?;

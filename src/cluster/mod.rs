@@ -132,11 +132,16 @@ pub fn parse_cluster(url: &str) -> Result<String> {
         .strip_prefix("df://")
         .with_context(|| format!("集群地址应为 df://主机:端口，而不是 {url} / a cluster address is df://HOST:PORT"))?;
     anyhow::ensure!(
-        rest.rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+        host_port(rest).is_some(),
         "集群地址应为 df://主机:端口，而不是 {url} / a cluster address is df://HOST:PORT"
     );
     Ok(rest.trim_end_matches('/').to_string())
+}
+
+/// `HOST:PORT` split into a non-empty host and a port.
+pub(crate) fn host_port(addr: &str) -> Option<(&str, u16)> {
+    let (h, p) = addr.rsplit_once(':')?;
+    Some((h, p.parse().ok()?)).filter(|(h, _)| !h.is_empty())
 }
 
 /// Log lines of the cluster's nodes on standard error, from `level` (`XUEJI_LOG`: error, warn,
@@ -261,10 +266,8 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
         o.listen.ip() == o.grpc_listen.ip(),
         "--listen 与 --grpc-listen 须在同一地址上 / --listen and --grpc-listen must share a host"
     );
-    let (host, port) = o
-        .scheduler
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+    let (host, port) = host_port(&o.scheduler)
+        .map(|(h, p)| (h.to_string(), p))
         .with_context(|| format!("调度器地址应为 主机:端口：{} / --scheduler HOST:PORT", o.scheduler))?;
     std::fs::create_dir_all(&o.work_dir).with_context(|| format!("无法创建工作目录 {}", o.work_dir.display()))?;
     let external = advertised(o.listen, o.advertise.clone())?;

@@ -497,14 +497,33 @@ async fn buckets_of(
     })
 }
 
-/// Tonight's change-log rows of one history table, as SQL for [`write_partition`]; `stg` and
-/// `prev_log` are registered.
+/// The night's change-log rows of one history table, as SQL for [`write_partition`]: tonight's
+/// changes ([`tonight_rows`]) and the rows an earlier ingest of the same night left that tonight
+/// does not decide again ([`earlier_tonight`]). `stg` and `prev_log` are registered.
+async fn change_rows(
+    ctx: &SessionContext,
+    t: &TableSchema,
+    date: NaiveDate,
+    failed: &[String],
+    staging: &Path,
+    opts: &CommitOptions,
+    held: &mut Vec<HeldDeletion>,
+) -> Result<String> {
+    let tonight = tonight_rows(ctx, t, date, failed, staging, opts, held).await?;
+    let have = ctx.table("prev_log").await?.schema().as_arrow().clone();
+    Ok(format!(
+        "{tonight} UNION ALL {}",
+        earlier_tonight(t, date, failed, &have)
+    ))
+}
+
+/// Tonight's change-log rows of one history table, as SQL.
 ///
 /// Against a previous state the comparison runs on keys and hashes alone (`decisions`), in as
 /// many key buckets as the memory pool needs, and the whole rows are then read once for what
 /// changed: the few changes of an ordinary night take one pass. When many rows changed (a new
 /// school year), that pass is split into buckets too, staged, and committed as one.
-async fn change_rows(
+async fn tonight_rows(
     ctx: &SessionContext,
     t: &TableSchema,
     date: NaiveDate,
@@ -524,13 +543,8 @@ async fn change_rows(
     super::views::register_superseded(ctx, "prev_log", &format!("< DATE '{d}'"), "prev_superseded_").await?;
     // The comparison reads the log before tonight: that many rows, or tonight's, whichever more.
     let prev_rows = count(ctx, &format!("prev_log WHERE snapshot_date < DATE '{d}'")).await?;
-    let have = ctx.table("prev_log").await?.schema().as_arrow().clone();
-    let earlier = earlier_tonight(t, date, failed, &have);
     if prev_rows == 0 {
-        return Ok(format!(
-            "{} UNION ALL {earlier}",
-            change_sql(t, date, failed, None, true)
-        ));
+        return Ok(change_sql(t, date, failed, None, true));
     }
     let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(prev_rows)) }).await?;
     let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
@@ -554,17 +568,14 @@ async fn change_rows(
     }
     let n = buckets_of(ctx, buckets, count(ctx, "decisions")).await?;
     if n == 1 {
-        return Ok(format!(
-            "{} UNION ALL {earlier}",
-            change_sql(t, date, failed, None, false)
-        ));
+        return Ok(change_sql(t, date, failed, None, false));
     }
     // The Delta write runs one plan, whose partitions (here, buckets) would all run at once.
     let sqls = bucket_list(n).map(|b| change_sql(t, date, failed, b, false));
     stage_results(ctx, "changed", &staging.join("changes").join(name), log_schema(t), sqls)
         .await
         .with_context(|| format!("读取表 {name} 变化的行失败"))?;
-    Ok(format!("SELECT * FROM changed UNION ALL {earlier}"))
+    Ok("SELECT * FROM changed".to_string())
 }
 
 /// ` UNION ALL` the rows of `table` (findings or file reports, by `source_file`) that an
@@ -618,8 +629,8 @@ fn columns_as(want: &Schema, have: &Schema) -> String {
 }
 
 /// The rows an earlier ingest of the same night committed that tonight's sources do not decide
-/// again: records of schools outside tonight's scope (a table with one) whose base key no kept
-/// row tonight has. A night is thus made of several ingests — a county re-sending its corrected
+/// again: records of schools outside tonight's scope (a table with one), or records whose base
+/// key no kept row tonight has (a table without). A night is thus made of several ingests — a county re-sending its corrected
 /// file, or each province ingesting its own schools into the national warehouse — and each
 /// replaces only what it sends. Empty when the night is new.
 fn earlier_tonight(t: &TableSchema, date: NaiveDate, failed: &[String], have: &Schema) -> String {
