@@ -300,20 +300,27 @@ pub async fn sql_all_on(
     memory_mb: usize,
     cluster: Option<&str>,
 ) -> Result<Vec<Vec<RecordBatch>>> {
-    let (_, ctx, reg) = open_session_on(warehouse, as_of, threads, memory_mb, cluster).await?;
-    let mut out = Vec::with_capacity(queries.len());
-    for query in queries {
-        let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
-        let df = ctx
-            .sql(&query)
-            .await
-            .map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
-        out.push(df.collect().await?);
-        for t in held {
-            ctx.deregister_table(t.as_str())?;
+    let (wh, ctx, reg) = open_session_on(warehouse, as_of, threads, memory_mb, cluster).await?;
+    let result = async {
+        let mut out = Vec::with_capacity(queries.len());
+        for query in queries {
+            let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
+            let df = ctx
+                .sql(&query)
+                .await
+                .map_err(|e| anyhow::anyhow!("SQL 错误：{e}\n可用的表：{}", reg.tables.join(", ")))?;
+            out.push(df.collect().await?);
+            for t in held {
+                ctx.deregister_table(t.as_str())?;
+            }
         }
+        Ok(out)
     }
-    Ok(out)
+    .await;
+    if let Some(dir) = warehouse::scratch::scratch_of(&ctx) {
+        wh.discard_scratch(&dir).await;
+    }
+    result
 }
 
 /// A session over the warehouse with every table registered as of `as_of` (default: the latest
@@ -337,15 +344,26 @@ pub async fn open_session_on(
 ) -> Result<(Warehouse, datafusion::prelude::SessionContext, warehouse::Registered)> {
     let wh = Warehouse::open(warehouse)?;
     let ctx = match cluster {
-        Some(url) => crate::cluster::connect(url, threads).await?,
+        // Its scratch folder is removed by the caller (`scratch_of`) when done.
+        Some(url) => crate::cluster::connect(url, threads, Some(wh.scratch_dir()?)).await?,
         None => warehouse::session(threads, memory_mb)?,
     };
-    let reg = warehouse::register_all(&wh, &ctx, as_of).await?;
-    anyhow::ensure!(
-        reg.latest.is_some(),
-        "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest"
-    );
-    Ok((wh, ctx, reg))
+    let reg = warehouse::register_all(&wh, &ctx, as_of).await.and_then(|reg| {
+        anyhow::ensure!(
+            reg.latest.is_some(),
+            "仓库 {warehouse} 中还没有已提交的数据：请先运行 xueji ingest"
+        );
+        Ok(reg)
+    });
+    match reg {
+        Ok(reg) => Ok((wh, ctx, reg)),
+        Err(e) => {
+            if let Some(dir) = warehouse::scratch::scratch_of(&ctx) {
+                wh.discard_scratch(&dir).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Every value of `batches` as text (null as empty), one `Vec` per row, with the column names.

@@ -70,6 +70,86 @@ async fn every_model_gives_the_same_rows_on_a_cluster_as_on_one_machine() {
     assert!(compared > 20, "models with rows: {compared}");
 }
 
+/// The files under a warehouse's scratch folder (`_xueji/scratch`).
+fn scratch_files(wh: &Path) -> Vec<std::path::PathBuf> {
+    walk(&wh.join("_xueji/scratch"))
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.map(Result::unwrap) {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+/// On a cluster, a set a query computes first (a materialised CTE, the superseded keys of an
+/// as-of view) is written by the executors as Parquet in the session's scratch folder of the
+/// warehouse, and the plans that read it name those files. Held in the client's memory, such a
+/// set rode inside every plan that read it, and at five million pupils one no longer fitted in a
+/// gRPC message ("h2 protocol error"). The rows are the single-node ones, and the folder is gone
+/// when the session is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_computed_first_on_a_cluster_is_written_by_the_executors_and_removed_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ingest(&wh, NIGHT1, sample_sources(), 2).await;
+    let nodes = loopback(2, &dir.path().join("cluster"), &[]);
+    let handle = xueji::warehouse::Warehouse::open(wh.to_str().unwrap()).unwrap();
+    let scratch = handle.scratch_dir().unwrap();
+    let ctx = xueji::cluster::connect(&nodes.url, 2, Some(scratch.clone()))
+        .await
+        .unwrap();
+    xueji::warehouse::register_all(&handle, &ctx, None).await.unwrap();
+    let set = "SELECT record_key, id_number FROM students WHERE gender = '女'";
+    xueji::warehouse::register_collected(&ctx, "girls", set).await.unwrap();
+    let provider = ctx.table_provider("girls").await.unwrap();
+    let any: &dyn std::any::Any = provider.as_ref();
+    let listing = any
+        .downcast_ref::<datafusion::datasource::listing::ListingTable>()
+        .unwrap_or_else(|| panic!("a listing of Parquet files, not rows in memory: {provider:?}"));
+    assert!(
+        listing.table_paths()[0].as_str().starts_with(scratch.as_str()),
+        "{:?}",
+        listing.table_paths()
+    );
+    let written = scratch_files(&wh);
+    assert!(
+        !written.is_empty() && written.iter().all(|f| f.extension().is_some_and(|e| e == "parquet")),
+        "{written:?}"
+    );
+    let read = "SELECT COUNT(*), COUNT(DISTINCT g.id_number) FROM students s JOIN girls g USING (record_key)";
+    let on_cluster = ctx.sql(read).await.unwrap().collect().await.unwrap();
+    let single = rows(&wh, &format!("WITH girls AS ({set}) {read}"), None).await;
+    assert_eq!(
+        pipeline::text_rows(&on_cluster).unwrap().1,
+        vec![single[1].split('\u{1f}').map(String::from).collect::<Vec<_>>()]
+    );
+    assert_ne!(single[1].split('\u{1f}').next(), Some("0"), "girls in the sample");
+    // An empty set is held as an empty table.
+    xueji::warehouse::register_collected(&ctx, "none", &format!("{set} AND FALSE"))
+        .await
+        .unwrap();
+    let none = ctx
+        .sql("SELECT COUNT(*) FROM none")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(pipeline::text_rows(&none).unwrap().1, vec![vec!["0".to_string()]]);
+    handle.remove_scratch(&scratch).await.unwrap();
+    assert_eq!(scratch_files(&wh), Vec::<std::path::PathBuf>::new());
+    assert!(!scratch.to_file_path().unwrap().exists());
+}
+
 /// Every model's served rows (`SELECT *` of each model as of its last run), by model.
 async fn served(wh: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
@@ -130,6 +210,8 @@ async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
         assert_eq!(rows, &on_cluster[m], "{m}");
     }
     assert!(single.values().filter(|r| r.len() > 1).count() > 20, "models with rows");
+    // The sets the models computed first were written in the warehouse, and removed after.
+    assert_eq!(scratch_files(&wh), Vec::<std::path::PathBuf>::new());
     // The published marts are the served rows (DuckDB and the others read these).
     let file = wh.join(format!("marts/list_roster/snapshot_date={NIGHT1}/list_roster.parquet"));
     let meta = parquet::file::reader::FileReader::metadata(
@@ -229,7 +311,7 @@ async fn every_model_plan_round_trips_through_the_codecs() {
     run_models(&wh).await;
     let config = xueji::warehouse::session_config(2)
         .unwrap()
-        .with_extension(std::sync::Arc::new(xueji::warehouse::files::ScanFiles));
+        .with_extension(std::sync::Arc::new(xueji::warehouse::files::ScanFiles::default()));
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

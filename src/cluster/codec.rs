@@ -1,8 +1,8 @@
 //! What xueji adds to Ballista's plan codecs, on the client, the scheduler and every executor:
 //!
-//! - small tables held in memory (the reference lists, the superseded keys of the as-of views,
-//!   collected and materialised sets) travel inside the plan as Arrow IPC: Ballista cannot
-//!   otherwise ship a `MemTable`;
+//! - small tables held in memory (the reference lists; collected sets of a session without a
+//!   scratch folder, `crate::warehouse::scratch`) travel inside the plan as Arrow IPC: Ballista
+//!   cannot otherwise ship a `MemTable`;
 //! - `stable_id` travels with its warehouse secret (see `crate::udf::stable`).
 //!
 //! Everything else is Ballista's.

@@ -42,7 +42,7 @@ use url::Url;
 pub use codec::{LogicalCodec, PhysicalCodec};
 
 /// Largest gRPC message between client, scheduler and executors: plans carry the small tables in
-/// memory (reference lists, superseded keys, collected sets) inline.
+/// memory (the reference lists) inline.
 pub const MAX_MESSAGE: usize = 512 << 20;
 
 /// Object stores by URL: `file://` the local file system, `s3://bucket` opened on first use
@@ -301,8 +301,10 @@ pub async fn run_executor(o: ExecutorOptions) -> Result<()> {
 
 /// A client session on the cluster at `url` (`df://HOST:PORT`), with xueji's settings
 /// ([`crate::warehouse::session_config`]), functions (keyed with `secret`) and codecs; the
-/// warehouse's tables, registered on it, are read as file lists.
-pub async fn connect(url: &str, threads: usize) -> Result<SessionContext> {
+/// warehouse's tables, registered on it, are read as file lists. The sets a query computes first
+/// are written by the executors under `scratch` (a folder of the warehouse, which the caller
+/// removes when done: `crate::warehouse::scratch`), or held in memory without one.
+pub async fn connect(url: &str, threads: usize, scratch: Option<Url>) -> Result<SessionContext> {
     let addr = parse_cluster(url)?;
     // Ballista's restricted defaults first (no dynamic filters, which its stages cannot carry;
     // sort-merge joins, which spill): the settings below mark the config as upgraded.
@@ -323,7 +325,7 @@ pub async fn connect(url: &str, threads: usize) -> Result<SessionContext> {
         // need, and a whole-table COUNT(*) came back as one row per partition (tests/cluster.rs).
         .set_u64("datafusion.optimizer.hash_join_single_partition_threshold", 0)
         .set_u64("datafusion.optimizer.hash_join_single_partition_threshold_rows", 0)
-        .with_extension(Arc::new(crate::warehouse::files::ScanFiles));
+        .with_extension(Arc::new(crate::warehouse::files::ScanFiles { scratch }));
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)

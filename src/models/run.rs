@@ -59,14 +59,25 @@ pub struct RunOutcome {
 
 pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     let wh = Warehouse::open(&o.warehouse)?;
+    // On a cluster, the sets the models compute first are written in the warehouse for the run.
+    let scratch = o.cluster.as_ref().map(|_| wh.scratch_dir()).transpose()?;
     // One writer at a time: two runs (or a run and an ingest) would both append to `_runs`.
-    warehouse::lock::with_lock(&wh, "run", std::time::Duration::ZERO, async |lock| {
-        run_locked(o, &wh, lock).await
+    let outcome = warehouse::lock::with_lock(&wh, "run", std::time::Duration::ZERO, async |lock| {
+        run_locked(o, &wh, lock, scratch.clone()).await
     })
-    .await
+    .await;
+    if let Some(dir) = &scratch {
+        wh.discard_scratch(dir).await;
+    }
+    outcome
 }
 
-async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::WarehouseLock) -> Result<RunOutcome> {
+async fn run_locked(
+    o: &RunOptions,
+    wh: &Warehouse,
+    lock: &warehouse::lock::WarehouseLock,
+    scratch: Option<url::Url>,
+) -> Result<RunOutcome> {
     let ctx = warehouse::session(o.threads, o.memory_mb)?;
     let nights = wh.nights(&ctx).await?;
     let latest = nights
@@ -90,7 +101,11 @@ async fn run_locked(o: &RunOptions, wh: &Warehouse, lock: &warehouse::lock::Ware
         Some(url) => {
             // Watched from before the first job: registering the views already runs jobs there.
             let watch = crate::cluster::membership::Watch::start(&crate::cluster::parse_cluster(url)?).await?;
-            let c = crate::cluster::connect(url, o.threads).await?;
+            // What killed runs left (no other run can be using it: this one holds the lock).
+            if let Err(e) = wh.remove_stale_scratch(warehouse::scratch::STALE_AFTER).await {
+                eprintln!("警告：{e:#} / warning: old scratch folders stay");
+            }
+            let c = crate::cluster::connect(url, o.threads, scratch).await?;
             warehouse::register_all(wh, &c, Some(date)).await?;
             (Some(c), Some(watch))
         }
@@ -247,7 +262,45 @@ async fn run_model(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let ctx = &sessions.local;
-    let on = sessions.remote.as_ref().unwrap_or(ctx);
+    let remote = sessions.remote.as_ref();
+    let mut written = compute_and_write(&wh, ctx, remote, &m, date, committed).await;
+    // A hash join holds its build side in memory and cannot spill; a sort-merge join spills. On
+    // one machine a model whose hash joins outgrew the pool is computed again with the latter
+    // (slower, and only when needed: dedup_pairs of 20 million pupils did not fit in 18 GB).
+    if remote.is_none() && written.as_ref().is_err_and(out_of_memory) {
+        eprintln!(
+            "提示：模型 {} 的哈希连接超出内存池，改用可落盘的排序合并连接重新计算 / {}: hash joins ran out of memory, computing again with sort-merge joins",
+            m.name, m.name
+        );
+        let spilling = with_settings(ctx, &[("datafusion.optimizer.prefer_hash_join", "false")])?;
+        written = compute_and_write(&wh, &spilling, None, &m, date, committed).await;
+    }
+    let (rows, version) = written?;
+    // Later models read this one as just written, here and on the cluster.
+    warehouse::register_model(&wh, ctx, &m.name, version, Some(date)).await?;
+    if let Some(remote) = &sessions.remote {
+        warehouse::register_model(&wh, remote, &m.name, version, Some(date)).await?;
+    }
+    Ok(ModelOutcome {
+        model: m.name,
+        rows,
+        version,
+        millis: t0.elapsed().as_millis() as u64,
+        started_unix_ms,
+    })
+}
+
+/// The model's statement computed (on `remote` when given) and its night written through `ctx`:
+/// the rows and the table's new version.
+async fn compute_and_write(
+    wh: &Warehouse,
+    ctx: &SessionContext,
+    remote: Option<&SessionContext>,
+    m: &Model,
+    date: NaiveDate,
+    committed: Option<i64>,
+) -> Result<(u64, i64)> {
+    let on = remote.unwrap_or(ctx);
     let schema = out_schema(&m.schema)?;
     let (sql, held) = materialize(on, &m.name, &m.sql)
         .await
@@ -266,7 +319,7 @@ async fn run_model(
     }
     let mut storing = schema.storing_sql(&sql, date);
     let streamed = format!("__cluster_{}", m.name);
-    if let Some(remote) = &sessions.remote {
+    if let Some(remote) = remote {
         let df = remote
             .sql(&storing)
             .await
@@ -274,26 +327,39 @@ async fn run_model(
         ctx.register_table(streamed.as_str(), crate::cluster::remote_table(df)?)?;
         storing = format!("SELECT * FROM {streamed}");
     }
-    let written = warehouse::write_partition(&wh, ctx, &m.name, &storing, date, committed, true).await;
-    if sessions.remote.is_some() {
+    let written = warehouse::write_partition(wh, ctx, &m.name, &storing, date, committed, true).await;
+    if remote.is_some() {
         ctx.deregister_table(streamed.as_str())?;
     }
-    let (rows, version) = written.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
     for t in held {
         on.deregister_table(t.as_str())?;
     }
-    // Later models read this one as just written, here and on the cluster.
-    warehouse::register_model(&wh, ctx, &m.name, version, Some(date)).await?;
-    if let Some(remote) = &sessions.remote {
-        warehouse::register_model(&wh, remote, &m.name, version, Some(date)).await?;
+    written.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))
+}
+
+/// Whether `e` is a query that ran out of its memory pool (delta-rs passes DataFusion's error on as
+/// text).
+fn out_of_memory(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains("Resources exhausted")
+}
+
+/// `ctx` with the options `settings` changed: the same tables (one catalog), so what is registered
+/// on either is seen by both.
+fn with_settings(ctx: &SessionContext, settings: &[(&str, &str)]) -> Result<SessionContext> {
+    let state = ctx.state();
+    // Building a state would otherwise put a new, empty default catalog in the shared list.
+    let mut config = state.config().clone().with_create_default_catalog_and_schema(false);
+    for (k, v) in settings {
+        config
+            .options_mut()
+            .set(k, v)
+            .with_context(|| format!("模型设置 {k} = {v} 无效 / invalid model setting"))?;
     }
-    Ok(ModelOutcome {
-        model: m.name,
-        rows,
-        version,
-        millis: t0.elapsed().as_millis() as u64,
-        started_unix_ms,
-    })
+    Ok(SessionContext::new_with_state(
+        datafusion::execution::SessionStateBuilder::new_from_existing(state)
+            .with_config(config)
+            .build(),
+    ))
 }
 
 /// Plain Parquet copies of a run's outputs for readers that do not speak Delta (DuckDB, Polars,
@@ -348,4 +414,50 @@ pub async fn publish(
         .with_context(|| format!("发布 {m} 的 Parquet 文件失败 / publishing {url}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A join whose hash table outgrows the pool fails as out of memory; on the session with
+    /// sort-merge joins the same statement spills and gives the whole answer, and the first
+    /// session still has its tables (the two share one catalog).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_join_too_large_for_the_pool_is_computed_again_with_sort_merge_joins() {
+        let ctx = warehouse::session(2, 32).unwrap();
+        for t in ["a", "b"] {
+            ctx.sql(&format!(
+                "CREATE VIEW {t} AS SELECT value AS k, repeat('x', 40) AS pad FROM generate_series(1, 1000000)"
+            ))
+            .await
+            .unwrap();
+        }
+        let q = "SELECT COUNT(*) AS n FROM a JOIN b ON a.k = b.k AND a.pad = b.pad";
+        let e = ctx
+            .sql(q)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .map_err(anyhow::Error::from)
+            .unwrap_err();
+        assert!(out_of_memory(&e), "{e:#}");
+        let spilling = with_settings(&ctx, &[("datafusion.optimizer.prefer_hash_join", "false")]).unwrap();
+        let n = spilling.sql(q).await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&n)
+                .unwrap()
+                .to_string()
+                .lines()
+                .nth(3),
+            Some("| 1000000 |")
+        );
+        assert!(ctx.table_exist("a").unwrap() && ctx.table_exist("b").unwrap());
+        let again = ctx.sql(q).await.unwrap().collect().await.map_err(anyhow::Error::from);
+        assert!(
+            again.is_err_and(|e| out_of_memory(&e)),
+            "the first session keeps its own settings"
+        );
+    }
 }

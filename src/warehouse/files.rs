@@ -19,10 +19,15 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, lit};
 use datafusion::scalar::ScalarValue;
 use deltalake_core::DeltaTable;
+use url::Url;
 
-/// Marks a session whose plans run on a cluster: [`super::scan`] then gives file lists.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ScanFiles;
+/// Marks a session whose plans run on a cluster: [`super::scan`] then gives file lists, and
+/// [`super::register_collected`] has the executors write its sets to `scratch`
+/// (`super::scratch`) when given.
+#[derive(Debug, Default, Clone)]
+pub struct ScanFiles {
+    pub scratch: Option<Url>,
+}
 
 /// The table `t` as a union of Parquet listings of its active files, one per partition value.
 pub fn file_list(t: &DeltaTable) -> Result<Arc<dyn TableProvider>> {

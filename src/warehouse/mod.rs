@@ -20,6 +20,7 @@ pub mod commit;
 pub mod files;
 pub mod lock;
 pub mod s3;
+pub mod scratch;
 mod views;
 
 use std::collections::BTreeMap;

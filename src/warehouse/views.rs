@@ -134,19 +134,29 @@ pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, ta
 
 /// Run `sql` and register its (small) result in memory as `table`, replacing an earlier one: a
 /// table with an exact row count, which the planner puts on the build side of a join
-/// (collected.rs says why rows, not bytes).
+/// (collected.rs says why rows, not bytes). On a cluster session with a scratch folder the
+/// executors write the result there instead, and `table` reads those files (scratch.rs says why).
 pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) -> Result<()> {
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
+    let batches = match super::scratch::scratch_of(ctx) {
+        Some(dir) => match super::scratch::to_scratch(df, &dir, table, schema.clone()).await? {
+            Some(files) => {
+                ctx.deregister_table(table)?;
+                ctx.register_table(table, files)?;
+                return Ok(());
+            }
+            // An empty set is held in memory (its file has no columns).
+            None => Vec::new(),
+        },
+        None => df.collect().await?,
+    };
+    let provider = Arc::new(super::collected::Collected::new(MemTable::try_new(
+        schema,
+        vec![batches],
+    )?));
     ctx.deregister_table(table)?;
-    ctx.register_table(
-        table,
-        Arc::new(super::collected::Collected::new(MemTable::try_new(
-            schema,
-            vec![batches],
-        )?)),
-    )?;
+    ctx.register_table(table, provider)?;
     Ok(())
 }
 
