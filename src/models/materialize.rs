@@ -8,7 +8,7 @@
 //! part it joins the rest to; that part must stay small at provincial scale, as it is held in
 //! memory outside the memory pool.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{CteAsMaterialized, Query, Statement, With};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -67,7 +67,7 @@ pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result
     let Ok(mut st) = parse_statement(sql) else {
         return Ok((sql.to_string(), Vec::new()));
     };
-    let mut held = Vec::new();
+    let mut held: Vec<String> = Vec::new();
     if let Some(with) = query_of(&mut st).and_then(|q| q.with.as_mut()) {
         for i in 0..with.cte_tables.len() {
             if with.cte_tables[i].materialized != Some(CteAsMaterialized::Materialized) {
@@ -91,9 +91,13 @@ pub async fn materialize(ctx: &SessionContext, owner: &str, sql: &str) -> Result
             }
             let name = &with.cte_tables[i].alias.name;
             let table = format!("__{owner}_{}", name.value);
-            register_collected(ctx, &table, &part.to_string())
-                .await
-                .with_context(|| format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed"))?;
+            if let Err(e) = register_collected(ctx, &table, &part.to_string()).await {
+                // The caller never sees the names of those already held: they go here.
+                for t in &held {
+                    ctx.deregister_table(t.as_str())?;
+                }
+                return Err(e.context(format!("{name}（AS MATERIALIZED）无法计算 / cannot be computed")));
+            }
             let Statement::Query(read) = parse_statement(&format!("SELECT * FROM {table}"))? else {
                 anyhow::bail!("{table}: not a query")
             };

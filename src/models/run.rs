@@ -267,13 +267,22 @@ async fn run_model(
     // A hash join holds its build side in memory and cannot spill; a sort-merge join spills. On
     // one machine a model whose hash joins outgrew the pool is computed again with the latter
     // (slower, and only when needed: dedup_pairs of 20 million pupils did not fit in 18 GB).
-    if remote.is_none() && written.as_ref().is_err_and(out_of_memory) {
+    // (DataFusion plans sort-merge joins only with more than one partition.)
+    let can_spill = ctx.state().config().target_partitions() > 1;
+    if remote.is_none() && can_spill && written.as_ref().is_err_and(out_of_memory) {
+        let first = written
+            .as_ref()
+            .err()
+            .map(|e| format!("{}", e.root_cause()))
+            .unwrap_or_default();
         eprintln!(
             "提示：模型 {} 的哈希连接超出内存池，改用可落盘的排序合并连接重新计算 / {}: hash joins ran out of memory, computing again with sort-merge joins",
             m.name, m.name
         );
         let spilling = with_settings(ctx, &[("datafusion.optimizer.prefer_hash_join", "false")])?;
-        written = compute_and_write(&wh, &spilling, None, &m, date, committed).await;
+        written = compute_and_write(&wh, &spilling, None, &m, date, committed)
+            .await
+            .with_context(|| format!("用排序合并连接重算也失败；先前用哈希连接时：{first}"));
     }
     let (rows, version) = written?;
     // Later models read this one as just written, here and on the cluster.
@@ -305,29 +314,33 @@ async fn compute_and_write(
     let (sql, held) = materialize(on, &m.name, &m.sql)
         .await
         .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
-    let df = on
-        .sql(&sql)
-        .await
-        .with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
-    if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
-        anyhow::bail!(
-            "模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}",
-            m.name,
-            m.file,
-            m.schema
-        );
-    }
-    let mut storing = schema.storing_sql(&sql, date);
     let streamed = format!("__cluster_{}", m.name);
-    if let Some(remote) = remote {
-        let df = remote
-            .sql(&storing)
+    let written = async {
+        let df = on
+            .sql(&sql)
             .await
-            .with_context(|| format!("模型 {}（sql/{}）无法在集群上执行", m.name, m.file))?;
-        ctx.register_table(streamed.as_str(), crate::cluster::remote_table(df)?)?;
-        storing = format!("SELECT * FROM {streamed}");
+            .with_context(|| format!("模型 {}（sql/{}）无法执行", m.name, m.file))?;
+        if let Some(why) = schema.mismatch(df.schema().as_arrow()) {
+            anyhow::bail!(
+                "模型 {}（sql/{}）的结果与 schemas/models/{}.toml 不符：{why}",
+                m.name,
+                m.file,
+                m.schema
+            );
+        }
+        let mut storing = schema.storing_sql(&sql, date);
+        if let Some(remote) = remote {
+            let df = remote
+                .sql(&storing)
+                .await
+                .with_context(|| format!("模型 {}（sql/{}）无法在集群上执行", m.name, m.file))?;
+            ctx.register_table(streamed.as_str(), crate::cluster::remote_table(df)?)?;
+            storing = format!("SELECT * FROM {streamed}");
+        }
+        warehouse::write_partition(wh, ctx, &m.name, &storing, date, committed, true).await
     }
-    let written = warehouse::write_partition(wh, ctx, &m.name, &storing, date, committed, true).await;
+    .await;
+    // Whatever happened, the model's tables in memory go (a retry must not find them held).
     if remote.is_some() {
         ctx.deregister_table(streamed.as_str())?;
     }
