@@ -317,9 +317,7 @@ pub async fn sql_all_on(
         Ok(out)
     }
     .await;
-    if let Some(dir) = warehouse::scratch::scratch_of(&ctx) {
-        wh.discard_scratch(&dir).await;
-    }
+    wh.discard_session_scratch(&ctx).await;
     result
 }
 
@@ -358,9 +356,7 @@ pub async fn open_session_on(
     match reg {
         Ok(reg) => Ok((wh, ctx, reg)),
         Err(e) => {
-            if let Some(dir) = warehouse::scratch::scratch_of(&ctx) {
-                wh.discard_scratch(&dir).await;
-            }
+            wh.discard_session_scratch(&ctx).await;
             Err(e)
         }
     }

@@ -269,12 +269,12 @@ async fn run_model(
     // (slower, and only when needed: dedup_pairs of 20 million pupils did not fit in 18 GB).
     // (DataFusion plans sort-merge joins only with more than one partition.)
     let can_spill = ctx.state().config().target_partitions() > 1;
-    if remote.is_none() && can_spill && written.as_ref().is_err_and(out_of_memory) {
-        let first = written
-            .as_ref()
-            .err()
-            .map(|e| format!("{}", e.root_cause()))
-            .unwrap_or_default();
+    if remote.is_none()
+        && can_spill
+        && let Err(e) = &written
+        && out_of_memory(e)
+    {
+        let first = e.root_cause().to_string();
         eprintln!(
             "提示：模型 {} 的哈希连接超出内存池，改用可落盘的排序合并连接重新计算 / {}: hash joins ran out of memory, computing again with sort-merge joins",
             m.name, m.name

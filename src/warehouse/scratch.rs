@@ -50,7 +50,7 @@ impl Warehouse {
             .as_str()
             .strip_prefix(self.root().as_str())
             .with_context(|| format!("{dir} 不在仓库 {} 中", self.root()))?;
-        let prefix = rel.trim_end_matches('/').split('/').fold(root, |p, part| p.join(part));
+        let prefix = under(root, rel);
         let listed = store.list(Some(&prefix)).map_ok(|m| m.location).boxed();
         store
             .delete_stream(listed)
@@ -77,11 +77,18 @@ impl Warehouse {
         }
     }
 
+    /// [`Warehouse::discard_scratch`] of the scratch folder of session `ctx`, if it has one.
+    pub async fn discard_session_scratch(&self, ctx: &SessionContext) {
+        if let Some(dir) = scratch_of(ctx) {
+            self.discard_scratch(&dir).await;
+        }
+    }
+
     /// Remove the scratch folders last written more than `age` ago: what runs that were killed
     /// left behind. Returns how many were removed.
     pub async fn remove_stale_scratch(&self, age: Duration) -> Result<usize> {
         let (store, root) = self.store()?;
-        let prefix = DIR.split('/').fold(root.clone(), |p, part| p.join(part));
+        let prefix = under(root, DIR);
         let files: Vec<_> = store
             .list(Some(&prefix))
             .try_collect()
@@ -115,6 +122,11 @@ impl Warehouse {
         }
         Ok(removed)
     }
+}
+
+/// The store path of `rel` (a `/`-separated path, with or without a trailing `/`) under `root`.
+fn under(root: object_store::path::Path, rel: &str) -> object_store::path::Path {
+    rel.trim_end_matches('/').split('/').fold(root, |p, part| p.join(part))
 }
 
 /// The scratch folder of a session that runs on a cluster, if it has one.
