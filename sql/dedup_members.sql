@@ -36,27 +36,38 @@ WITH base AS (
            CASE WHEN s.id_type = '居民身份证' THEN id_check(s.id_number, s.gender, s.birth_date, s.as_of_date) END AS id_defect
     FROM students s
 ),
-first_seen AS (
-    SELECT record_key, MIN(snapshot_date) AS registered_on
-    FROM students_log
-    WHERE change = 'insert'
-    GROUP BY record_key
+-- The groups are found by counting keys, and only the few registrations in them are gathered
+-- (AS MATERIALIZED): every join below then holds those few, never the whole province.
+dup_ids AS MATERIALIZED (
+    SELECT id_norm FROM base WHERE id_norm IS NOT NULL GROUP BY id_norm HAVING COUNT(*) > 1
 ),
-grouped AS (
-    SELECT 1 AS kind, id_norm AS group_key, record_key
-    FROM (SELECT id_norm, record_key, COUNT(*) OVER (PARTITION BY id_norm) AS n FROM base WHERE id_norm IS NOT NULL)
-    WHERE n > 1
+dup_people AS MATERIALIZED (
+    SELECT name, gender, birth_date
+    FROM base
+    WHERE id_norm IS NULL AND name IS NOT NULL AND gender IS NOT NULL AND birth_date IS NOT NULL
+    GROUP BY name, gender, birth_date
+    HAVING COUNT(*) > 1
+),
+grouped AS MATERIALIZED (
+    SELECT 1 AS kind, CAST(d.id_norm AS VARCHAR) AS group_key, b.record_key
+    FROM dup_ids d
+    JOIN base b ON b.id_norm = d.id_norm
     UNION ALL
-    SELECT 2 AS kind, group_key, record_key
-    FROM (SELECT name || '|' || gender || '|' || CAST(birth_date AS VARCHAR) AS group_key, record_key,
-                 COUNT(*) OVER (PARTITION BY name, gender, birth_date) AS n
-          FROM base
-          WHERE id_norm IS NULL AND name IS NOT NULL AND gender IS NOT NULL AND birth_date IS NOT NULL)
-    WHERE n > 1
+    SELECT 2 AS kind, CAST(d.name || '|' || d.gender || '|' || CAST(d.birth_date AS VARCHAR) AS VARCHAR) AS group_key,
+           b.record_key
+    FROM dup_people d
+    JOIN base b ON b.name = d.name AND b.gender = d.gender AND b.birth_date = d.birth_date AND b.id_norm IS NULL
     UNION ALL
-    SELECT 3 AS kind, record_key AS group_key, record_key
+    SELECT 3 AS kind, CAST(record_key AS VARCHAR) AS group_key, record_key
     FROM base
     WHERE id_defect IS NOT NULL
+),
+first_seen AS (
+    SELECT l.record_key, MIN(l.snapshot_date) AS registered_on
+    FROM (SELECT DISTINCT record_key FROM grouped) g
+    JOIN students_log l ON l.record_key = g.record_key
+    WHERE l.change = 'insert'
+    GROUP BY l.record_key
 ),
 members AS (
     SELECT g.kind, g.group_key, b.*, f.registered_on,

@@ -23,7 +23,16 @@
 --   name_guardian   the normalised name and the first family member's name
 -- A sample of random pairs (sample = 'random': neighbours in an order given by a hash of the
 -- record key) shows how often two different pupils agree by chance; dedup_model learns from both.
-WITH base AS (
+--
+-- At provincial scale neither the pairs (59 million at 20 million pupils) nor the registrations
+-- fit in one hash table: the registrations and the pairs are computed first (AS MATERIALIZED),
+-- and the comparison runs in passes, each over the pairs whose rid_a falls in one bucket (the
+-- header below; how many passes follows from the pairs' rows, the bytes a pair takes in a pass's
+-- hash tables and the memory pool). A pass holds its share of the pairs and the first
+-- registration of each, 535 bytes a pair measured at a million pupils (EXPLAIN ANALYZE,
+-- build_mem_used), 640 with a margin; the registrations stream past.
+-- buckets: all_pairs.rid_a 640
+WITH people AS (
     -- rid: a 64-bit hash of the record key, on which blocks, pairs and joins run fast. Two keys
     -- with one hash would only add a pair to compare (each pair is compared on its own fields).
     SELECT s.record_key, key_bucket(s.record_key, 9223372036854775807) AS rid,
@@ -37,6 +46,17 @@ WITH base AS (
     FROM students s
     LEFT JOIN schools sc ON sc.school_id = s.school_id
     WHERE s.name IS NOT NULL AND s.name <> ''
+),
+name_counts AS MATERIALIZED (
+    -- How common a name is (name_tf), which dedup_model weighs a name's agreement by.
+    SELECT name, CAST(COUNT(*) AS DOUBLE) / (SELECT COUNT(*) FROM people) AS tf FROM people GROUP BY name
+),
+base AS MATERIALIZED (
+    -- The registrations with their name's frequency: the distinct names are held (fewer than the
+    -- registrations), the registrations stream past.
+    SELECT p.*, t.tf AS name_tf
+    FROM name_counts t
+    JOIN people p ON p.name = t.name
 ),
 named AS (
     SELECT b.*, name_normalise(b.name) AS nn, name_sound(b.name) AS sound,
@@ -101,7 +121,7 @@ anchors AS (
     WHERE a.kind = 1 AND b.kind = 1
       AND a.group_id IN (SELECT group_id FROM dedup_members WHERE kind = 1 GROUP BY group_id HAVING COUNT(*) <= 50)
 ),
-all_pairs AS (
+all_pairs AS MATERIALIZED (
     SELECT rid_a, rid_b, 'anchor' AS sample, 'id' AS rules FROM anchors
     UNION ALL
     SELECT rid_a, rid_b, 'blocked' AS sample,
@@ -113,9 +133,6 @@ all_pairs AS (
     FROM pairs
     UNION ALL
     SELECT rid_a, rid_b, 'random', CAST(NULL AS VARCHAR) FROM random_pairs
-),
-name_counts AS (
-    SELECT name, CAST(COUNT(*) AS DOUBLE) / (SELECT COUNT(*) FROM base) AS tf FROM base GROUP BY name
 )
 SELECT LEAST(a.record_key, b.record_key) AS record_key_a,
        GREATEST(a.record_key, b.record_key) AS record_key_b,
@@ -141,11 +158,10 @@ SELECT LEAST(a.record_key, b.record_key) AS record_key_a,
        CASE WHEN a.school_id = b.school_id THEN 'same_school'
             WHEN a.county_code = b.county_code THEN 'same_county'
             ELSE 'different' END AS school_level,
-       t.tf AS name_tf
+       a.name_tf
 FROM all_pairs p
 JOIN base a ON a.rid = p.rid_a
 JOIN base b ON b.rid = p.rid_b
-LEFT JOIN name_counts t ON t.name = a.name
 -- A blocked pair with one ID number is an anchor already.
 WHERE a.record_key <> b.record_key
   AND (p.sample <> 'blocked' OR a.idn IS NULL OR b.idn IS NULL OR a.idn <> b.idn)

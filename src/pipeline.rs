@@ -139,7 +139,7 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
             let tables = warehouse::register_all(&wh, &known, None).await?.tables;
             let schools = known_schools(&known, &tables).await?;
             let moves = class_moves(&known, &tables).await?;
-            let staging = staging_dir()?;
+            let staging = warehouse::scratch::local_dir("staging")?;
             let (reports, metrics) = tokio::task::block_in_place(|| {
                 ingest::stage_all(&files, staging.path(), o.date, schools, &moves, o.threads)
             })?;
@@ -196,44 +196,6 @@ pub async fn ingest(o: &IngestOptions) -> Result<IngestOutcome> {
         report_uploaded_to,
         peak_rss_mb: crate::memory::peak_rss_mb(),
     })
-}
-
-/// A staging directory of this process inside `$TMPDIR/xueji-<uid>` (mode 0700: staged rows are
-/// children's records, unmasked), after removing what processes that no longer run left there.
-fn staging_dir() -> Result<tempfile::TempDir> {
-    let root = std::env::temp_dir().join(format!("xueji-{}", user_id()));
-    std::fs::create_dir_all(&root).with_context(|| format!("无法创建暂存目录 {}", root.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("无法设置暂存目录 {} 的权限", root.display()))?;
-    }
-    for e in std::fs::read_dir(&root)?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix("staging-")
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|p| p != std::process::id() && !warehouse::lock::pid_alive(p)) {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-    tempfile::Builder::new()
-        .prefix(&format!("staging-{}-", std::process::id()))
-        .tempdir_in(&root)
-        .context("无法创建暂存目录")
-}
-
-fn user_id() -> u32 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::metadata("/proc/self") {
-            return m.uid();
-        }
-    }
-    0
 }
 
 /// Copy the files of a local folder to `<warehouse root>/<rel>/` in the object store.
@@ -304,7 +266,7 @@ pub async fn sql_all_on(
     let result = async {
         let mut out = Vec::with_capacity(queries.len());
         for query in queries {
-            let (query, held) = crate::models::materialize(&ctx, "sql", query).await?;
+            let (query, held) = crate::models::materialize(&ctx, "sql", query, None).await?;
             let df = ctx
                 .sql(&query)
                 .await

@@ -102,6 +102,7 @@ impl PipelineConfig {
                 memory_mb: o.memory_mb,
                 jobs: crate::models::DEFAULT_JOBS,
                 cluster: self.cluster,
+                passes: None,
             }),
         };
         Ok((o, run))

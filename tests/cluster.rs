@@ -191,8 +191,8 @@ async fn run_on_one_machine(generated: bool) -> (tempfile::TempDir, std::path::P
 }
 
 /// `xueji run --cluster`: every model computed by the executors and committed here as one run
-/// (one `_runs` sequence number for all models), whose served rows and published Parquet marts
-/// are the single-node run's — on a generated world of its own (seed 97, one CSV per county), on
+/// (one `_runs` sequence number for all models; `dedup_pairs` in three passes there, in one
+/// here), whose served rows and published Parquet marts are the single-node run's — on a generated world of its own (seed 97, one CSV per county), on
 /// which Ballista's scheduler once turned the planner's broadcast anti joins into partitioned
 /// ones under a single-partition aggregate: `COUNT(*)` gave one row per partition and
 /// `dedup_pairs` failed.
@@ -202,8 +202,14 @@ async fn a_run_on_a_cluster_commits_what_a_single_node_run_commits() {
     let n = single.len();
     assert_eq!(last_run(&wh).await, (1, n));
     let cluster = loopback(2, &dir.path().join("cluster"), &[]);
-    let out = xueji::models::run(&run_options(&wh, Some(&cluster.url))).await.unwrap();
+    // dedup_pairs in passes, as a country's pairs are: the executors write each pass.
+    let o = xueji::models::RunOptions {
+        passes: Some(3),
+        ..run_options(&wh, Some(&cluster.url))
+    };
+    let out = xueji::models::run(&o).await.unwrap();
     assert_eq!((out.seq, out.models.len()), (2, n));
+    assert_eq!(out.models.iter().find(|m| m.model == "dedup_pairs").unwrap().passes, 3);
     assert_eq!(last_run(&wh).await, (2, n), "one run, every model");
     let on_cluster = served(&wh).await;
     for (m, rows) in &single {
@@ -325,8 +331,12 @@ async fn every_model_plan_round_trips_through_the_codecs() {
         xueji::cluster::PhysicalCodec::default(),
     );
     let task = ctx.task_ctx();
+    let files = tempfile::tempdir().unwrap();
+    let files = url::Url::from_directory_path(files.path()).unwrap();
     for m in xueji::models::models().unwrap() {
-        let (sql, held) = xueji::models::materialize(&ctx, &m.name, &m.sql).await.unwrap();
+        // A model computed in passes reads its sets as Parquet files, as on a cluster.
+        let dir = m.buckets.as_ref().map(|_| &files);
+        let (sql, held) = xueji::models::materialize(&ctx, &m.name, &m.sql, dir).await.unwrap();
         let plan = ctx.sql(&sql).await.unwrap().into_optimized_plan().unwrap();
         let bytes = logical_plan_to_bytes_with_extension_codec(&plan, &logical)
             .unwrap_or_else(|e| panic!("{}: logical plan does not encode: {e}", m.name));

@@ -92,6 +92,7 @@ pub fn run_options(wh: &Path, cluster: Option<&str>) -> RunOptions {
         memory_mb: 1024,
         jobs: 2,
         cluster: cluster.map(String::from),
+        passes: None,
     }
 }
 

@@ -30,8 +30,42 @@ async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcom
         memory_mb: 1024,
         jobs: threads,
         cluster: None,
+        passes: None,
     };
     models::run(&o).await.unwrap()
+}
+
+/// `dedup_pairs` computed in passes, as a province's pairs are (the pairs of one bucket of
+/// `rid_a` at a time: models::passes), gives the pairs computed at once, and the models that read
+/// it the same weights and candidates; the run says how many passes it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairs_computed_in_passes_are_the_pairs_computed_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    ingest(&wh, NIGHT1, sources(), 2).await;
+    let passes_of = |out: &models::RunOutcome| out.models.iter().find(|m| m.model == "dedup_pairs").unwrap().passes;
+    assert_eq!(passes_of(&run(&wh, None, 2).await), 1, "a small night: one pass");
+    let readers = ["dedup_pairs", "dedup_model", "dedup_candidates", "dedup_clusters"];
+    let mut once = Vec::new();
+    for m in readers {
+        once.push(dump(&wh, &format!("SELECT * FROM {m}"), None).await);
+    }
+    assert!(once[0].len() > 1000, "pairs of every sample");
+    let o = RunOptions {
+        warehouse: wh.to_str().unwrap().into(),
+        date: None,
+        only: vec!["dedup_pairs".into()],
+        threads: 2,
+        memory_mb: 1024,
+        jobs: 2,
+        cluster: None,
+        passes: Some(4),
+    };
+    let out = models::run(&o).await.unwrap();
+    assert_eq!(passes_of(&out), 4);
+    for (m, rows) in readers.iter().zip(&once) {
+        assert_eq!(&dump(&wh, &format!("SELECT * FROM {m}"), None).await, rows, "{m}");
+    }
 }
 
 /// One truth row: (person, the school's 主管教育行政部门, plant), keyed by (csv file, csv row).

@@ -415,6 +415,7 @@ async fn every_model_finishes_when_half_the_pupils_carry_a_problem() {
         memory_mb: 128,
         jobs: xueji::models::DEFAULT_JOBS,
         cluster: None,
+        passes: None,
     };
     let out = xueji::models::run(&run).await.unwrap();
     let groups = out.models.iter().find(|m| m.model == "dedup_groups").unwrap();

@@ -216,7 +216,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__bench__subcmd__cluster)
-            opts="-q -h --pupils --work --threads --seed --memory-mb --quiet --help"
+            opts="-q -h --pupils --work --threads --seed --memory-mb --reuse --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1222,7 +1222,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__run)
-            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --cluster --json --quiet --help"
+            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --cluster --passes --json --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1253,6 +1253,10 @@ _xueji() {
                     return 0
                     ;;
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --passes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -80,6 +80,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand run" -l threads -d '线程�
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l memory-mb -d '内存上限（MB），超出则落盘 / memory limit in MB before spilling' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l jobs -d '同时运行的模型数（互不读取的模型）/ models run at once (those that do not read each other)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l cluster -d '在集群上计算各模型（df://主机:端口），结果仍由本机提交 / compute the models on a cluster (df://HOST:PORT); this machine commits the run' -r
+complete -c xueji -n "__fish_xueji_using_subcommand run" -l passes -d '分遍计算的模型（dedup_pairs）分几遍计算（默认按本机 --memory-mb 选择，集群上也是； 集群宜按执行器内存总和指定）/ passes of the models computed in passes (dedup_pairs; default: from this machine\'s --memory-mb, also with --cluster: give it for the cluster)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand run" -l json -d '以 JSON 输出结果 / print the outcome as JSON'
 complete -c xueji -n "__fish_xueji_using_subcommand run" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand run" -s h -l help -d 'Print help'
@@ -148,6 +149,7 @@ complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subco
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l threads -d '线程数（默认：全部核）/ threads (default: all cores)' -r
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l seed -r
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l memory-mb -d '模型运行的内存上限（MB）；哈希连接不能落盘，千万级需调高 / memory limit of the model run in MB (hash joins cannot spill: raise it for 10M and more)' -r
+complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -l reuse -d '复用工作目录中已导入的同规模仓库，不重新生成与导入 / reuse the warehouse of this size already ingested in the work folder (no generation, no ingest)'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -s q -l quiet -d '不显示进度 / no progress bars or progress lines'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from cluster" -s h -l help -d 'Print help'
 complete -c xueji -n "__fish_xueji_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "dedup" -d '查重：端到端每秒记录数、内存峰值，以及精确加疑似匹配对标准答案的成对精确率、召回率、F1 / dedup: records per second end to end, peak memory, pairwise precision, recall, F1'

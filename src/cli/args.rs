@@ -117,6 +117,11 @@ pub enum Command {
         /// (df://HOST:PORT); this machine commits the run
         #[arg(long)]
         cluster: Option<String>,
+        /// 分遍计算的模型（dedup_pairs）分几遍计算（默认按本机 --memory-mb 选择，集群上也是；
+        /// 集群宜按执行器内存总和指定）/ passes of the models computed in passes (dedup_pairs;
+        /// default: from this machine's --memory-mb, also with --cluster: give it for the cluster)
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        passes: Option<u64>,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -381,7 +386,17 @@ pub enum BenchWhat {
     Serve(BenchArgs),
     /// 集群：每个模型在单机与本机回环集群（调度器加两个执行器）上的时间、行数与交换数据量
     /// / the cluster: each model on one machine and on a loopback cluster (scheduler + 2 executors): time, rows, shuffle bytes
-    Cluster(BenchArgs),
+    Cluster(ClusterBenchArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ClusterBenchArgs {
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// 复用工作目录中已导入的同规模仓库，不重新生成与导入 / reuse the warehouse of this size already
+    /// ingested in the work folder (no generation, no ingest)
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 #[derive(clap::Args)]

@@ -87,6 +87,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
             memory_mb,
             jobs,
             cluster,
+            passes,
             json,
         } => {
             let o = crate::models::RunOptions {
@@ -97,6 +98,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
                 memory_mb,
                 jobs,
                 cluster,
+                passes,
             };
             let out = crate::models::run(&o).await?;
             if json {
@@ -181,7 +183,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             what: BenchWhat::Cluster(a),
         } => {
-            crate::bench::cluster(&a.options()).await?;
+            crate::bench::cluster(&a.bench.options(), a.reuse).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

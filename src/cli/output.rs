@@ -80,8 +80,12 @@ pub(super) fn print_run(out: &crate::models::RunOutcome) {
         out.models.len()
     );
     for m in &out.models {
+        let passes = match m.passes {
+            1 => String::new(),
+            n => format!("  分 {n} 遍 / {n} passes"),
+        };
         println!(
-            "  {:<24} {:>10} 行  {:>6.1} 秒",
+            "  {:<24} {:>10} 行  {:>6.1} 秒{passes}",
             m.model,
             m.rows,
             m.millis as f64 / 1000.0

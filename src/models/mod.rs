@@ -16,6 +16,7 @@
 mod check;
 pub mod lookup;
 mod materialize;
+mod passes;
 mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -238,6 +239,37 @@ pub struct Model {
     pub doc: String,
     /// The statement, without a trailing semicolon.
     pub sql: String,
+    /// `-- buckets:`: computed in passes over buckets of a materialised set (see [`Buckets`]).
+    pub buckets: Option<Buckets>,
+}
+
+/// A model whose joins outgrow memory at provincial scale, computed in passes:
+/// `-- buckets: <cte>.<column> <bytes>` in its header. The CTE `<cte>` is materialised (it must be
+/// marked `AS MATERIALIZED`), and each pass reads only its rows whose `<column>` (an integer that
+/// is spread evenly: a hash) falls in one bucket ([`passes::in_pass`]); `<bytes>` is what one of
+/// those rows costs in a pass's hash tables, from which the number of passes follows the memory
+/// pool. The passes' rows together are the model's, which holds only when the statement reads
+/// the CTE once and each of its rows comes from one row of the CTE (no aggregate, window,
+/// DISTINCT, anti or semi join, or outer join that pads the CTE's side over it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets {
+    pub cte: String,
+    pub column: String,
+    pub row_bytes: u64,
+}
+
+impl Buckets {
+    fn parse(v: &str) -> Option<Buckets> {
+        let (target, bytes) = v.split_once(char::is_whitespace)?;
+        let (cte, column) = target.split_once('.')?;
+        let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (ident(cte) && ident(column)).then_some(())?;
+        Some(Buckets {
+            cte: cte.to_string(),
+            column: column.to_string(),
+            row_bytes: bytes.trim().parse().ok().filter(|b| *b > 0)?,
+        })
+    }
 }
 
 /// Output column type in a model schema file.
@@ -470,7 +502,7 @@ pub fn parse(file: &str, text: &str) -> Result<Model> {
         };
         if let Some((k, v)) = rest.split_once(':') {
             let k = k.trim();
-            if ["model", "inputs", "schema", "grain"].contains(&k) && !fields.contains_key(k) {
+            if ["model", "inputs", "schema", "grain", "buckets"].contains(&k) && !fields.contains_key(k) {
                 fields.insert(k, v.trim().to_string());
                 continue;
             }
@@ -496,6 +528,19 @@ pub fn parse(file: &str, text: &str) -> Result<Model> {
         .filter(|s| !s.is_empty())
         .collect();
     let sql = text.trim_end().trim_end_matches(';').to_string();
+    let buckets = match fields.get("buckets") {
+        None => None,
+        Some(v) => Some(Buckets::parse(v).with_context(|| {
+            format!("sql/{file}: “-- buckets: {v}”应为“-- buckets: 公共表.整数列 每行字节数” / expected <cte>.<column> <bytes>")
+        })?),
+    };
+    if let Some(b) = &buckets {
+        anyhow::ensure!(
+            materialize::materialized_ctes(&sql).contains(&b.cte),
+            "sql/{file}: 分桶的公共表 {} 须是语句中标为 AS MATERIALIZED 的公共表 / the bucketed CTE must be one marked AS MATERIALIZED",
+            b.cte
+        );
+    }
     Ok(Model {
         file: file.to_string(),
         name,
@@ -504,6 +549,7 @@ pub fn parse(file: &str, text: &str) -> Result<Model> {
         grain: get("grain")?,
         doc,
         sql,
+        buckets,
     })
 }
 
@@ -565,6 +611,41 @@ mod tests {
             &format!("-- model: {name}\n-- inputs: {inputs}\n-- schema: {name}\n-- grain: x\nSELECT 1;\n"),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_model_in_passes_names_a_materialized_set_and_the_bytes_of_its_rows() {
+        let text = |b: &str, m: &str| {
+            format!(
+                "-- model: x\n-- inputs: students\n-- schema: x\n-- grain: x\n-- buckets: {b}\nWITH p AS {m} (SELECT 1 AS k) SELECT * FROM p"
+            )
+        };
+        let got = parse("x.sql", &text("p.k 512", "MATERIALIZED")).unwrap().buckets;
+        assert_eq!(
+            got,
+            Some(Buckets {
+                cte: "p".into(),
+                column: "k".into(),
+                row_bytes: 512
+            })
+        );
+        for bad in [
+            "p.k",
+            "p 512",
+            "p.k x",
+            "p.k 0",
+            "p.k;x 512",
+            "p.k) OR (1 512",
+            ".k 512",
+            "p. 512",
+        ] {
+            let e = parse("x.sql", &text(bad, "MATERIALIZED")).unwrap_err();
+            assert!(format!("{e:#}").contains("-- buckets:"), "{bad}: {e:#}");
+        }
+        let e = parse("x.sql", &text("p.k 512", "")).unwrap_err();
+        assert!(format!("{e:#}").contains("AS MATERIALIZED"), "{e:#}");
+        let dedup = models().unwrap().into_iter().find(|m| m.name == "dedup_pairs").unwrap();
+        assert_eq!(dedup.buckets.map(|b| b.cte), Some("all_pairs".to_string()));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use deltalake_core::protocol::SaveMode;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::materialize::materialize;
+use super::materialize::{held_name, materialize};
+use super::passes::{self, PassDir};
 use super::{Model, SQL_FILES, models, out_schema};
 use crate::warehouse::{self, RUNS, Warehouse};
 
@@ -31,6 +32,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Compute every model on this cluster (`df://HOST:PORT`); the run is committed here.
     pub cluster: Option<String>,
+    /// Passes of the models computed in passes (`-- buckets:`; default: from the memory pool of
+    /// this machine, also on a cluster).
+    pub passes: Option<u64>,
 }
 
 /// Models run at once unless told otherwise: one computes while another writes its file.
@@ -41,6 +45,9 @@ pub struct ModelOutcome {
     pub model: String,
     pub rows: u64,
     pub version: i64,
+    /// Passes that computed it: more than one for a model with `-- buckets:` whose set outgrows
+    /// the memory pool, or as `--passes` said (`models::passes`).
+    pub passes: u64,
     pub millis: u64,
     /// When the model started, Unix milliseconds (a timeline of the run: models overlap).
     pub started_unix_ms: u64,
@@ -171,12 +178,16 @@ async fn run_locked(
             };
             let m = pending.remove(i);
             busy.insert(m.name.clone());
-            let committed = runs.get(&m.name).map(|r| r.version);
+            let given = Given {
+                committed: runs.get(&m.name).map(|r| r.version),
+                last_rows: runs.get(&m.name).map(|r| r.rows.max(0) as u64),
+                passes: o.passes,
+            };
             let sessions = Sessions {
                 local: ctx.clone(),
                 remote: remote.clone(),
             };
-            running.spawn(run_model(wh.clone(), sessions, m, date, committed));
+            running.spawn(run_model(wh.clone(), sessions, m, date, given));
         }
         progress.note(busy.iter().cloned().collect::<Vec<_>>().join(" "));
         let Some(done) = running.join_next().await else { break };
@@ -250,24 +261,19 @@ struct Sessions {
 
 /// One model: its materialized parts, its statement, its night's partition written and
 /// registered for the models that read it.
-async fn run_model(
-    wh: Warehouse,
-    sessions: Sessions,
-    m: Model,
-    date: NaiveDate,
-    committed: Option<i64>,
-) -> Result<ModelOutcome> {
+async fn run_model(wh: Warehouse, sessions: Sessions, m: Model, date: NaiveDate, given: Given) -> Result<ModelOutcome> {
     let t0 = Instant::now();
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let ctx = &sessions.local;
     let remote = sessions.remote.as_ref();
-    let mut written = compute_and_write(&wh, ctx, remote, &m, date, committed).await;
+    let mut written = compute_and_write(&wh, ctx, remote, &m, date, given).await;
     // A hash join holds its build side in memory and cannot spill; a sort-merge join spills. On
     // one machine a model whose hash joins outgrew the pool is computed again with the latter
-    // (slower, and only when needed: dedup_pairs of 20 million pupils did not fit in 18 GB).
-    // (DataFusion plans sort-merge joins only with more than one partition.)
+    // (slower, and only when needed: the estimate of a model's size was wrong, or a model in
+    // passes was given too few). (DataFusion plans sort-merge joins only with more than one
+    // partition.)
     let can_spill = ctx.state().config().target_partitions() > 1;
     if remote.is_none()
         && can_spill
@@ -280,11 +286,11 @@ async fn run_model(
             m.name, m.name
         );
         let spilling = with_settings(ctx, &[("datafusion.optimizer.prefer_hash_join", "false")])?;
-        written = compute_and_write(&wh, &spilling, None, &m, date, committed)
+        written = compute_and_write(&wh, &spilling, None, &m, date, given)
             .await
             .with_context(|| format!("用排序合并连接重算也失败；先前用哈希连接时：{first}"));
     }
-    let (rows, version) = written?;
+    let Written { rows, version, passes } = written?;
     // Later models read this one as just written, here and on the cluster.
     warehouse::register_model(&wh, ctx, &m.name, version, Some(date)).await?;
     if let Some(remote) = &sessions.remote {
@@ -294,28 +300,86 @@ async fn run_model(
         model: m.name,
         rows,
         version,
+        passes,
         millis: t0.elapsed().as_millis() as u64,
         started_unix_ms,
     })
 }
 
+/// What a model's run knows besides its statement: the version its table was committed at and
+/// the rows the last run wrote, and the passes given on the command line.
+#[derive(Debug, Clone, Copy)]
+struct Given {
+    committed: Option<i64>,
+    last_rows: Option<u64>,
+    passes: Option<u64>,
+}
+
 /// The model's statement computed (on `remote` when given) and its night written through `ctx`:
-/// the rows and the table's new version.
+/// the rows, the table's new version and how many passes computed it ([`super::passes`]; as
+/// given, else from the memory pool of `ctx`).
 async fn compute_and_write(
     wh: &Warehouse,
     ctx: &SessionContext,
     remote: Option<&SessionContext>,
     m: &Model,
     date: NaiveDate,
-    committed: Option<i64>,
-) -> Result<(u64, i64)> {
+    given: Given,
+) -> Result<Written> {
     let on = remote.unwrap_or(ctx);
     let schema = out_schema(&m.schema)?;
-    let (sql, held) = materialize(on, &m.name, &m.sql)
-        .await
-        .with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    let dir = m
+        .buckets
+        .as_ref()
+        .map(|_| PassDir::new(on, remote.is_some(), &m.name))
+        .transpose()?;
+    // A model computed in passes writes its sets as Parquet, not into memory: on a cluster, when
+    // passes are given, on its first run, and when twice its last rows would need passes. One
+    // machine holds a small province's sets (writing them cost dedup at 1.2M pupils 0.5 s in 10).
+    let to_files = m.buckets.as_ref().is_some_and(|b| {
+        remote.is_some()
+            || given.passes.is_some_and(|n| n > 1)
+            || given
+                .last_rows
+                .is_none_or(|r| passes::how_many(b, r.saturating_mul(2), ctx) > 1)
+    });
+    let files = dir.as_ref().filter(|_| to_files).map(PassDir::url);
+    let (mut sql, mut held) = match materialize(on, &m.name, &m.sql, files).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(d) = dir {
+                d.discard(wh).await;
+            }
+            return Err(e.context(format!("模型 {}（sql/{}）", m.name, m.file)));
+        }
+    };
     let streamed = format!("__cluster_{}", m.name);
+    let mut n = 1;
     let written = async {
+        if let (Some(b), Some(dir)) = (&m.buckets, &dir) {
+            let set = held_name(&m.name, &b.cte);
+            passes::check_column(on, &set, b).await?;
+            n = match given.passes {
+                Some(n) => n,
+                None => {
+                    let rows = on
+                        .table(set.as_str())
+                        .await?
+                        .count()
+                        .await
+                        .with_context(|| format!("无法计数 {} / cannot count the bucketed set", b.cte))?;
+                    passes::how_many(b, rows as u64, ctx)
+                }
+            };
+            if n > 1 {
+                // Named apart from the materialised CTEs (`__<model>_<cte>`).
+                let table = format!("__{}__passes", m.name);
+                held.push(table.clone());
+                let rows = passes::compute(on, &m.name, &sql, b, n, dir.url()).await?;
+                on.register_table(table.as_str(), rows)?;
+                sql = format!("SELECT * FROM {table}");
+            }
+        }
         let df = on
             .sql(&sql)
             .await
@@ -337,17 +401,35 @@ async fn compute_and_write(
             ctx.register_table(streamed.as_str(), crate::cluster::remote_table(df)?)?;
             storing = format!("SELECT * FROM {streamed}");
         }
-        warehouse::write_partition(wh, ctx, &m.name, &storing, date, committed, true).await
+        warehouse::write_partition(wh, ctx, &m.name, &storing, date, given.committed, true).await
     }
     .await;
-    // Whatever happened, the model's tables in memory go (a retry must not find them held).
+    // Whatever happened, the model's tables in memory and its files go (a retry must not find
+    // them held); a failure here comes after the model's own error.
+    let mut dropped = Ok(());
     if remote.is_some() {
-        ctx.deregister_table(streamed.as_str())?;
+        dropped = dropped.and(ctx.deregister_table(streamed.as_str()).map(drop));
     }
     for t in held {
-        on.deregister_table(t.as_str())?;
+        dropped = dropped.and(on.deregister_table(t.as_str()).map(drop));
     }
-    written.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))
+    if let Some(d) = dir {
+        d.discard(wh).await;
+    }
+    let written = written.and_then(|w| dropped.map(|()| w).map_err(Into::into));
+    let (rows, version) = written.with_context(|| format!("模型 {}（sql/{}）", m.name, m.file))?;
+    Ok(Written {
+        rows,
+        version,
+        passes: n,
+    })
+}
+
+/// What [`compute_and_write`] wrote.
+struct Written {
+    rows: u64,
+    version: i64,
+    passes: u64,
 }
 
 /// Whether `e` is a query that ran out of its memory pool (delta-rs passes DataFusion's error on as

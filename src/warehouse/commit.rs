@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDate;
-use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{col, lit};
@@ -437,10 +436,18 @@ const JOIN_ROW_BYTES: u64 = 256;
 /// bucket's hash table takes at most a quarter of the memory pool, since a hash join cannot
 /// spill and other operators share the pool.
 fn buckets_for(rows: u64, pool_bytes: u64) -> u64 {
-    (rows * JOIN_ROW_BYTES).div_ceil((pool_bytes / 4).max(1)).max(1)
+    passes_for(rows * JOIN_ROW_BYTES, pool_bytes)
 }
 
-fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
+/// How many passes hash tables of `bytes` in all are split into so that one pass's takes at most
+/// a quarter of a memory pool of `pool_bytes` (a hash join cannot spill, and other operators, or
+/// another model, share the pool).
+pub fn passes_for(bytes: u64, pool_bytes: u64) -> u64 {
+    bytes.div_ceil((pool_bytes / 4).max(1)).max(1)
+}
+
+/// The size of the session's memory pool, if it has a limit.
+pub fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
     use datafusion::execution::memory_pool::MemoryLimit;
     match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(n) => Some(n as u64),
@@ -469,11 +476,7 @@ async fn stage_results(
 ) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = format!("{}/", dir.to_str().context("staging path is not UTF-8")?);
-    // Temporary files: fast compression, and one column writer per file, which bounds the
-    // writer's memory (the columns encoded in parallel hold a buffer each).
-    let mut opts = TableParquetOptions::default();
-    opts.global.compression = Some("lz4_raw".into());
-    opts.global.allow_single_file_parallelism = false;
+    let opts = super::scratch::temp_parquet();
     for sql in sqls {
         ctx.sql(&sql)
             .await?

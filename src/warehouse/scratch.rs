@@ -1,6 +1,8 @@
 //! A cluster session's scratch space: the sets a query computes first and then joins against
 //! (materialised CTEs, the superseded keys of the as-of views), written as Parquet by the
-//! executors under `WH/_xueji/scratch/<session>/` and read back as a listing of those files.
+//! executors under `WH/_xueji/scratch/<session>/` and read back as a listing of those files. On
+//! one machine, the sets and passes of a model computed in passes are written the same way into a
+//! local folder ([`local_dir`]).
 //!
 //! Held in the client's memory and shipped inside every plan that reads them, as on one machine,
 //! such a set grows with the country: at five million pupils a materialised CTE no longer fitted
@@ -16,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use datafusion::config::TableParquetOptions;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
@@ -124,6 +127,42 @@ impl Warehouse {
     }
 }
 
+/// A new folder of this process inside `$TMPDIR/xueji-<uid>`, named `<what>-<pid>-…` (the root
+/// of mode 0700: what it holds are children's records, unmasked), after removing what processes
+/// that no longer run left there. It is removed when dropped.
+pub fn local_dir(what: &str) -> Result<tempfile::TempDir> {
+    let root = std::env::temp_dir().join(format!("xueji-{}", user_id()));
+    std::fs::create_dir_all(&root).with_context(|| format!("无法创建暂存目录 {}", root.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("无法设置暂存目录 {} 的权限", root.display()))?;
+    }
+    for e in std::fs::read_dir(&root)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !super::lock::pid_alive(p)) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("{what}-{}-", std::process::id()))
+        .tempdir_in(&root)
+        .with_context(|| format!("无法在 {} 中创建暂存目录", root.display()))
+}
+
+fn user_id() -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata("/proc/self") {
+            return m.uid();
+        }
+    }
+    0
+}
+
 /// The store path of `rel` (a `/`-separated path, with or without a trailing `/`) under `root`.
 fn under(root: object_store::path::Path, rel: &str) -> object_store::path::Path {
     rel.trim_end_matches('/').split('/').fold(root, |p, part| p.join(part))
@@ -137,9 +176,10 @@ pub fn scratch_of(ctx: &SessionContext) -> Option<Url> {
         .and_then(|s| s.scratch.clone())
 }
 
-/// The rows of `df` written by the cluster's executors as one Parquet file in a new folder named
-/// after `table` under `scratch`, and a table over that file; `None` when there are no rows (the
-/// file written then has no columns either: the caller holds the empty set in memory).
+/// The rows of `df` written by the cluster's executors (or this machine) as one Parquet file in a
+/// new folder named after `table` under `scratch`, and a table over that file; `None` when there
+/// are no rows (the file written then has no columns either: the caller holds the empty set in
+/// memory).
 ///
 /// One file of a fixed name: a task that Ballista runs again overwrites it, where files named per
 /// attempt would hold a retried task's rows twice. (Writing needs the rows in one partition, so one
@@ -150,19 +190,42 @@ pub async fn to_scratch(
     table: &str,
     schema: SchemaRef,
 ) -> Result<Option<Arc<dyn TableProvider>>> {
-    // A table registered again gets a folder of its own, so that a plan still reading the old one
-    // is not disturbed; the name only helps a reader of the folder (a CTE may be named anything).
+    let file = new_folder(scratch, table)?.join("part.parquet")?;
+    Ok(match write_file(df, &file).await? {
+        0 => None,
+        _ => Some(files_table(&[file], schema)?),
+    })
+}
+
+/// A new folder under `scratch` whose name says what it holds. A table registered again gets a
+/// folder of its own, so that a plan still reading the old one is not disturbed; the name only
+/// helps a reader of the folder (a CTE may be named anything).
+pub fn new_folder(scratch: &Url, what: &str) -> Result<Url> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name: String = table
+    let name: String = what
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
-    let file = scratch.join(&format!("{}-{name}/part.parquet", SEQ.fetch_add(1, Ordering::Relaxed)))?;
+    Ok(scratch.join(&format!("{}-{name}/", SEQ.fetch_add(1, Ordering::Relaxed)))?)
+}
+
+/// How temporary Parquet files are written (read once or a few times, then removed): fast
+/// compression, and one column writer per file, which bounds the writer's memory (the columns
+/// encoded in parallel hold a buffer each).
+pub fn temp_parquet() -> TableParquetOptions {
+    let mut opts = TableParquetOptions::default();
+    opts.global.compression = Some("lz4_raw".into());
+    opts.global.allow_single_file_parallelism = false;
+    opts
+}
+
+/// The rows of `df` written as the one Parquet file `file`; how many.
+pub async fn write_file(df: DataFrame, file: &Url) -> Result<u64> {
     let counts = df
         .write_parquet(
             file.as_str(),
             DataFrameWriteOptions::new().with_single_file_output(true),
-            None,
+            Some(temp_parquet()),
         )
         .await
         .with_context(|| format!("无法写入临时文件 {file}"))?;
@@ -175,14 +238,20 @@ pub async fn to_scratch(
             .with_context(|| format!("写入 {file} 的结果不是行数：{:?}", b.schema()))?;
         rows += c.iter().flatten().sum::<u64>();
     }
-    if rows == 0 {
-        return Ok(None);
-    }
+    Ok(rows)
+}
+
+/// A table over the Parquet `files` (each with rows), of `schema`.
+pub fn files_table(files: &[Url], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(ListingTableUrl::parse(file.as_str())?)
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f.as_str()))
+        .collect::<datafusion::common::Result<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
-    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+use url::Url;
 
 use super::{HISTORY_TABLES, NIGHT_TABLES, NIGHTS, Warehouse};
 use crate::schema::catalog;
@@ -137,9 +138,15 @@ pub async fn register_superseded(ctx: &SessionContext, log: &str, cond: &str, ta
 /// (collected.rs says why rows, not bytes). On a cluster session with a scratch folder the
 /// executors write the result there instead, and `table` reads those files (scratch.rs says why).
 pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) -> Result<()> {
+    register_collected_in(ctx, table, sql, None).await
+}
+
+/// [`register_collected`], the rows written as Parquet under `dir` when given (else under the
+/// session's scratch folder, if it has one).
+pub async fn register_collected_in(ctx: &SessionContext, table: &str, sql: &str, dir: Option<&Url>) -> Result<()> {
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = match super::scratch::scratch_of(ctx) {
+    let batches = match dir.cloned().or_else(|| super::scratch::scratch_of(ctx)) {
         Some(dir) => match super::scratch::to_scratch(df, &dir, table, schema.clone()).await? {
             Some(files) => {
                 ctx.deregister_table(table)?;
@@ -151,6 +158,9 @@ pub async fn register_collected(ctx: &SessionContext, table: &str, sql: &str) ->
         },
         None => df.collect().await?,
     };
+    // The rows as computed: the plan may type a column otherwise than the statement's schema says
+    // (a literal of a UNION ALL read as a view of text), which MemTable refuses.
+    let schema = batches.first().map_or(schema, |b| b.schema());
     let provider = Arc::new(super::collected::Collected::new(MemTable::try_new(
         schema,
         vec![batches],
