@@ -26,9 +26,9 @@
 --
 -- At provincial scale neither the pairs (59 million at 20 million pupils) nor the registrations
 -- fit in one hash table: the registrations and the pairs are computed first (AS MATERIALIZED),
--- and the comparison runs in passes, each over the pairs whose rid_a falls in one bucket (the
--- header below; how many passes follows from the pairs' rows, the bytes a pair takes in a pass's
--- hash tables and the memory pool). A pass holds its share of the pairs and the first
+-- and the comparison runs in passes, each over the pairs whose rid_a falls in one bucket (header
+-- line `buckets`; how many passes follows from the pairs' rows, the bytes a pair takes in a
+-- pass's hash tables and the memory pool). A pass holds its share of the pairs and the first
 -- registration of each, 535 bytes a pair measured at a million pupils (EXPLAIN ANALYZE,
 -- build_mem_used), 640 with a margin; the registrations stream past.
 -- buckets: all_pairs.rid_a 640

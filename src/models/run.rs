@@ -180,7 +180,6 @@ async fn run_locked(
             busy.insert(m.name.clone());
             let given = Given {
                 committed: runs.get(&m.name).map(|r| r.version),
-                last_rows: runs.get(&m.name).map(|r| r.rows.max(0) as u64),
                 passes: o.passes,
             };
             let sessions = Sessions {
@@ -306,12 +305,11 @@ async fn run_model(wh: Warehouse, sessions: Sessions, m: Model, date: NaiveDate,
     })
 }
 
-/// What a model's run knows besides its statement: the version its table was committed at and
-/// the rows the last run wrote, and the passes given on the command line.
+/// What a model's run knows besides its statement: the version its table was committed at, and
+/// the passes given on the command line.
 #[derive(Debug, Clone, Copy)]
 struct Given {
     committed: Option<i64>,
-    last_rows: Option<u64>,
     passes: Option<u64>,
 }
 
@@ -333,17 +331,9 @@ async fn compute_and_write(
         .as_ref()
         .map(|_| PassDir::new(on, remote.is_some(), &m.name))
         .transpose()?;
-    // A model computed in passes writes its sets as Parquet, not into memory: on a cluster, when
-    // passes are given, on its first run, and when twice its last rows would need passes. One
-    // machine holds a small province's sets (writing them cost dedup at 1.2M pupils 0.5 s in 10).
-    let to_files = m.buckets.as_ref().is_some_and(|b| {
-        remote.is_some()
-            || given.passes.is_some_and(|n| n > 1)
-            || given
-                .last_rows
-                .is_none_or(|r| passes::how_many(b, r.saturating_mul(2), ctx) > 1)
-    });
-    let files = dir.as_ref().filter(|_| to_files).map(PassDir::url);
+    // A model computed in passes writes its sets as Parquet, not into memory (they are every
+    // registration and every pair; held outside the pool they would not be bounded).
+    let files = dir.as_ref().map(PassDir::url);
     let (mut sql, mut held) = match materialize(on, &m.name, &m.sql, files).await {
         Ok(r) => r,
         Err(e) => {
