@@ -57,12 +57,6 @@ impl PassDir {
     }
 }
 
-/// How many passes over `rows` rows of the bucketed set, enough for a memory pool of `ctx`
-/// (without a limit, one).
-pub fn how_many(b: &Buckets, rows: u64, ctx: &SessionContext) -> u64 {
-    warehouse::pool_bytes(ctx).map_or(1, |pool| warehouse::passes_for(rows.saturating_mul(b.row_bytes), pool))
-}
-
 /// Whether the bucketed set `table` has the bucket column as an integer: the passes split it by
 /// remainders, which other types would not all meet.
 pub async fn check_column(ctx: &SessionContext, table: &str, b: &Buckets) -> Result<()> {
@@ -246,22 +240,20 @@ mod tests {
         out
     }
 
-    #[test]
-    fn the_number_of_passes_follows_the_pool() {
-        let b = Buckets {
-            cte: "s".into(),
-            column: "k".into(),
-            row_bytes: 1024,
-        };
+    #[tokio::test]
+    async fn the_number_of_passes_follows_the_pool() {
         let ctx = |mb: usize| crate::warehouse::session(2, mb).unwrap();
+        let how_many = async |rows: u64, ctx: &SessionContext| {
+            warehouse::passes_of(ctx, None, async { Ok(rows) }, 1024).await.unwrap()
+        };
         // 4 GB: a quarter is 1 GB, a million rows of 1 KB.
-        assert_eq!(how_many(&b, 1 << 20, &ctx(4096)), 1);
-        assert_eq!(how_many(&b, (1 << 20) + 1, &ctx(4096)), 2);
-        assert_eq!(how_many(&b, 59_000_000, &ctx(4096)), 57);
-        assert_eq!(how_many(&b, 59_000_000, &ctx(8192)), 29);
-        assert_eq!(how_many(&b, 0, &ctx(4096)), 1);
+        assert_eq!(how_many(1 << 20, &ctx(4096)).await, 1);
+        assert_eq!(how_many((1 << 20) + 1, &ctx(4096)).await, 2);
+        assert_eq!(how_many(59_000_000, &ctx(4096)).await, 57);
+        assert_eq!(how_many(59_000_000, &ctx(8192)).await, 29);
+        assert_eq!(how_many(0, &ctx(4096)).await, 1);
         assert_eq!(
-            how_many(&b, 59_000_000, &SessionContext::new()),
+            how_many(59_000_000, &SessionContext::new()).await,
             1,
             "no limit, one pass"
         );

@@ -349,18 +349,10 @@ async fn compute_and_write(
         if let (Some(b), Some(dir)) = (&m.buckets, &dir) {
             let set = held_name(&m.name, &b.cte);
             passes::check_column(on, &set, b).await?;
-            n = match given.passes {
-                Some(n) => n,
-                None => {
-                    let rows = on
-                        .table(set.as_str())
-                        .await?
-                        .count()
-                        .await
-                        .with_context(|| format!("无法计数 {} / cannot count the bucketed set", b.cte))?;
-                    passes::how_many(b, rows as u64, ctx)
-                }
-            };
+            // The pool that holds a pass's hash tables is this machine's, also on a cluster.
+            n = warehouse::passes_of(ctx, given.passes, warehouse::count(on, &set), b.row_bytes)
+                .await
+                .with_context(|| format!("无法计数 {} / cannot count the bucketed set", b.cte))?;
             if n > 1 {
                 // Named apart from the materialised CTEs (`__<model>_<cte>`).
                 let table = format!("__{}__passes", m.name);

@@ -432,22 +432,15 @@ fn change_sql(
 /// Utf8View and about 226 with a cast to Utf8 (what the session now reads), with a margin.
 const JOIN_ROW_BYTES: u64 = 256;
 
-/// How many key buckets a join over `rows` rows (at most) is split into: enough that one
-/// bucket's hash table takes at most a quarter of the memory pool, since a hash join cannot
-/// spill and other operators share the pool.
-fn buckets_for(rows: u64, pool_bytes: u64) -> u64 {
-    passes_for(rows * JOIN_ROW_BYTES, pool_bytes)
-}
-
 /// How many passes hash tables of `bytes` in all are split into so that one pass's takes at most
 /// a quarter of a memory pool of `pool_bytes` (a hash join cannot spill, and other operators, or
 /// another model, share the pool).
-pub fn passes_for(bytes: u64, pool_bytes: u64) -> u64 {
+fn passes_for(bytes: u64, pool_bytes: u64) -> u64 {
     bytes.div_ceil((pool_bytes / 4).max(1)).max(1)
 }
 
 /// The size of the session's memory pool, if it has a limit.
-pub fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
+fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
     use datafusion::execution::memory_pool::MemoryLimit;
     match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(n) => Some(n as u64),
@@ -456,7 +449,7 @@ pub fn pool_bytes(ctx: &SessionContext) -> Option<u64> {
 }
 
 /// Rows of `FROM …` (answered from file statistics where they exist).
-async fn count(ctx: &SessionContext, from: &str) -> Result<u64> {
+pub async fn count(ctx: &SessionContext, from: &str) -> Result<u64> {
     Ok(ctx.sql(&format!("SELECT 1 FROM {from}")).await?.count().await? as u64)
 }
 
@@ -487,15 +480,17 @@ async fn stage_results(
     register_staged(ctx, table, dir, schema).await
 }
 
-/// How many buckets: as given, or from the memory pool for a join over `rows` (counted only then).
-async fn buckets_of(
+/// How many buckets or passes: as given, or from the memory pool of `ctx` for hash tables of
+/// `rows` rows (counted only then) of `row_bytes` each; one without a pool limit.
+pub async fn passes_of(
     ctx: &SessionContext,
     given: Option<u64>,
     rows: impl std::future::Future<Output = Result<u64>>,
+    row_bytes: u64,
 ) -> Result<u64> {
     Ok(match (given, pool_bytes(ctx)) {
         (Some(n), _) => n.max(1),
-        (None, Some(pool)) => buckets_for(rows.await?, pool),
+        (None, Some(pool)) => passes_for(rows.await?.saturating_mul(row_bytes), pool),
         (None, None) => 1,
     })
 }
@@ -549,7 +544,8 @@ async fn tonight_rows(
     if prev_rows == 0 {
         return Ok(change_sql(t, date, failed, None, true));
     }
-    let n = buckets_of(ctx, buckets, async { Ok(count(ctx, "stg").await?.max(prev_rows)) }).await?;
+    let rows = async { Ok(count(ctx, "stg").await?.max(prev_rows)) };
+    let n = passes_of(ctx, buckets, rows, JOIN_ROW_BYTES).await?;
     let sqls = bucket_list(n).map(|b| decisions_sql(t, date, failed, b));
     stage_results(
         ctx,
@@ -569,7 +565,7 @@ async fn tonight_rows(
     if t.table.scope.is_some() {
         held.extend(register_gone(ctx, t, date, failed, &opts.guard).await?);
     }
-    let n = buckets_of(ctx, buckets, count(ctx, "decisions")).await?;
+    let n = passes_of(ctx, buckets, count(ctx, "decisions"), JOIN_ROW_BYTES).await?;
     if n == 1 {
         return Ok(change_sql(t, date, failed, None, false));
     }
@@ -953,7 +949,12 @@ fn import_files_batch(reports: &[FileReport]) -> Result<RecordBatch> {
 
 #[cfg(test)]
 mod tests {
-    use super::buckets_for;
+    use super::{JOIN_ROW_BYTES, passes_for};
+
+    /// How many key buckets a comparison join over `rows` rows is split into.
+    fn buckets_for(rows: u64, pool_bytes: u64) -> u64 {
+        passes_for(rows * JOIN_ROW_BYTES, pool_bytes)
+    }
 
     #[test]
     fn a_comparison_is_split_so_that_one_bucket_fits_in_a_quarter_of_the_pool() {

@@ -36,7 +36,7 @@ use deltalake_core::DeltaTable;
 use url::Url;
 
 pub use commit::{NightCommit, commit_night};
-pub use commit::{days, log_schema, passes_for, pool_bytes, write_partition};
+pub use commit::{count, days, log_schema, passes_of, write_partition};
 pub use views::{
     REFERENCE_TABLES, Registered, create_as_of_view, create_model_view, register_all, register_collected,
     register_collected_in, register_model, register_reference,
