@@ -38,6 +38,9 @@ pub struct PipelineConfig {
     pub wait_lock_secs: Option<u64>,
     /// Run the models on this cluster (`df://HOST:PORT`); the ingest stays on this machine.
     pub cluster: Option<String>,
+    /// After a committed night, vacuum the warehouse (`xueji vacuum --keep-hours N`): files
+    /// replaced more than this many hours ago go (absent: the warehouse keeps every version).
+    pub vacuum_keep_hours: Option<u64>,
 }
 
 impl PipelineConfig {
@@ -63,6 +66,15 @@ impl PipelineConfig {
         }
         if self.deletion_guard_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
             problems.push("deletion_guard_share 应在 0 与 1 之间".into());
+        }
+        if self
+            .vacuum_keep_hours
+            .is_some_and(|h| h < crate::warehouse::vacuum::MIN_KEEP_HOURS)
+        {
+            problems.push(format!(
+                "vacuum_keep_hours 至少为 {}（正在读旧版本的查询与 xueji serve 会失去文件）",
+                crate::warehouse::vacuum::MIN_KEEP_HOURS
+            ));
         }
         if self.memory_mb.is_some_and(|m| m < 64) {
             problems.push("memory_mb 至少为 64".into());
@@ -103,6 +115,7 @@ impl PipelineConfig {
                 jobs: crate::models::DEFAULT_JOBS,
                 cluster: self.cluster,
                 passes: None,
+                wait_lock_secs: o.wait_lock_secs,
             }),
         };
         Ok((o, run))
@@ -126,6 +139,9 @@ mod tests {
             err.contains("2 个问题") && err.contains("/no/such/file.csv") && err.contains("threads"),
             "{err}"
         );
+        let c: PipelineConfig = toml::from_str("warehouse = 'w'\nsources = ['.']\nvacuum_keep_hours = 0").unwrap();
+        let err = c.into_job(None).unwrap_err().to_string();
+        assert!(err.contains("vacuum_keep_hours 至少为 1"), "{err}");
     }
 
     #[test]

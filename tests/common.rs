@@ -93,6 +93,7 @@ pub fn run_options(wh: &Path, cluster: Option<&str>) -> RunOptions {
         jobs: 2,
         cluster: cluster.map(String::from),
         passes: None,
+        wait_lock_secs: 0,
     }
 }
 

@@ -31,6 +31,7 @@ async fn run(wh: &Path, date: Option<&str>, threads: usize) -> models::RunOutcom
         jobs: threads,
         cluster: None,
         passes: None,
+        wait_lock_secs: 0,
     };
     models::run(&o).await.unwrap()
 }
@@ -60,6 +61,7 @@ async fn pairs_computed_in_passes_are_the_pairs_computed_at_once() {
         jobs: 2,
         cluster: None,
         passes: Some(4),
+        wait_lock_secs: 0,
     };
     let out = models::run(&o).await.unwrap();
     assert_eq!(passes_of(&out), 4);

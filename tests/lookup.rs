@@ -521,3 +521,55 @@ async fn lookup_over_the_api() {
     }
     srv.stop().await.unwrap();
 }
+
+/// A county re-sends its night and the warehouse is vacuumed, with no model run in between: the
+/// server moves to the night's new `students` version (it looks at `_nights` as well as `_runs`),
+/// so the files vacuum removes are no longer the ones its lookups read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_go_on_after_a_resent_night_and_a_vacuum() {
+    let w = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let t = add_token(&tokens, grant("county", "341023", &["lookup"])).unwrap();
+    let srv = server(&w.wh, dir.path(), &tokens, "audit.jsonl", Limits::default()).await;
+    let api = Api {
+        base: format!("http://{}", srv.addr),
+        http: reqwest::Client::new(),
+        bodies: std::sync::Mutex::new(Vec::new()),
+    };
+    let by_id = [("name", NAME_A), ("id_number", w.a.id.as_str())];
+    let (st, before) = api.get(Some(&t), &by_id).await;
+    assert_eq!((st, before["found"].as_u64()), (200, Some(2)), "{before}");
+
+    let n2 = w._tmp.path().join("n2");
+    let resent = vec![
+        samples().join("schools.csv"),
+        n2.join("341023.csv"),
+        n2.join("420103.csv"),
+    ];
+    ingest(&w.wh, NIGHT2, resent, 2).await;
+    // The server looks every 200 ms.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xueji"))
+        .args(["vacuum", "--keep-hours", "0", "--force", "--json", "--warehouse"])
+        .arg(&w.wh)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let students = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "students")
+        .unwrap();
+    assert!(
+        students["files"].as_u64().unwrap() > 0,
+        "the re-sent night retired files: {v}"
+    );
+
+    let (st, after) = api.get(Some(&t), &by_id).await;
+    assert_eq!(st, 200, "{after}");
+    assert_eq!(after["registrations"], before["registrations"]);
+    srv.stop().await.unwrap();
+}

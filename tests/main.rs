@@ -23,5 +23,6 @@ mod reports;
 mod s3;
 mod samples;
 mod serve;
+mod vacuum;
 mod variants;
 mod warehouse;

@@ -416,6 +416,7 @@ async fn every_model_finishes_when_half_the_pupils_carry_a_problem() {
         jobs: xueji::models::DEFAULT_JOBS,
         cluster: None,
         passes: None,
+        wait_lock_secs: 0,
     };
     let out = xueji::models::run(&run).await.unwrap();
     let groups = out.models.iter().find(|m| m.model == "dedup_groups").unwrap();

@@ -64,6 +64,9 @@ _xueji() {
             xueji,token)
                 cmd="xueji__subcmd__token"
                 ;;
+            xueji,vacuum)
+                cmd="xueji__subcmd__vacuum"
+                ;;
             xueji__subcmd__bench,cluster)
                 cmd="xueji__subcmd__bench__subcmd__cluster"
                 ;;
@@ -160,6 +163,9 @@ _xueji() {
             xueji__subcmd__help,token)
                 cmd="xueji__subcmd__help__subcmd__token"
                 ;;
+            xueji__subcmd__help,vacuum)
+                cmd="xueji__subcmd__help__subcmd__vacuum"
+                ;;
             xueji__subcmd__help__subcmd__bench,cluster)
                 cmd="xueji__subcmd__help__subcmd__bench__subcmd__cluster"
                 ;;
@@ -188,7 +194,7 @@ _xueji() {
 
     case "${cmd}" in
         xueji)
-            opts="-q -h -V --quiet --help --version demo nightly gen ingest run check docs bench render serve token lookup sql scheduler executor help"
+            opts="-q -h -V --quiet --help --version demo nightly gen ingest run vacuum check docs bench render serve token lookup sql scheduler executor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +222,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__bench__subcmd__cluster)
-            opts="-q -h --pupils --work --threads --seed --memory-mb --reuse --quiet --help"
+            opts="-q -h --pupils --work --threads --seed --memory-mb --reuse --cluster-threads --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -239,6 +245,10 @@ _xueji() {
                     return 0
                     ;;
                 --memory-mb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster-threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -726,7 +736,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__help)
-            opts="demo nightly gen ingest run check docs bench render serve token lookup sql scheduler executor help"
+            opts="demo nightly gen ingest run vacuum check docs bench render serve token lookup sql scheduler executor help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1061,6 +1071,20 @@ _xueji() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        xueji__subcmd__help__subcmd__vacuum)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         xueji__subcmd__ingest)
             opts="-q -h --warehouse --date --threads --memory-mb --report-dir --change-buckets --confirm-deletions --wait-lock --json --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1222,7 +1246,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__run)
-            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --cluster --passes --json --quiet --help"
+            opts="-q -h --warehouse --date --model --threads --memory-mb --jobs --cluster --passes --wait-lock --json --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1260,6 +1284,10 @@ _xueji() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --wait-lock)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1268,7 +1296,7 @@ _xueji() {
             return 0
             ;;
         xueji__subcmd__scheduler)
-            opts="-q -h --listen --advertise --executor-timeout-secs --quiet --help"
+            opts="-q -h --listen --advertise --executor-timeout-secs --keep-results-secs --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1283,6 +1311,10 @@ _xueji() {
                     return 0
                     ;;
                 --executor-timeout-secs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-results-secs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1437,6 +1469,32 @@ _xueji() {
                     return 0
                     ;;
                 --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        xueji__subcmd__vacuum)
+            opts="-q -h --warehouse --keep-hours --dry-run --force --wait-lock --json --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --warehouse)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep-hours)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-lock)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -2,12 +2,16 @@
 //! cluster (`xueji scheduler` and two `xueji executor` processes sharing this machine's cores
 //! and memory), per model: rows, seconds on each, and the bytes the executors shuffled.
 //!
-//! Shuffle bytes are what the executors wrote to their work folders: each Ballista job writes
-//! under `<work dir>/<job id>/`, and a job belongs to the model whose run was going when the
-//! job's first file was written (the cluster run takes one model at a time for this).
+//! Shuffle bytes are what the executors wrote to their work folders (every stage's output, the
+//! final stage's being the result), the largest size of each job's folder seen in a look every
+//! second: each Ballista job writes under `<work dir>/<job id>/`, and a job belongs to the model
+//! whose run was going when the job's first file was written (the cluster run takes one model at
+//! a time for this). A job shorter than a second may be missed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
@@ -15,8 +19,8 @@ use anyhow::Result;
 use super::{BenchOptions, child_json, generated, print_models, run_command, run_ingest};
 use crate::cluster::loopback::Loopback;
 
-/// Each job folder under the executors' work dirs: (first file's time in Unix ms, bytes).
-fn shuffle_jobs(work_dirs: &[PathBuf]) -> Vec<(u64, u64)> {
+/// Each job folder under the executors' work dirs: (folder, first file's time in Unix ms, bytes).
+fn shuffle_jobs(work_dirs: &[PathBuf]) -> Vec<(PathBuf, u64, u64)> {
     fn walk(p: &Path, first: &mut u64, bytes: &mut u64) {
         let Ok(entries) = std::fs::read_dir(p) else { return };
         for e in entries.flatten() {
@@ -41,12 +45,50 @@ fn shuffle_jobs(work_dirs: &[PathBuf]) -> Vec<(u64, u64)> {
                 let (mut first, mut bytes) = (u64::MAX, 0);
                 walk(&e.path(), &mut first, &mut bytes);
                 if bytes > 0 {
-                    jobs.push((first, bytes));
+                    jobs.push((e.path(), first, bytes));
                 }
             }
         }
     }
     jobs
+}
+
+/// Looks at the executors' job folders every second until told to stop, and gives each job's
+/// largest size: Ballista removes a job's intermediate shuffle files as soon as the job succeeds,
+/// and its result files `--keep-results-secs` later, so a look at the end of the run would see
+/// only the results of the last minutes' jobs.
+struct ShuffleWatch {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(u64, u64)>>,
+}
+
+impl ShuffleWatch {
+    fn start(work_dirs: Vec<PathBuf>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen: BTreeMap<PathBuf, (u64, u64)> = BTreeMap::new();
+            loop {
+                // Read the flag before the last look, so that look sees the finished run.
+                let last = stopped.load(Ordering::Acquire);
+                for (dir, first, bytes) in shuffle_jobs(&work_dirs) {
+                    let e = seen.entry(dir).or_insert((first, bytes));
+                    *e = (e.0.min(first), e.1.max(bytes));
+                }
+                if last {
+                    return seen.into_values().collect();
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        });
+        ShuffleWatch { stop, thread }
+    }
+
+    /// (first file's time in Unix ms, bytes) of every job seen.
+    fn finish(self) -> Vec<(u64, u64)> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().unwrap_or_default()
+    }
 }
 
 /// Per model: (rows, seconds, started, ended) from a `xueji run --json` output.
@@ -68,7 +110,7 @@ fn models_of(run: &serde_json::Value) -> BTreeMap<String, (u64, f64, u64, u64)> 
 
 /// `reuse`: the warehouse an earlier bench of this size and seed ingested, if there is one (at
 /// 20 million pupils generating and ingesting take seven minutes and 17 GB of CSV).
-pub async fn cluster(o: &BenchOptions, reuse: bool) -> Result<()> {
+pub async fn cluster(o: &BenchOptions, reuse: bool, cluster_threads: Option<u64>) -> Result<()> {
     let bin = std::env::current_exe()?;
     let wh = o.work.join(format!("wh-cluster-{}", o.pupils));
     // What the warehouse was made from, beside it: a reused one must be of the same data.
@@ -107,9 +149,19 @@ pub async fn cluster(o: &BenchOptions, reuse: bool) -> Result<()> {
         crate::cluster::EXECUTOR_TIMEOUT_SECS,
         &[],
     )?;
-    let mut cmd = run_command(&bin, o, &wh);
+    // Partitions of each stage: at two (one a core), a 20M province's blocking join gave each
+    // task half the registrations and an executor of an 8 GB pool grew to 16 GB and was killed.
+    let partitions = cluster_threads.map_or(4 * 2 * cores, |n| n as usize);
+    let on_cluster_options = BenchOptions {
+        threads: partitions,
+        ..o.clone()
+    };
+    let mut cmd = run_command(&bin, &on_cluster_options, &wh);
     cmd.args(["--cluster", &nodes.url, "--jobs", "1"]);
-    let (cluster_s, on_cluster) = match tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run --cluster")) {
+    let watch = ShuffleWatch::start(nodes.work_dirs.clone());
+    let ran = tokio::task::block_in_place(|| child_json(&mut cmd, "xueji run --cluster"));
+    let jobs = watch.finish();
+    let (cluster_s, on_cluster) = match ran {
         Ok(r) => r,
         Err(e) => {
             // The single-node figures stand; say which model the cluster failed on.
@@ -122,12 +174,11 @@ pub async fn cluster(o: &BenchOptions, reuse: bool) -> Result<()> {
         .into_iter()
         .map(|pid| crate::memory::peak_rss_mb_of(pid).map_or("?".into(), |m| format!("{m:.0}")))
         .collect();
-    let jobs = shuffle_jobs(&nodes.work_dirs);
     drop(nodes);
 
     let (a, b) = (models_of(&single), models_of(&on_cluster));
     println!(
-        "机器 / machine: {} threads; single node {} threads, {} MB pool; cluster: scheduler + 2 executors × {cores} core(s), {memory} MB",
+        "机器 / machine: {} threads; single node {} threads, {} MB pool; cluster: scheduler + 2 executors × {cores} core(s), {memory} MB, {partitions} partitions a stage",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         o.threads,
         o.memory_mb

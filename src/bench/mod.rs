@@ -15,6 +15,7 @@ pub use cluster::cluster;
 
 pub use crate::memory::peak_rss_mb;
 
+#[derive(Clone)]
 pub struct BenchOptions {
     pub pupils: u64,
     pub work: PathBuf,

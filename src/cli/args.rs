@@ -122,6 +122,35 @@ pub enum Command {
         /// default: from this machine's --memory-mb, also with --cluster: give it for the cluster)
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         passes: Option<u64>,
+        /// 仓库正被另一进程写入（导入、清理）时最多等待的秒数 / seconds to wait for another writer of the warehouse
+        #[arg(long, default_value_t = 0)]
+        wait_lock: u64,
+        /// 以 JSON 输出结果 / print the outcome as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// 清理仓库中已不再使用的数据文件：被新版本替换超过 --keep-hours 小时的文件、中断的运行写下而未提交的文件；
+    /// 各表最近一次提交的夜间导入或模型运行所用的版本总是完整保留 / Remove data files no version in use needs:
+    /// those replaced more than --keep-hours ago and those a killed run never committed; the version each
+    /// table's last committed night or run uses is always kept whole.
+    Vacuum {
+        /// 仓库位置 / warehouse location
+        #[arg(long)]
+        warehouse: String,
+        /// 被替换的文件再保留多少小时（正在读旧版本的查询须在此之内读完；默认 7 天）/ hours a replaced file is kept
+        /// (a reader of an older version must finish within them; default 7 days)
+        #[arg(long, default_value_t = 168)]
+        keep_hours: u64,
+        /// 只列出会删除多少文件与字节，不删除 / only count what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        /// 允许 --keep-hours 小于 1（确认没有查询或 xueji serve 正在读仓库时）/ allow --keep-hours below 1
+        /// (when nothing reads the warehouse)
+        #[arg(long)]
+        force: bool,
+        /// 仓库正被另一进程写入时最多等待的秒数 / seconds to wait for another writer of the warehouse
+        #[arg(long, default_value_t = 0)]
+        wait_lock: u64,
         /// 以 JSON 输出结果 / print the outcome as JSON
         #[arg(long)]
         json: bool,
@@ -329,6 +358,11 @@ pub enum Command {
         /// which an executor is taken for lost and its tasks run again elsewhere
         #[arg(long, default_value_t = crate::cluster::EXECUTOR_TIMEOUT_SECS)]
         executor_timeout_secs: u64,
+        /// 作业完成后其结果文件在执行器上保留的秒数（客户端须在此之内读完结果；执行器磁盘较小时调低；至少 60）
+        /// / seconds a finished job's result files stay on the executors (a client must read its result
+        /// within them; lower it when the executors' disks are small; at least 60)
+        #[arg(long, default_value_t = crate::cluster::KEEP_RESULTS_SECS, value_parser = clap::value_parser!(u64).range(60..))]
+        keep_results_secs: u64,
     },
     /// 启动集群执行器，向调度器登记并运行分给它的任务 / Start a cluster executor: it registers with the
     /// scheduler and runs the tasks it is given.
@@ -397,6 +431,11 @@ pub struct ClusterBenchArgs {
     /// ingested in the work folder (no generation, no ingest)
     #[arg(long)]
     pub reuse: bool,
+    /// 集群运行各阶段的分区数（集群运行的 --threads；默认为两个执行器总核数的 4 倍，使一个任务只处理
+    /// 八分之一的数据）/ partitions of each stage of the cluster run (its --threads; default 4 × the two
+    /// executors' cores, so that a task handles an eighth of the data)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cluster_threads: Option<u64>,
 }
 
 #[derive(clap::Args)]

@@ -88,6 +88,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             cluster,
             passes,
+            wait_lock,
             json,
         } => {
             let o = crate::models::RunOptions {
@@ -99,6 +100,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
                 jobs,
                 cluster,
                 passes,
+                wait_lock_secs: wait_lock,
             };
             let out = crate::models::run(&o).await?;
             if json {
@@ -107,6 +109,29 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
                 print_run(&out);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Vacuum {
+            warehouse,
+            keep_hours,
+            dry_run,
+            force,
+            wait_lock,
+            json,
+        } => {
+            let wait = std::time::Duration::from_secs(wait_lock);
+            let out = crate::warehouse::vacuum::run(&warehouse, keep_hours, force, dry_run, wait).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_vacuum(&out);
+            }
+            match out.failures() {
+                Some(e) => {
+                    eprintln!("错误 / error: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Command::Check { json } => {
             let rep = crate::models::check().await?;
@@ -183,7 +208,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             what: BenchWhat::Cluster(a),
         } => {
-            crate::bench::cluster(&a.bench.options(), a.reuse).await?;
+            crate::bench::cluster(&a.bench.options(), a.reuse, a.cluster_threads).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
@@ -358,9 +383,10 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             advertise,
             executor_timeout_secs,
+            keep_results_secs,
         } => {
             eprintln!("xueji 调度器监听 / scheduler listening on {listen}");
-            crate::cluster::run_scheduler(listen, advertise, executor_timeout_secs).await?;
+            crate::cluster::run_scheduler(listen, advertise, executor_timeout_secs, keep_results_secs).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Executor {
@@ -390,7 +416,9 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
             date,
             json,
         } => {
-            let (o, models) = PipelineConfig::load(&file)?.into_job(date)?;
+            let job = PipelineConfig::load(&file)?;
+            let vacuum_keep_hours = job.vacuum_keep_hours;
+            let (o, models) = job.into_job(date)?;
             let out = pipeline::ingest(&o).await?;
             let mut render_error = None;
             match models {
@@ -399,7 +427,7 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
                     let rendered = render_local(&m.warehouse, &runs.snapshot_date)
                         .await
                         .unwrap_or_else(|e| {
-                            render_error = Some(format!("{e:#}"));
+                            render_error = Some(format!("报表生成失败 / rendering failed: {e:#}"));
                             None
                         });
                     if let Some(r) = rendered.as_ref().filter(|r| !r.failed.is_empty()) {
@@ -422,6 +450,26 @@ pub(super) async fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
                 None => show_ingest(&out, json)?,
+            }
+            if let Some(hours) = vacuum_keep_hours {
+                let wait = std::time::Duration::from_secs(o.wait_lock_secs);
+                let failed = match crate::warehouse::vacuum::run(&o.warehouse, hours, false, false, wait).await {
+                    // On stderr: with --json, stdout carries the night's outcome alone.
+                    Ok(v) => {
+                        eprintln!(
+                            "清理 / vacuum：删除 {} 个文件，{:.1} MB / removed {} files",
+                            v.files,
+                            v.bytes as f64 / 1e6,
+                            v.files
+                        );
+                        v.failures()
+                    }
+                    Err(e) => Some(format!("{e:#}")),
+                };
+                if let Some(e) = failed {
+                    let e = format!("清理旧文件失败 / vacuum failed: {e}");
+                    render_error = Some(render_error.map_or(e.clone(), |r| format!("{r}；{e}")));
+                }
             }
             Ok(committed_code(&out, render_error.as_deref()))
         }

@@ -146,13 +146,13 @@ pub(super) fn print_ingest(out: &pipeline::IngestOutcome) {
     }
 }
 
-/// Exit code 3: the night was committed, but its import reports (or the night's rendered
-/// reports, `render_error`) were not all written. 1 means nothing was committed.
-pub(super) fn committed_code(out: &pipeline::IngestOutcome, render_error: Option<&str>) -> ExitCode {
-    if let Some(e) = render_error {
-        eprintln!("错误：本晚已提交，但报表生成失败 / committed, but rendering failed: {e}");
+/// Exit code 3: the night was committed, but its import reports (or what follows it, `after_error`:
+/// the night's rendered reports, the vacuum) were not all done. 1 means nothing was committed.
+pub(super) fn committed_code(out: &pipeline::IngestOutcome, after_error: Option<&str>) -> ExitCode {
+    if let Some(e) = after_error {
+        eprintln!("错误：本晚已提交，但其后的步骤失败 / committed, but a later step failed: {e}");
     }
-    if out.report_error.is_some() || render_error.is_some() {
+    if out.report_error.is_some() || after_error.is_some() {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
@@ -193,4 +193,28 @@ pub(super) fn print_render(r: Option<&crate::render::RenderOutcome>) {
             "仓库不在本地，未生成报表：请用 xueji render --out DIR / remote warehouse: run xueji render --out DIR"
         ),
     }
+}
+
+pub(super) fn print_vacuum(out: &crate::warehouse::vacuum::VacuumOutcome) {
+    let verb = if out.dry_run {
+        "将删除 / would remove"
+    } else {
+        "已删除 / removed"
+    };
+    for t in out.tables.iter().filter(|t| t.files > 0) {
+        println!(
+            "  {:<32} {:>7} 个文件 files  {:>10.1} MB",
+            t.table,
+            t.files,
+            t.bytes as f64 / 1e6
+        );
+    }
+    println!(
+        "清理 / vacuum：{verb} {} 个文件，{:.1} MB（共 {} 张表；被替换不足 {} 小时的文件与各表已提交的版本保留 / files replaced within {} h and every table's committed version kept）",
+        out.files,
+        out.bytes as f64 / 1e6,
+        out.tables.len(),
+        out.keep_hours,
+        out.keep_hours
+    );
 }

@@ -72,7 +72,17 @@ impl Loopback {
             memory_mb,
         };
         let timeout = executor_timeout_secs.to_string();
-        let child = cluster.spawn(&["scheduler", "--listen", &scheduler, "--executor-timeout-secs", &timeout])?;
+        // Every executor shares this machine's disk: a finished job's files go after ten minutes,
+        // ample for a client on the same machine (at 20M the default hour kept 25 GB).
+        let child = cluster.spawn(&[
+            "scheduler",
+            "--listen",
+            &scheduler,
+            "--executor-timeout-secs",
+            &timeout,
+            "--keep-results-secs",
+            "600",
+        ])?;
         cluster.children.push(child);
         wait_for(port)?;
         wait_for(port + STATUS_PORT_OFFSET)?;

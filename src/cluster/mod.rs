@@ -193,8 +193,17 @@ pub const EXECUTOR_TIMEOUT_SECS_MIN: u64 = 10;
 /// tasks again elsewhere (Ballista's default, 180, leaves a run waiting three minutes).
 pub const EXECUTOR_TIMEOUT_SECS: u64 = 45;
 
+/// Seconds a finished job's result files stay on the executors, by default: a client may read a
+/// large result slowly.
+pub const KEEP_RESULTS_SECS: u64 = 3600;
+
 /// `xueji scheduler --listen HOST:PORT`: runs until stopped.
-pub async fn run_scheduler(listen: SocketAddr, advertise: Option<String>, executor_timeout_secs: u64) -> Result<()> {
+pub async fn run_scheduler(
+    listen: SocketAddr,
+    advertise: Option<String>,
+    executor_timeout_secs: u64,
+    keep_results_secs: u64,
+) -> Result<()> {
     init_log();
     anyhow::ensure!(
         executor_timeout_secs >= EXECUTOR_TIMEOUT_SECS_MIN,
@@ -202,6 +211,7 @@ pub async fn run_scheduler(listen: SocketAddr, advertise: Option<String>, execut
     );
     let mut config = scheduler_config(listen, advertised(listen, advertise)?);
     config.executor_timeout_seconds = executor_timeout_secs;
+    config.finished_job_data_clean_up_interval_seconds = keep_results_secs;
     config.no_executors_grace_period_seconds = executor_timeout_secs;
     // A lost executor is looked for a few times within its timeout.
     config.expire_dead_executor_interval_seconds = (executor_timeout_secs / 3).clamp(1, 15);
@@ -239,8 +249,7 @@ fn scheduler_config(listen: SocketAddr, external: String) -> SchedulerConfig {
         grpc_server_max_decoding_message_size: MAX_MESSAGE as u32,
         grpc_server_max_encoding_message_size: MAX_MESSAGE as u32,
         grpc_client_max_message_size: MAX_MESSAGE as u32,
-        // A client may read a large result slowly: keep a finished job's files an hour.
-        finished_job_data_clean_up_interval_seconds: 3600,
+        finished_job_data_clean_up_interval_seconds: KEEP_RESULTS_SECS,
         scheduling_policy: SCHEDULING,
         ..Default::default()
     }

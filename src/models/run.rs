@@ -35,6 +35,8 @@ pub struct RunOptions {
     /// Passes of the models computed in passes (`-- buckets:`; default: from the memory pool of
     /// this machine, also on a cluster).
     pub passes: Option<u64>,
+    /// Seconds to wait for another writer of the warehouse (an ingest, a vacuum) to finish.
+    pub wait_lock_secs: u64,
 }
 
 /// Models run at once unless told otherwise: one computes while another writes its file.
@@ -69,7 +71,8 @@ pub async fn run(o: &RunOptions) -> Result<RunOutcome> {
     // On a cluster, the sets the models compute first are written in the warehouse for the run.
     let scratch = o.cluster.as_ref().map(|_| wh.scratch_dir()).transpose()?;
     // One writer at a time: two runs (or a run and an ingest) would both append to `_runs`.
-    let outcome = warehouse::lock::with_lock(&wh, "run", std::time::Duration::ZERO, async |lock| {
+    let wait = std::time::Duration::from_secs(o.wait_lock_secs);
+    let outcome = warehouse::lock::with_lock(&wh, "run", wait, async |lock| {
         run_locked(o, &wh, lock, scratch.clone()).await
     })
     .await;

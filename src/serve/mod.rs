@@ -157,7 +157,7 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub tokens: PathBuf,
     pub audit: PathBuf,
-    /// How often the server looks for a newly committed run.
+    /// How often the server looks for a newly committed run or night.
     pub refresh: Duration,
     pub threads: usize,
     pub memory_mb: usize,
@@ -167,8 +167,8 @@ pub struct ServeOptions {
 struct Snapshot {
     ctx: SessionContext,
     runs: BTreeMap<String, ModelRun>,
-    /// The `_runs` version it was read at.
-    version: Option<i64>,
+    /// The `_runs` and `_nights` versions it was read at.
+    version: Stamp,
     /// Each school's county (its latest), for requests that name a school.
     counties: std::collections::HashMap<String, String>,
     /// What 全国学籍查询 reads, registered in `ctx`; None before `student_status` has run.
@@ -176,7 +176,7 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    async fn load(wh: &Warehouse, version: Option<i64>, threads: usize, memory_mb: usize) -> Result<Self> {
+    async fn load(wh: &Warehouse, version: Stamp, threads: usize, memory_mb: usize) -> Result<Self> {
         let ctx = warehouse::session(threads, memory_mb)?;
         let mut runs = wh.model_runs(&ctx).await?;
         let every_run = runs.clone();
@@ -224,8 +224,15 @@ impl Snapshot {
     }
 }
 
-async fn runs_version(wh: &Warehouse) -> Result<Option<i64>> {
-    Ok(wh.latest(RUNS).await?.and_then(|t| t.version()).map(|v| v as i64))
+/// The versions of `_runs` and `_nights`: a snapshot is read again after a new run and after a
+/// new or re-sent night, whose `students` version lookups read (`xueji vacuum` removes the files
+/// of a replaced version once its `--keep-hours` are over).
+type Stamp = (Option<i64>, Option<i64>);
+
+async fn committed_stamp(wh: &Warehouse) -> Result<Stamp> {
+    let version =
+        async |table| Ok::<_, anyhow::Error>(wh.latest(table).await?.and_then(|t| t.version()).map(|v| v as i64));
+    Ok((version(RUNS).await?, version(warehouse::NIGHTS).await?))
 }
 
 /// What a client may hold of the server, and how the server is reached (the options of
@@ -318,7 +325,7 @@ impl App {
 
     /// Swap in a new snapshot when a run was committed since the current one was read.
     async fn refresh(&self) -> Result<bool> {
-        let v = runs_version(&self.wh).await?;
+        let v = committed_stamp(&self.wh).await?;
         if v == self.snapshot().version {
             return Ok(false);
         }
@@ -556,7 +563,7 @@ pub async fn start_with(o: &ServeOptions, limits: &Limits) -> Result<Server> {
         o.tokens.display()
     );
     let audit = AuditLog::open(&o.audit)?;
-    let version = runs_version(&wh).await?;
+    let version = committed_stamp(&wh).await?;
     let snap = Snapshot::load(&wh, version, o.threads, o.memory_mb).await?;
     anyhow::ensure!(
         !snap.runs.is_empty(),

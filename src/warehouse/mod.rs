@@ -21,6 +21,7 @@ pub mod files;
 pub mod lock;
 pub mod s3;
 pub mod scratch;
+pub mod vacuum;
 mod views;
 
 use std::collections::BTreeMap;
