@@ -431,9 +431,9 @@ pub struct ClusterBenchArgs {
     /// ingested in the work folder (no generation, no ingest)
     #[arg(long)]
     pub reuse: bool,
-    /// 集群运行各阶段的分区数（集群运行的 --threads；默认为两个执行器总核数的 4 倍，使一个任务只处理
-    /// 八分之一的数据）/ partitions of each stage of the cluster run (its --threads; default 4 × the two
-    /// executors' cores, so that a task handles an eighth of the data)
+    /// 集群运行各阶段的分区数（集群运行的 --threads；默认为两个执行器总核数的 4 倍，如真实集群上每核数个分区，
+    /// 使一个任务的数据较小）/ partitions of each stage of the cluster run (its --threads; default 4 × the two
+    /// executors' cores, several a core as on a real cluster, so that each task's data is smaller)
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub cluster_threads: Option<u64>,
 }

@@ -72,8 +72,8 @@ impl Loopback {
             memory_mb,
         };
         let timeout = executor_timeout_secs.to_string();
-        // Every executor shares this machine's disk: a finished job's files go after ten minutes,
-        // ample for a client on the same machine (at 20M the default hour kept 25 GB).
+        // Every executor shares this machine's disk: a finished job's result files go after ten
+        // minutes, ample for a client on the same machine, not after the default hour.
         let child = cluster.spawn(&[
             "scheduler",
             "--listen",
