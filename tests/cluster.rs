@@ -72,22 +72,7 @@ async fn every_model_gives_the_same_rows_on_a_cluster_as_on_one_machine() {
 
 /// The files under a warehouse's scratch folder (`_xueji/scratch`).
 fn scratch_files(wh: &Path) -> Vec<std::path::PathBuf> {
-    walk(&wh.join("_xueji/scratch"))
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.map(Result::unwrap) {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
+    files_under(&wh.join("_xueji/scratch"))
 }
 
 /// On a cluster, a set a query computes first (a materialised CTE, the superseded keys of an

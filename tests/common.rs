@@ -223,3 +223,19 @@ pub async fn column_of(wh: &Path, table: &str, column: &str, regno: &str) -> Str
     assert_eq!(rows.len(), 2, "{regno} in {table}: {rows:?}");
     rows[1].clone()
 }
+
+/// Every file under `dir`, recursively (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.map(Result::unwrap) {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

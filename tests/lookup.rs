@@ -294,6 +294,14 @@ struct Api {
 }
 
 impl Api {
+    fn of(srv: &Server) -> Self {
+        Api {
+            base: format!("http://{}", srv.addr),
+            http: reqwest::Client::new(),
+            bodies: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     async fn get(&self, token: Option<&str>, pairs: &[(&str, &str)]) -> (u16, serde_json::Value) {
         let q: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
@@ -345,11 +353,7 @@ async fn lookup_over_the_api() {
     let t_hubei = add_token(&tokens, grant("hubei", "42", &["lookup", "list_roster"])).unwrap();
     let t_lists = add_token(&tokens, grant("lists", "*", &["*"])).unwrap();
     let srv = server(&w.wh, dir.path(), &tokens, "audit.jsonl", Limits::default()).await;
-    let api = Api {
-        base: format!("http://{}", srv.addr),
-        http: reqwest::Client::new(),
-        bodies: std::sync::Mutex::new(Vec::new()),
-    };
+    let api = Api::of(&srv);
     let by_id = [("name", NAME_A), ("id_number", w.a.id.as_str())];
 
     // Found by name and ID number: the county's own registration whole, the other province's
@@ -532,11 +536,7 @@ async fn lookups_go_on_after_a_resent_night_and_a_vacuum() {
     let tokens = dir.path().join("tokens.toml");
     let t = add_token(&tokens, grant("county", "341023", &["lookup"])).unwrap();
     let srv = server(&w.wh, dir.path(), &tokens, "audit.jsonl", Limits::default()).await;
-    let api = Api {
-        base: format!("http://{}", srv.addr),
-        http: reqwest::Client::new(),
-        bodies: std::sync::Mutex::new(Vec::new()),
-    };
+    let api = Api::of(&srv);
     let by_id = [("name", NAME_A), ("id_number", w.a.id.as_str())];
     let (st, before) = api.get(Some(&t), &by_id).await;
     assert_eq!((st, before["found"].as_u64()), (200, Some(2)), "{before}");

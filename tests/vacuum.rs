@@ -7,16 +7,9 @@ use std::process::Command;
 use crate::common::*;
 
 fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(parquet_files(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            out.push(p);
-        }
-    }
-    out
+    let mut files = files_under(dir);
+    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
+    files
 }
 
 fn vacuum(wh: &Path, args: &[&str]) -> serde_json::Value {
