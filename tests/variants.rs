@@ -124,6 +124,13 @@ async fn an_independent_generator_s_variants_are_found_and_its_twins_kept_apart(
     // Every model: naming only the dedup ones would tie this test to how they are split up.
     run_models(&wh).await;
 
+    // Every comparison level these variants show is one the matcher knows: it has a label and a
+    // weight column of its own in dedup_candidates (where an unknown level would weigh nothing).
+    let unknown = "SELECT COUNT(*) AS n, string_agg(field || ':' || level, ' ') AS levels
+                   FROM dedup_model WHERE kind = '字段' AND COALESCE(level_label, '') = ''";
+    let unknown = dump(&wh, unknown, None).await;
+    assert_eq!(unknown[1], "0,", "levels the matcher does not know: {unknown:?}");
+
     // The cluster of each registration; one in no cluster stands alone.
     let sql = "SELECT c.cluster_id, s.source_file, s.source_row
                FROM dedup_clusters c JOIN students s ON s.record_key = c.record_key";

@@ -1,7 +1,8 @@
 //! Comparison levels of the fuzzy matcher (疑似重复), one function per field, as in a
 //! Fellegi–Sunter model: each pair of values falls into one named level, from the strongest
 //! agreement to plain disagreement. The levels' weights are not set here: `fs_fit` learns them
-//! from the data (see [`super::fellegi`]).
+//! from the data (see [`super::fellegi`]). A new level goes into `LEVELS` there too, with its
+//! label, and into dedup_candidates' weight columns: unit tests there check both.
 //!
 //! - `id_valid(id, as_of)`: an 18-character resident ID number that passes its check character
 //!   and carries a real birth date not after `as_of`;

@@ -31,7 +31,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Fields};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udaf, create_udf,
+};
 use datafusion::scalar::ScalarValue;
 
 use super::{list_of, str_arg};
@@ -53,44 +55,50 @@ pub const PRIOR_PAIRS: f64 = 200.0;
 const ITERATIONS: usize = 200;
 const MAX_WEIGHT: f64 = 30.0;
 
-/// Chinese label and the hand-set m (before normalising) of each known level.
+/// Every comparison level the matcher knows: field, level, Chinese label and the hand-set m
+/// (before normalising). `dedup_candidates` has a weight column for each (a test checks).
+const LEVELS: [(&str, &str, &str, f64); 33] = [
+    ("id", "same", "证件号相同", 0.5),
+    ("id", "same15", "证件号15位与18位一致", 0.02),
+    ("id", "check", "证件号仅校验码不同", 0.03),
+    ("id", "one_edit", "证件号仅错一位或相邻两位颠倒", 0.2),
+    ("id", "two_edits", "证件号错两位", 0.03),
+    ("id", "valid_different", "两个有效且不同的证件号", 0.001),
+    ("id", "different", "证件号不同", 0.02),
+    ("name", "same", "姓名相同", 0.8),
+    ("name", "normalised", "姓名去空格、全角、繁体后相同", 0.03),
+    ("name", "pinyin", "姓名同音", 0.05),
+    ("name", "sound", "姓名近音", 0.02),
+    ("name", "shape", "姓名一字形近", 0.03),
+    ("name", "one_char", "姓名有一字不同", 0.03),
+    ("name", "extra_char", "姓名多一字或少一字", 0.03),
+    ("name", "different", "姓名不同", 0.01),
+    ("birth", "same", "出生日期相同", 0.85),
+    ("birth", "swap", "出生日期月日颠倒", 0.02),
+    ("birth", "day1", "出生日期差一天", 0.03),
+    ("birth", "month", "出生日期仅月份不同", 0.03),
+    ("birth", "year", "出生日期仅年份不同", 0.03),
+    ("birth", "different", "出生日期不同", 0.02),
+    ("gender", "same", "性别相同", 0.98),
+    ("gender", "different", "性别不同", 0.02),
+    ("hukou", "same", "户口所在地同一区县", 0.8),
+    ("hukou", "city", "户口所在地同一地市", 0.1),
+    ("hukou", "different", "户口所在地不同", 0.1),
+    ("guardian", "same", "监护人姓名相同", 0.8),
+    ("guardian", "different", "监护人姓名不同", 0.2),
+    ("phone", "same", "联系电话相同", 0.5),
+    ("phone", "different", "联系电话不同", 0.5),
+    ("school", "same_school", "同一学校", 0.2),
+    ("school", "same_county", "同一区县的学校", 0.4),
+    ("school", "different", "不同区县的学校", 0.4),
+];
+
+/// Label and hand-set m of a level; an unknown level gets no label and a small m.
 fn level_info(field: &str, level: &str) -> (&'static str, f64) {
-    match (field, level) {
-        ("id", "same") => ("证件号相同", 0.5),
-        ("id", "same15") => ("证件号15位与18位一致", 0.02),
-        ("id", "check") => ("证件号仅校验码不同", 0.03),
-        ("id", "one_edit") => ("证件号仅错一位或相邻两位颠倒", 0.2),
-        ("id", "two_edits") => ("证件号错两位", 0.03),
-        ("id", "valid_different") => ("两个有效且不同的证件号", 0.001),
-        ("id", "different") => ("证件号不同", 0.02),
-        ("name", "same") => ("姓名相同", 0.8),
-        ("name", "normalised") => ("姓名去空格、全角、繁体后相同", 0.03),
-        ("name", "pinyin") => ("姓名同音", 0.05),
-        ("name", "sound") => ("姓名近音", 0.02),
-        ("name", "shape") => ("姓名一字形近", 0.03),
-        ("name", "one_char") => ("姓名有一字不同", 0.03),
-        ("name", "extra_char") => ("姓名多一字或少一字", 0.03),
-        ("name", "different") => ("姓名不同", 0.01),
-        ("birth", "same") => ("出生日期相同", 0.85),
-        ("birth", "swap") => ("出生日期月日颠倒", 0.02),
-        ("birth", "day1") => ("出生日期差一天", 0.03),
-        ("birth", "month") => ("出生日期仅月份不同", 0.03),
-        ("birth", "year") => ("出生日期仅年份不同", 0.03),
-        ("birth", "different") => ("出生日期不同", 0.02),
-        ("gender", "same") => ("性别相同", 0.98),
-        ("gender", "different") => ("性别不同", 0.02),
-        ("hukou", "same") => ("户口所在地同一区县", 0.8),
-        ("hukou", "city") => ("户口所在地同一地市", 0.1),
-        ("hukou", "different") => ("户口所在地不同", 0.1),
-        ("guardian", "same") => ("监护人姓名相同", 0.8),
-        ("guardian", "different") => ("监护人姓名不同", 0.2),
-        ("phone", "same") => ("联系电话相同", 0.5),
-        ("phone", "different") => ("联系电话不同", 0.5),
-        ("school", "same_school") => ("同一学校", 0.2),
-        ("school", "same_county") => ("同一区县的学校", 0.4),
-        ("school", "different") => ("不同区县的学校", 0.4),
-        _ => ("", 0.05),
-    }
+    LEVELS
+        .iter()
+        .find(|(f, l, _, _)| *f == field && *l == level)
+        .map_or(("", 0.05), |&(_, _, label, m)| (label, m))
 }
 
 /// The fitted model: per field, level → (m, u, anchor pairs, blocked pairs at the level).
@@ -501,9 +509,100 @@ pub fn fs_fit() -> AggregateUDF {
     )
 }
 
+/// `fs_level_label(field, level)`: the Chinese label `fs_fit` gives a comparison level (NULL for a
+/// missing one), for the reasons of a scored pair without joining it with the model again.
+pub fn fs_level_label() -> ScalarUDF {
+    create_udf(
+        "fs_level_label",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let (field, level) = (str_arg(&arrays[0])?, str_arg(&arrays[1])?);
+            let out: StringArray = field
+                .iter()
+                .zip(level.iter())
+                .map(|(f, l)| Some(level_info(f?, l?).0))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+
+    /// The levels of `field` in [`LEVELS`].
+    fn known(field: &str) -> Vec<&'static str> {
+        LEVELS.iter().filter(|l| l.0 == field).map(|l| l.1).collect()
+    }
+
+    /// The words quoted with `quote` in `text` that look like a level name.
+    fn quoted(text: &str, quote: char) -> BTreeSet<&str> {
+        let level = |w: &&str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        text.split(quote).skip(1).step_by(2).filter(level).collect()
+    }
+
+    /// Every level the comparisons produce (compare.rs for ID, name and birth date, dedup_pairs'
+    /// CASEs for the others) is in LEVELS, and every level there is produced: a level unknown
+    /// to LEVELS would have no label and no weight column in dedup_candidates.
+    #[test]
+    fn the_comparisons_produce_exactly_the_known_levels() {
+        let rust = include_str!("compare.rs");
+        let sql = include_str!("../../sql/dedup_pairs.sql");
+        for (field, _) in FIELDS {
+            let produced = if let Some(start) = rust.find(&format!("pub fn {field}_level(")) {
+                let body = &rust[start..];
+                quoted(&body[..body.find("\n}\n").unwrap()], '"')
+            } else {
+                let head = &sql[..sql.find(&format!("END AS {field}_level")).expect(field)];
+                quoted(&head[head.rfind("\n       CASE ").expect(field)..], '\'')
+            };
+            let known: BTreeSet<&str> = known(field).into_iter().collect();
+            assert_eq!(produced, known, "{field}");
+        }
+    }
+
+    /// dedup_candidates scores a pair with one weight column a level, picked in the field's CASE:
+    /// a level missing there, or picking another's column, would weigh a pair wrongly unseen.
+    #[test]
+    fn dedup_candidates_weighs_every_known_level() {
+        let sql = include_str!("../../sql/dedup_candidates.sql");
+        for (field, _) in FIELDS {
+            let start = sql.find(&format!("CASE p.{field}_level ")).expect(field);
+            let end = start + sql[start..].find(" END").expect(field);
+            let case = format!("{} ", &sql[start..end]);
+            let levels = known(field);
+            assert_eq!(case.matches("WHEN ").count(), levels.len(), "{case}");
+            // The CASE gives this field's weight: the next alias after its END is w_<field>.
+            let alias = &sql[end..];
+            assert!(
+                alias[alias.find(" AS ").unwrap()..].starts_with(&format!(" AS w_{field},")),
+                "{field}"
+            );
+            for level in levels {
+                let column = format!("{field}_{level}");
+                let pick = format!("WHEN '{level}' THEN w.{column}");
+                assert!(
+                    [" ", "\n"].iter().any(|e| case.contains(&format!("{pick}{e}"))),
+                    "{pick}: {case}"
+                );
+                let pivot = format!("MAX(weight) FILTER (WHERE field = '{field}' AND level = '{level}') AS {column}");
+                assert!(
+                    [",", "\n"].iter().any(|e| sql.contains(&format!("{pivot}{e}"))),
+                    "{pivot}"
+                );
+            }
+        }
+    }
 
     /// Patterns from a known mixture: EM finds weights of the right sign and the share of pairs.
     #[test]

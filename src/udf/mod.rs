@@ -23,7 +23,8 @@
 //!   text; the commit compares a large night with the previous one bucket by bucket.
 //! - `name_normalise`, `name_pinyin`, `name_sound`: see [`fuzzy`].
 //! - `id_level`, `name_level`, `birth_level`: comparison levels, see [`compare`].
-//! - `fs_fit(...)`: Fellegi–Sunter weights learned by EM, see [`fellegi`].
+//! - `fs_fit(...)`: Fellegi–Sunter weights learned by EM, and `fs_level_label(field, level)`, see
+//!   [`fellegi`].
 //! - `dedup_cluster(a, b, score, id_a, id_b)`: clusters without chaining, see [`cluster`].
 
 pub mod cluster;
@@ -334,6 +335,7 @@ pub fn register(ctx: &SessionContext, secret: u64) {
     fuzzy::register(ctx);
     compare::register(ctx);
     ctx.register_udaf(fellegi::fs_fit());
+    ctx.register_udf(fellegi::fs_level_label());
     ctx.register_udaf(cluster::dedup_cluster());
     register_stable_id(ctx, secret);
 }
