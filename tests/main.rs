@@ -22,6 +22,7 @@ mod problems;
 mod reports;
 mod s3;
 mod samples;
+mod sensitive;
 mod serve;
 mod vacuum;
 mod variants;
