@@ -194,7 +194,7 @@ pub fn normalise(s: &str) -> String {
 }
 
 /// The files a test can be in, and its function's name: `integration::m::f` is in tests/m.rs (the
-/// integration test binary); `a::b::tests::f` in src/a/b.rs or src/a/b/mod.rs.
+/// integration test binary); `a::b::tests::f` in src/a/b.rs, src/a/b/mod.rs or src/a/b/tests.rs.
 pub fn test_files(path: &str) -> (Vec<String>, String) {
     let mut parts: Vec<&str> = path.split("::").collect();
     let name = parts.pop().unwrap_or_default().to_string();
@@ -205,7 +205,14 @@ pub fn test_files(path: &str) -> (Vec<String>, String) {
         parts.pop();
     }
     let base = format!("src/{}", parts.join("/"));
-    (vec![format!("{base}.rs"), format!("{base}/mod.rs")], name)
+    (
+        vec![
+            format!("{base}.rs"),
+            format!("{base}/mod.rs"),
+            format!("{base}/tests.rs"),
+        ],
+        name,
+    )
 }
 
 /// A place that encodes a rule, `path` or `path#function`: the repository file and the function.
@@ -479,7 +486,8 @@ mod tests {
             (
                 vec![
                     "src/ingest/validate.rs".to_string(),
-                    "src/ingest/validate/mod.rs".to_string()
+                    "src/ingest/validate/mod.rs".to_string(),
+                    "src/ingest/validate/tests.rs".to_string()
                 ],
                 "b".to_string()
             )

@@ -1,5 +1,6 @@
 //! The handlers: a list query streamed or paged, changes between two nights, the catalogue,
-//! health, the API document, and the replies they build.
+//! health, the API document; the request they serve (its grant from `authorize`, its admission),
+//! the replies they build and how a list's columns are shown (`shape_of`).
 
 use super::*;
 

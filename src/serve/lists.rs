@@ -85,6 +85,3 @@ pub const LISTS: &[ServedList] = &[
         pupils: false,
     },
 ];
-
-/// Where a school lies: read from this mart when a request names a school.
-pub(super) const SCHOOL_REGIONS: &str = "school_regions";

@@ -67,9 +67,11 @@ use output::{Encoder, Shape};
 
 use error::*;
 use handlers::*;
-use lists::SCHOOL_REGIONS;
 pub use lists::{LISTS, ServedList};
 use params::*;
+
+/// Where a school lies: read from this mart when a request names a school.
+const SCHOOL_REGIONS: &str = "school_regions";
 
 /// Options of `xueji serve`.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! Formulas of an .xls sheet: the text calamine would render from a FORMULA record and the work it
-//! would take, bounded before calamine does it.
+//! Formulas of an .xls sheet: upper bounds of the text calamine would render from a FORMULA record
+//! and of the work it would take; one formula's text is capped here, the file's totals in `xls`.
 
 use super::*;
 

@@ -1,5 +1,6 @@
-//! `.xls`: the BIFF records of the workbook stream (from `compound`), walked the way
-//! calamine 0.38 walks them; formulas are costed in `formula`.
+//! `.xls`: [`check_xls`], the file's size, then the BIFF records of its workbook stream (read by
+//! `compound`), walked the way calamine 0.38 walks them; formulas are costed in `formula`. The
+//! tests build BIFF streams and compound files by hand.
 
 use super::compound::workbook_stream;
 use super::formula::{FormulaCtx, MAX_FORMULA_TEXT, formula_cost};
