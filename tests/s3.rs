@@ -73,6 +73,27 @@ fn xueji(endpoint: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `xueji args` run against moto, expected to fail: its stderr.
+fn xueji_fails(endpoint: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_xueji"))
+        .args(args)
+        .envs(aws_env(endpoint))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "xueji {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// How many objects of bucket xueji are under `prefix`.
+fn objects_under(endpoint: &str, prefix: &str) -> usize {
+    let out = Command::new("python3")
+        .args(["-c", &format!("import boto3; print(boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').list_objects_v2(Bucket='xueji', Prefix='{prefix}')['KeyCount'])")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+}
+
 fn create_bucket(endpoint: &str) {
     let created = Command::new("python3")
         .args(["-c", &format!("import boto3; boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').create_bucket(Bucket='xueji')")])
@@ -148,6 +169,27 @@ async fn an_s3_warehouse_gives_the_same_tables_as_a_local_one() {
     .await;
     let here = dump(&local, q, None).await;
     assert_eq!(on_s3, here);
+
+    // The night sent twice retired the first copy's files: `xueji vacuum` removes them from S3
+    // and the served tables read the same.
+    let before = objects_under(&endpoint, "warehouse/");
+    let vacuumed = xueji(
+        &endpoint,
+        &["vacuum", "--warehouse", wh, "--keep-hours", "0", "--force", "--json"],
+    );
+    let removed: serde_json::Value = serde_json::from_str(&vacuumed).unwrap();
+    let files = removed["files"].as_u64().unwrap() as usize;
+    assert!(files > 0, "{vacuumed}");
+    assert_eq!(objects_under(&endpoint, "warehouse/"), before - files);
+    let after = sorted(&xueji(&endpoint, &["sql", "--warehouse", wh, "--format", "csv", q]));
+    assert_eq!(after, on_s3);
+    // A mistyped prefix is refused, and nothing is written there (no lock object).
+    let why = xueji_fails(
+        &endpoint,
+        &["vacuum", "--warehouse", "s3://xueji/warehuose", "--dry-run"],
+    );
+    assert!(why.contains("不是 xueji 仓库"), "{why}");
+    assert_eq!(objects_under(&endpoint, "warehuose"), 0);
 }
 
 /// Every model's served rows, by model, read with `xueji sql` from the S3 warehouse.

@@ -96,6 +96,11 @@ pub async fn run(
         );
     }
     let wh = Warehouse::open(location)?;
+    // Any location, S3 too: a mistyped prefix would be "vacuumed" as empty and get a lock object.
+    anyhow::ensure!(
+        matches!(wh.latest(NIGHTS).await, Ok(Some(_))),
+        "{location} 不是 xueji 仓库（没有 {NIGHTS}）/ not a warehouse"
+    );
     // Only the manifests `_nights` and `_runs` are read through it.
     let ctx = super::session(1, 256)?;
     super::lock::with_lock(&wh, "vacuum", wait, async |lock| {
