@@ -59,12 +59,17 @@ fn aws_env(endpoint: &str) -> [(&str, &str); 5] {
     ]
 }
 
-fn xueji(endpoint: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_xueji"))
+/// `xueji args` run against moto.
+fn xueji_output(endpoint: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xueji"))
         .args(args)
         .envs(aws_env(endpoint))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn xueji(endpoint: &str, args: &[&str]) -> String {
+    let out = xueji_output(endpoint, args);
     assert!(
         out.status.success(),
         "xueji {args:?} failed: {}",
@@ -75,31 +80,32 @@ fn xueji(endpoint: &str, args: &[&str]) -> String {
 
 /// `xueji args` run against moto, expected to fail: its stderr.
 fn xueji_fails(endpoint: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_xueji"))
-        .args(args)
-        .envs(aws_env(endpoint))
-        .output()
-        .unwrap();
+    let out = xueji_output(endpoint, args);
     assert!(!out.status.success(), "xueji {args:?} should fail");
     String::from_utf8(out.stderr).unwrap()
 }
 
-/// How many objects of bucket xueji are under `prefix`.
-fn objects_under(endpoint: &str, prefix: &str) -> usize {
+/// Python `call` on a boto3 S3 client of moto at `endpoint`; what it prints.
+fn boto3(endpoint: &str, call: &str) -> String {
+    let client = format!(
+        "boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1')"
+    );
     let out = Command::new("python3")
-        .args(["-c", &format!("import boto3; print(boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').list_objects_v2(Bucket='xueji', Prefix='{prefix}')['KeyCount'])")])
+        .args(["-c", &format!("import boto3; s3 = {client}; {call}")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+    assert!(out.status.success(), "{call}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// How many objects of bucket xueji are under `prefix`.
+fn objects_under(endpoint: &str, prefix: &str) -> usize {
+    let call = format!("print(s3.list_objects_v2(Bucket='xueji', Prefix='{prefix}')['KeyCount'])");
+    boto3(endpoint, &call).trim().parse().unwrap()
 }
 
 fn create_bucket(endpoint: &str) {
-    let created = Command::new("python3")
-        .args(["-c", &format!("import boto3; boto3.client('s3', endpoint_url='{endpoint}', aws_access_key_id='t', aws_secret_access_key='t', region_name='us-east-1').create_bucket(Bucket='xueji')")])
-        .status()
-        .unwrap();
-    assert!(created.success(), "bucket created");
+    boto3(endpoint, "s3.create_bucket(Bucket='xueji')");
 }
 
 /// `xueji ingest` of `sources` into `wh` on the first night, reports in `reports` (not the

@@ -88,19 +88,16 @@ pub async fn run(
         .ok()
         .and_then(chrono::Duration::try_hours)
         .with_context(|| format!("保留时长 {keep_hours} 小时过长 / keep too long"))?;
-    // Opening a local folder creates it: a mistyped path would be "vacuumed" and left with a lock.
-    if !location.contains("://") {
-        anyhow::ensure!(
-            std::path::Path::new(location).join(NIGHTS).exists(),
-            "{location} 不是 xueji 仓库（没有 {NIGHTS}）/ not a warehouse"
-        );
+    // A mistyped location would be "vacuumed" as empty and left with a lock. Opening a local
+    // folder creates it, so a local one is checked first; any location (S3 too) after opening.
+    let not_a_warehouse = || anyhow::anyhow!("{location} 不是 xueji 仓库（没有 {NIGHTS}）/ not a warehouse");
+    if !location.contains("://") && !std::path::Path::new(location).join(NIGHTS).exists() {
+        return Err(not_a_warehouse());
     }
     let wh = Warehouse::open(location)?;
-    // Any location, S3 too: a mistyped prefix would be "vacuumed" as empty and get a lock object.
-    anyhow::ensure!(
-        matches!(wh.latest(NIGHTS).await, Ok(Some(_))),
-        "{location} 不是 xueji 仓库（没有 {NIGHTS}）/ not a warehouse"
-    );
+    if !matches!(wh.latest(NIGHTS).await, Ok(Some(_))) {
+        return Err(not_a_warehouse());
+    }
     // Only the manifests `_nights` and `_runs` are read through it.
     let ctx = super::session(1, 256)?;
     super::lock::with_lock(&wh, "vacuum", wait, async |lock| {
